@@ -1,0 +1,75 @@
+"""Every dependency, declared once as an Annotated alias."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from core.config import Settings
+from core.container import Container, Repositories
+from domain.auth import AuthService
+from models.enums import Role
+from models.system import User
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
+
+
+def get_container(request: Request) -> Container:
+    """The running instance's container."""
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def get_settings(container: ContainerDep) -> Settings:
+    """Settings of the running instance."""
+    return container.settings
+
+
+def get_repos(container: ContainerDep) -> Repositories:
+    """Repositories of the running instance."""
+    return container.repos
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ReposDep = Annotated[Repositories, Depends(get_repos)]
+
+
+def get_auth_service(container: ContainerDep) -> AuthService:
+    """The authentication use case."""
+    repos = container.repos
+    return AuthService(
+        settings=container.settings, clock=container.clock, users=repos.users,
+        attempts=repos.login_attempts, audit=repos.audit,
+    )
+
+
+AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
+
+
+async def current_staff(auth: AuthServiceDep, token: Annotated[str | None, Depends(oauth2_scheme)]) -> User:
+    """Any logged-in staff member (staff or admin)."""
+    return await auth.authenticate(token)
+
+
+CurrentStaff = Annotated[User, Depends(current_staff)]
+
+
+async def current_admin(auth: AuthServiceDep, user: CurrentStaff) -> User:
+    """A logged-in admin."""
+    return auth.require_role(user, Role.ADMIN)
+
+
+CurrentAdmin = Annotated[User, Depends(current_admin)]
+
+
+def client_ip(request: Request) -> str | None:
+    """The caller's address (uvicorn --proxy-headers resolves X-Forwarded-For from trusted proxies)."""
+    return request.client.host if request.client else None
+
+
+ClientIP = Annotated[str | None, Depends(client_ip)]

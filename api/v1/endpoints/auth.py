@@ -1,0 +1,32 @@
+"""Staff login and identity."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.security import OAuth2PasswordRequestForm
+
+from api.deps import AuthServiceDep, ClientIP, CurrentStaff
+from schemas.auth import TokenRead, UserRead
+from schemas.common import ErrorRead
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+@router.post(
+    "/login", response_model=TokenRead,
+    responses={401: {"model": ErrorRead}, 429: {"model": ErrorRead}},
+)
+async def login(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], auth: AuthServiceDep, ip: ClientIP
+) -> TokenRead:
+    """Exchange email (as username) and password for a bearer token."""
+    issued = await auth.login(form.username, form.password, ip=ip)
+    return TokenRead(access_token=issued.access_token, expires_in=issued.expires_in)
+
+
+@router.get("/me", response_model=UserRead, responses={401: {"model": ErrorRead}})
+async def me(user: CurrentStaff) -> UserRead:
+    """The logged-in user."""
+    return UserRead.model_validate(user.model_dump())

@@ -1,0 +1,138 @@
+"""Application errors that carry their HTTP status, and the handlers that render them."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("medcampaign.errors")
+
+
+class AppError(Exception):
+    """An expected failure with a status, a snake_case code and a human sentence."""
+
+    status_code = 400
+    error = "bad_request"
+
+    def __init__(self, detail: str, *, error: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        if error:
+            self.error = error
+        self.headers = headers
+
+
+class BadRequest(AppError):
+    """400."""
+
+
+class Unauthorized(AppError):
+    """401."""
+
+    status_code = 401
+    error = "not_authenticated"
+
+    def __init__(self, detail: str = "Missing or invalid credentials", *, error: str | None = None):
+        super().__init__(detail, error=error, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(AppError):
+    """403."""
+
+    status_code = 403
+    error = "forbidden"
+
+
+class NotFound(AppError):
+    """404."""
+
+    status_code = 404
+    error = "not_found"
+
+
+class Conflict(AppError):
+    """409."""
+
+    status_code = 409
+    error = "conflict"
+
+
+class Unprocessable(AppError):
+    """422 raised by domain validation."""
+
+    status_code = 422
+    error = "validation_error"
+
+
+class TooManyRequests(AppError):
+    """429."""
+
+    status_code = 429
+    error = "too_many_requests"
+
+
+class UpstreamError(AppError):
+    """502: an outside service failed."""
+
+    status_code = 502
+    error = "upstream_error"
+
+
+class ServiceUnavailable(AppError):
+    """503."""
+
+    status_code = 503
+    error = "service_unavailable"
+
+
+def error_body(error: str, detail: str, **extra: Any) -> dict[str, Any]:
+    """The one error body shape of the API."""
+    return {"error": error, "detail": detail, **extra}
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie", "form")]
+    return ".".join(parts) or "body"
+
+
+async def _app_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return JSONResponse(error_body(exc.error, exc.detail), status_code=exc.status_code, headers=exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    fields = [{"field": _field_name(tuple(e.get("loc", ()))), "message": e.get("msg", "")} for e in exc.errors()]
+    names = ", ".join(dict.fromkeys(f["field"] for f in fields))
+    return JSONResponse(
+        error_body("validation_error", f"Invalid input: {names}", fields=fields), status_code=422
+    )
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    try:
+        code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        code = "http_error"
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    return JSONResponse(error_body(code, detail), status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error", extra={"error_type": type(exc).__name__})
+    return JSONResponse(error_body("internal_error", "An unexpected error occurred"), status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every error as {"error", "detail"}."""
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,60 @@
+"""Password hashing (pwdlib argon2), JWT access tokens (PyJWT) and signed opaque tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime, timedelta
+from typing import Any
+
+import jwt
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+_hasher = PasswordHash((Argon2Hasher(),))
+# Verified against when the user does not exist, so both paths cost the same.
+_DUMMY_HASH = _hasher.hash("not-a-real-password-only-for-timing")
+
+
+def hash_password(password: str) -> str:
+    """Hash a password with argon2."""
+    return _hasher.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    """Check a password; with no hash, still spend the same time and fail."""
+    if password_hash is None:
+        _hasher.verify(password, _DUMMY_HASH)
+        return False
+    try:
+        return _hasher.verify(password, password_hash)
+    except Exception:  # a corrupt stored hash is a failed login, not a crash
+        return False
+
+
+def create_access_token(
+    *, subject: str, role: str, secret: str, algorithm: str, expires: timedelta, now: datetime
+) -> str:
+    """Sign a JWT with sub, role, iat and exp."""
+    claims = {"sub": subject, "role": role, "iat": now, "exp": now + expires, "type": "access"}
+    return jwt.encode(claims, secret, algorithm=algorithm)
+
+
+def decode_access_token(token: str, *, secret: str, algorithm: str) -> dict[str, Any]:
+    """Verify a JWT against the one configured algorithm; raises jwt.InvalidTokenError."""
+    claims: dict[str, Any] = jwt.decode(
+        token, secret, algorithms=[algorithm], options={"require": ["exp", "iat", "sub"]}
+    )
+    if claims.get("type") != "access":
+        raise jwt.InvalidTokenError("not an access token")
+    return claims
+
+
+def sha256_hex(value: str) -> str:
+    """Hex SHA-256 of a string: how tokens and identifiers are stored when only a lookup is needed."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def constant_time_equals(a: str, b: str) -> bool:
+    """Compare secrets without leaking timing."""
+    return hmac.compare_digest(a.encode(), b.encode())

@@ -1,0 +1,66 @@
+"""Repository base: the only place that turns models into MongoDB documents and back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, Generic, TypeVar
+
+from bson import ObjectId
+from pymongo import ReplaceOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from models.base import Document, is_object_id
+
+T = TypeVar("T", bound=Document)
+Mongo = dict[str, Any]
+
+
+def oid(value: str) -> ObjectId | None:
+    """ObjectId from a string id, or None when the string is not one (such ids match nothing)."""
+    return ObjectId(value) if is_object_id(value) else None
+
+
+class Repository(Generic[T]):
+    """CRUD for one collection holding one document model."""
+
+    collection_name: ClassVar[str]
+    model: type[T]
+
+    def __init__(self, db: AsyncDatabase[Mongo]):
+        self.db = db
+        self.collection: AsyncCollection[Mongo] = db[self.collection_name]
+
+    def _load(self, raw: Mapping[str, Any] | None) -> T | None:
+        return None if raw is None else self.model.from_mongo(dict(raw))
+
+    async def insert(self, item: T) -> T:
+        """Insert one document (DuplicateKeyError propagates)."""
+        await self.collection.insert_one(item.to_mongo())
+        return item
+
+    async def get(self, item_id: str) -> T | None:
+        """Find by id; a malformed id finds nothing."""
+        key = oid(item_id)
+        if key is None:
+            return None
+        return self._load(await self.collection.find_one({"_id": key}))
+
+    async def upsert_many(self, items: Iterable[T]) -> int:
+        """Replace-or-insert by id (idempotent bulk load); returns the number written."""
+        ops = [ReplaceOne({"_id": ObjectId(i.id)}, i.to_mongo(), upsert=True) for i in items]
+        if not ops:
+            return 0
+        result = await self.collection.bulk_write(ops, ordered=False)
+        return result.upserted_count + result.modified_count
+
+    async def count(self, query: Mapping[str, Any] | None = None) -> int:
+        """Count documents matching a filter."""
+        return await self.collection.count_documents(dict(query or {}))
+
+    async def delete(self, item_id: str) -> bool:
+        """Delete by id; True when something was deleted."""
+        key = oid(item_id)
+        if key is None:
+            return False
+        return (await self.collection.delete_one({"_id": key})).deleted_count == 1

@@ -1,0 +1,98 @@
+"""Staff authentication: login with per-account throttling and an audit trail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import jwt
+
+from core.clock import Clock
+from core.config import Settings
+from core.errors import Forbidden, TooManyRequests, Unauthorized
+from core.security import create_access_token, decode_access_token, sha256_hex, verify_password
+from db.repositories.collections import AuditRepository, LoginAttemptRepository, UserRepository
+from models.enums import AuditOutcome, Role
+from models.system import User
+
+INVALID_CREDENTIALS = "Incorrect email or password"
+
+
+@dataclass
+class IssuedToken:
+    """An access token and its lifetime in seconds."""
+
+    access_token: str
+    expires_in: int
+
+
+class AuthService:
+    """Login, token verification and role checks."""
+
+    def __init__(
+        self, *, settings: Settings, clock: Clock, users: UserRepository,
+        attempts: LoginAttemptRepository, audit: AuditRepository,
+    ):
+        self.settings = settings
+        self.clock = clock
+        self.users = users
+        self.attempts = attempts
+        self.audit = audit
+
+    async def login(self, email: str, password: str, *, ip: str | None) -> IssuedToken:
+        """Check credentials; unknown user and wrong password fail identically."""
+        email = email.strip().lower()
+        now = self.clock.now()
+        key = sha256_hex(email)
+        if await self.attempts.locked_until(key, now):
+            await self._audit(email, "login", AuditOutcome.DENIED, ip)
+            raise TooManyRequests(
+                "Too many failed login attempts; try again later", error="account_locked"
+            )
+        user = await self.users.get_by_email(email)
+        ok = verify_password(password, user.password_hash if user else None)
+        if not ok or user is None or not user.is_active:
+            await self.attempts.record_failure(
+                key, now=now, window=timedelta(minutes=self.settings.LOGIN_FAILURE_WINDOW_MINUTES),
+                max_failures=self.settings.LOGIN_MAX_FAILURES,
+                lockout=timedelta(minutes=self.settings.LOGIN_LOCKOUT_MINUTES),
+            )
+            await self._audit(email, "login", AuditOutcome.FAILURE, ip)
+            raise Unauthorized(INVALID_CREDENTIALS, error="invalid_credentials")
+        await self.attempts.reset(key)
+        await self._audit(email, "login", AuditOutcome.SUCCESS, ip)
+        expires = timedelta(minutes=self.settings.ACCESS_TOKEN_EXPIRE_MINUTES)
+        token = create_access_token(
+            subject=user.id, role=user.role.value, secret=self.settings.JWT_SECRET_KEY,
+            algorithm=self.settings.JWT_ALGORITHM, expires=expires, now=now,
+        )
+        return IssuedToken(access_token=token, expires_in=int(expires.total_seconds()))
+
+    async def authenticate(self, token: str | None) -> User:
+        """The active user a bearer token belongs to, or 401."""
+        if not token:
+            raise Unauthorized()
+        try:
+            claims = decode_access_token(
+                token, secret=self.settings.JWT_SECRET_KEY, algorithm=self.settings.JWT_ALGORITHM
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("Token has expired", error="token_expired") from exc
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized("Invalid token", error="invalid_token") from exc
+        user = await self.users.get(str(claims["sub"]))
+        if user is None or not user.is_active:
+            raise Unauthorized("Invalid token", error="invalid_token")
+        return user
+
+    @staticmethod
+    def require_role(user: User, role: Role) -> User:
+        """403 unless the user has the role (admins may do everything)."""
+        if user.role != role and user.role != Role.ADMIN:
+            raise Forbidden("This action needs the admin role", error="insufficient_role")
+        return user
+
+    async def _audit(self, actor: str, action: str, outcome: AuditOutcome, ip: str | None) -> None:
+        await self.audit.record(
+            actor=actor, action=action, resource="auth", at=self.clock.now(), ip=ip, outcome=outcome
+        )

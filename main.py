@@ -1,0 +1,57 @@
+"""MedCampaign application factory: `uvicorn main:create_app --factory`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api.v1.endpoints import auth, health
+from core.clock import Clock
+from core.config import Settings
+from core.container import build_container
+from core.errors import install_error_handlers
+from core.logging import configure_logging
+from core.middleware import RequestContextMiddleware
+
+log = logging.getLogger("medcampaign")
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """Build the FastAPI app; nothing connects until the lifespan starts."""
+    settings = settings or Settings()
+    configure_logging(settings.LOG_LEVEL)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        container = await build_container(settings, clock=clock)
+        app.state.container = container
+        log.info("started", extra={"environment": settings.ENVIRONMENT, "database": settings.MONGO_DB_NAME})
+        try:
+            yield
+        finally:
+            await container.close()
+            log.info("stopped")
+
+    app = FastAPI(
+        title="MedCampaign",
+        version="0.1.0",
+        description="Recovery and recall campaigns, reply agent, booking and dashboard for clinics.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(auth.router, prefix="/api/v1")
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.ALLOWED_ORIGINS,
+        allow_credentials=settings.cors_credentials,
+        allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+    )
+    app.add_middleware(RequestContextMiddleware, hsts=settings.is_production)
+    return app

@@ -1,0 +1,55 @@
+"""Outreach campaigns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from models.base import Document
+from models.enums import CampaignStatus, CampaignType, Channel
+
+
+class FollowUpDetails(BaseModel):
+    """Attempt counting and the next scheduled touch."""
+
+    attempts_made: int = 0
+    max_attempts: int = 3
+    next_follow_up_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+    cadence_days: list[int] = Field(default_factory=lambda: [2, 5, 10])
+
+
+class Handoff(BaseModel):
+    """Why and when a campaign was handed to staff."""
+
+    reason: str
+    at: datetime
+    resolved_at: datetime | None = None
+    note: str | None = None
+
+
+class Lease(BaseModel):
+    """A worker's claim on a campaign."""
+
+    owner: str
+    until: datetime
+
+
+class Campaign(Document):
+    """A Recovery or Recall campaign for one patient."""
+
+    object_id_fields = ("patient_id",)
+
+    patient_id: str
+    campaign_type: CampaignType
+    status: CampaignStatus
+    channel: Channel = Channel.EMAIL
+    follow_up_details: FollowUpDetails = Field(default_factory=FollowUpDetails)
+    engagement_summary: str = ""
+    handoff: Handoff | None = None
+    failure_reason: str | None = None
+    converted_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+    lease: Lease | None = None

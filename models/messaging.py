@@ -1,0 +1,48 @@
+"""At-most-once outbound sends, inbound webhook events, and Gmail sync state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from models.base import Document
+from models.campaign import Lease
+from models.enums import Channel, InboundSource, InboundStatus, OutboundStatus
+
+
+class OutboundMessage(Document):
+    """One send per (campaign, attempt, channel), ever."""
+
+    object_id_fields = ("campaign_id",)
+
+    campaign_id: str
+    attempt: int
+    channel: Channel
+    status: OutboundStatus = OutboundStatus.CLAIMED
+    provider_message_id: str | None = None
+    error: str | None = None
+    lease: Lease | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class InboundEvent(Document):
+    """A webhook delivery or provider message, recorded under its external id before any action."""
+
+    source: InboundSource
+    external_id: str
+    status: InboundStatus = InboundStatus.PENDING
+    attempts: int = 0
+    payload: dict[str, object] | None = None
+    error: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class GmailState(Document):
+    """Sync cursor for one mailbox."""
+
+    email_address: str
+    history_id: int | None = None
+    watch_expiration: datetime | None = None
+    last_push_at: datetime | None = None
+    updated_at: datetime

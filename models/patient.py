@@ -1,0 +1,39 @@
+"""Patients and their per-channel consent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from models.base import Document
+from models.enums import Channel, ConsentStatus
+
+
+class ChannelConsent(BaseModel):
+    """Consent for one channel: status, where it came from and when."""
+
+    status: ConsentStatus = ConsentStatus.UNKNOWN
+    source: str | None = None
+    at: datetime | None = None
+
+
+class Consent(BaseModel):
+    """Consent per channel."""
+
+    email: ChannelConsent = Field(default_factory=ChannelConsent)
+    sms: ChannelConsent = Field(default_factory=ChannelConsent)
+    call: ChannelConsent = Field(default_factory=ChannelConsent)
+
+
+class Patient(Document):
+    """A clinic patient."""
+
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    timezone: str | None = None
+    consent: Consent = Field(default_factory=Consent)
+    opted_out_channels: list[Channel] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime

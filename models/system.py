@@ -1,0 +1,52 @@
+"""Staff users, leases, the audit trail and the knowledge base."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from models.base import Document
+from models.enums import AuditOutcome, Role
+
+
+class User(Document):
+    """A staff account."""
+
+    email: str
+    password_hash: str
+    role: Role = Role.STAFF
+    is_active: bool = True
+    created_at: datetime
+    updated_at: datetime
+
+
+class NamedLease(Document):
+    """A named, time-limited claim on shared work (e.g. `gmail-watch`)."""
+
+    name: str
+    owner: str
+    until: datetime
+
+
+class AuditRecord(Document):
+    """Who did what to which resource, when, from where, with what outcome."""
+
+    object_id_fields = ("patient_id",)
+
+    actor: str
+    action: str
+    resource: str
+    patient_id: str | None = None
+    at: datetime
+    ip: str | None = None
+    outcome: AuditOutcome = AuditOutcome.SUCCESS
+
+
+class KbArticle(Document):
+    """A knowledge-base question and its approved answer."""
+
+    title: str
+    answer: str
+    tags: list[str] = Field(default_factory=list)
+    updated_at: datetime
