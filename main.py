@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(health.router)
-    app.include_router(auth.router, prefix="/api/v1")
+    app.include_router(auth.router)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.ALLOWED_ORIGINS,

@@ -11,7 +11,7 @@ from api.deps import AuthServiceDep, ClientIP, CurrentStaff
 from schemas.auth import TokenRead, UserRead
 from schemas.common import ErrorRead
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
 @router.post(
