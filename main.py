@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api.v1.endpoints import auth, health
+from api.v1.endpoints import appointments, auth, booking, health
 from core.clock import Clock
 from core.config import Settings
 from core.container import build_container
@@ -46,6 +46,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(auth.router)
+    app.include_router(booking.router)
+    app.include_router(appointments.router)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.ALLOWED_ORIGINS,

@@ -10,6 +10,7 @@ from fastapi.security import OAuth2PasswordBearer
 from core.config import Settings
 from core.container import Container, Repositories
 from domain.auth import AuthService
+from domain.booking import BookingService
 from models.enums import Role
 from models.system import User
 
@@ -73,3 +74,15 @@ def client_ip(request: Request) -> str | None:
 
 
 ClientIP = Annotated[str | None, Depends(client_ip)]
+
+
+def get_booking_service(container: ContainerDep) -> BookingService:
+    """The booking use case."""
+    return BookingService(
+        settings=container.settings, clock=container.clock, repos=container.repos, email=container.email,
+        sms=container.sms, background=container.background,
+    )
+
+
+BookingServiceDep = Annotated[BookingService, Depends(get_booking_service)]
+

@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 from datetime import date, time
 from functools import cached_property
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 DEFAULT_JWT_SECRET = "change-me"  # noqa: S105 - the placeholder production refuses
 DEV_MONGO_URI = "mongodb://127.0.0.1:27017"
@@ -55,6 +54,7 @@ class Settings(BaseSettings):
     CLINIC_ADDRESS: str = "123 Main Street, Springfield"
     CLINIC_EMAIL: str = "clinic@example.com"
     CONSULTING_DOCTOR: str = "Dr. Smith"
+    CLINIC_DOCTORS: CsvList = Field(default_factory=list)
     PUBLIC_BASE_URL: str = "http://localhost:8000"
 
     # Clinic hours and booking rules
@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     CANCEL_MIN_NOTICE_HOURS: int = Field(default=24, ge=0)
     BOOKING_RATE_LIMIT_PER_IP: int = Field(default=20, ge=0)
     BOOKING_RATE_LIMIT_PER_EMAIL: int = Field(default=5, ge=0)
+    BOOKING_URL: str = ""
+    MANAGE_TOKEN_TTL_DAYS: int = Field(default=180, ge=1)
 
     # Outreach
     WORKER_ENABLED: bool = False
@@ -109,7 +111,7 @@ class Settings(BaseSettings):
     LLM_TIMEOUT_SECONDS: float = Field(default=20.0, gt=0)
 
     _split = field_validator(
-        "ALLOWED_ORIGINS", "CLINIC_WORKING_DAYS", "CLINIC_HOLIDAYS", "GMAIL_LABEL_IDS",
+        "ALLOWED_ORIGINS", "CLINIC_WORKING_DAYS", "CLINIC_HOLIDAYS", "GMAIL_LABEL_IDS", "CLINIC_DOCTORS",
         "FOLLOW_UP_CADENCE_DAYS", mode="before",
     )(_split_csv)
 
@@ -192,6 +194,16 @@ class Settings(BaseSettings):
     def follow_up_cadence(self) -> list[int]:
         """Days between follow-up attempts."""
         return [int(v) for v in self.FOLLOW_UP_CADENCE_DAYS]
+
+    @property
+    def doctors(self) -> list[str]:
+        """Bookable doctors; the consulting doctor is always one of them."""
+        return list(dict.fromkeys([self.CONSULTING_DOCTOR, *self.CLINIC_DOCTORS]))
+
+    @property
+    def booking_url(self) -> str:
+        """Where patients book (the public booking page)."""
+        return self.BOOKING_URL or f"{self.PUBLIC_BASE_URL.rstrip('/')}/book"
 
     @property
     def llm_enabled(self) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,9 +26,17 @@ from db.repositories.collections import (
     LoginAttemptRepository,
     OutboundMessageRepository,
     PatientRepository,
+    RateLimitRepository,
     SlotClaimRepository,
     UserRepository,
 )
+from services.email.fake import FakeEmail
+from services.email.port import EmailPort
+from services.email.smtp import SmtpEmail
+from services.sms.port import SmsPort
+from services.sms.twilio_adapter import TwilioSms
+
+log = logging.getLogger("medcampaign.container")
 
 
 @dataclass
@@ -44,6 +54,7 @@ class Repositories:
     leases: LeaseRepository
     users: UserRepository
     login_attempts: LoginAttemptRepository
+    rate_limits: RateLimitRepository
     audit: AuditRepository
     kb_articles: KbArticleRepository
 
@@ -62,6 +73,7 @@ class Repositories:
             leases=LeaseRepository(db),
             users=UserRepository(db),
             login_attempts=LoginAttemptRepository(db),
+            rate_limits=RateLimitRepository(db),
             audit=AuditRepository(db),
             kb_articles=KbArticleRepository(db),
         )
@@ -75,15 +87,45 @@ class Container:
     client: AsyncMongoClient[dict[str, Any]]
     db: AsyncDatabase[dict[str, Any]]
     repos: Repositories
+    email: EmailPort
+    sms: SmsPort | None
     clock: Clock = field(default_factory=SystemClock)
+    background: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def ping(self) -> None:
         """Raise when the database does not answer."""
         await self.db.command("ping")
 
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait for background work (e.g. confirmation emails) to finish."""
+        if self.background:
+            await asyncio.wait(set(self.background), timeout=timeout)
+
     async def close(self) -> None:
-        """Release every resource."""
+        """Finish background work, then release every resource."""
+        await self.drain()
+        for task in self.background:
+            task.cancel()
+        for port in (self.email, self.sms):
+            closer = getattr(port, "aclose", None)
+            if closer:
+                await closer()
         await self.client.close()
+
+
+def build_email(settings: Settings) -> EmailPort:
+    """SMTP when configured; otherwise an in-memory outbox so a fresh install runs (nothing leaves the host)."""
+    if settings.SMTP_HOST:
+        return SmtpEmail.from_settings(settings)
+    log.warning("SMTP_HOST is not set: emails are kept in an in-memory outbox and not delivered")
+    return FakeEmail(domain=settings.SMTP_FROM_EMAIL.rpartition("@")[2] or "localhost")
+
+
+def build_sms(settings: Settings) -> SmsPort | None:
+    """Twilio when configured, else no SMS/voice channel."""
+    if settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN and settings.TWILIO_PHONE_NUMBER:
+        return TwilioSms.from_settings(settings)
+    return None
 
 
 async def build_container(settings: Settings, *, clock: Clock | None = None) -> Container:
@@ -95,4 +137,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
     except BaseException:
         await client.close()
         raise
-    return Container(settings=settings, client=client, db=db, repos=Repositories.over(db), clock=clock or SystemClock())
+    return Container(
+        settings=settings, client=client, db=db, repos=Repositories.over(db),
+        email=build_email(settings), sms=build_sms(settings), clock=clock or SystemClock(),
+    )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,3 +60,33 @@ def sha256_hex(value: str) -> str:
 def constant_time_equals(a: str, b: str) -> bool:
     """Compare secrets without leaking timing."""
     return hmac.compare_digest(a.encode(), b.encode())
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sign_token(*, purpose: str, subject: str, expires: datetime, secret: str) -> str:
+    """An opaque, signed, expiring token for a patient link (manage booking, unsubscribe)."""
+    payload = f"{subject}.{int(expires.timestamp())}.{secrets.token_urlsafe(12)}"
+    mac = hmac.new(secret.encode(), f"{purpose}:{payload}".encode(), hashlib.sha256).digest()
+    return f"{_b64(payload.encode())}.{_b64(mac)}"
+
+
+def verify_token(token: str, *, purpose: str, secret: str, now: datetime) -> str | None:
+    """The subject of a valid, unexpired token for this purpose, else None."""
+    try:
+        encoded, signature = token.split(".")
+        payload = _unb64(encoded).decode()
+        subject, expires, _nonce = payload.split(".")
+        given = _unb64(signature)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    expected = hmac.new(secret.encode(), f"{purpose}:{payload}".encode(), hashlib.sha256).digest()
+    if not hmac.compare_digest(given, expected) or int(expires) < now.timestamp():
+        return None
+    return subject

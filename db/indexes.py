@@ -62,6 +62,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     "leases": [IndexModel("name", name="name_unique", unique=True)],
     "users": [IndexModel("email", name="email_unique", unique=True)],
     "login_attempts": [IndexModel("key", name="key_unique", unique=True)],
+    "rate_limits": [
+        IndexModel([("key", ASCENDING), ("window_start", ASCENDING)], name="key_window_unique", unique=True),
+        IndexModel("expires_at", name="expires_ttl", expireAfterSeconds=0),
+    ],
     "audit_log": [
         IndexModel([("at", DESCENDING)], name="at"),
         IndexModel([("patient_id", ASCENDING), ("at", DESCENDING)], name="patient_at"),

@@ -22,6 +22,7 @@ class Appointment(Document):
     duration_minutes: Literal[30, 45]
     status: AppointmentStatus = AppointmentStatus.BOOKED
     manage_token_hash: str | None = None
+    cancelled_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -34,3 +35,4 @@ class SlotClaim(Document):
     doctor: str
     bucket_start: datetime
     appointment_id: str
+    created_at: datetime | None = None

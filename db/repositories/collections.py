@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
 from pymongo import DESCENDING, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from db.repositories.base import Repository, oid
 from models.appointment import Appointment, SlotClaim
 from models.base import new_id
 from models.campaign import Campaign
-from models.enums import AuditOutcome, Role
+from models.enums import ACTIVE_STATUSES, AppointmentStatus, AuditOutcome, CampaignStatus, Role
 from models.interaction import Interaction
 from models.messaging import GmailState, InboundEvent, OutboundMessage
 from models.patient import Patient
 from models.system import AuditRecord, KbArticle, NamedLease, User
+
+DUPLICATE_KEY = 11000
+# A month of one doctor's appointments fits in one batch, so availability is one database command.
+BUSY_BATCH_SIZE = 10_000
 
 
 class PatientRepository(Repository[Patient]):
@@ -29,6 +34,35 @@ class PatientRepository(Repository[Patient]):
     async def get_by_email(self, email: str) -> Patient | None:
         """Find a patient by (lower-cased) email."""
         return self._load(await self.collection.find_one({"email": email.lower()}))
+
+    async def find_or_create(self, *, name: str, email: str, phone: str | None, now: datetime) -> Patient:
+        """The patient with this email, created atomically when new (concurrent callers get the same one)."""
+        new = Patient(id=new_id(), name=name, email=email.lower(), phone=phone, created_at=now, updated_at=now)
+        on_insert = new.to_mongo()
+        on_insert.pop("email")
+        for attempt in range(2):
+            try:
+                doc = await self.collection.find_one_and_update(
+                    {"email": email.lower()}, {"$setOnInsert": on_insert},
+                    upsert=True, return_document=ReturnDocument.AFTER,
+                )
+                return Patient.from_mongo(doc)
+            except DuplicateKeyError:
+                # Two upserts raced on the unique index; the loser reads the winner's document.
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def search_ids(self, text: str, *, limit: int = 1000) -> list[str]:
+        """Ids of patients whose name or email contains the text (case-insensitive)."""
+        pattern = {"$regex": re.escape(text), "$options": "i"}
+        cursor = self.collection.find({"$or": [{"name": pattern}, {"email": pattern}]}, {"_id": 1}).limit(limit)
+        return [str(doc["_id"]) async for doc in cursor]
+
+    async def get_many(self, ids: list[str]) -> dict[str, Patient]:
+        """Patients by id."""
+        keys = [k for k in (oid(i) for i in ids) if k is not None]
+        return {str(doc["_id"]): Patient.from_mongo(doc) async for doc in self.collection.find({"_id": {"$in": keys}})}
 
 
 class CampaignRepository(Repository[Campaign]):
@@ -42,6 +76,21 @@ class CampaignRepository(Repository[Campaign]):
         cursor = self.collection.find({"patient_id": oid(patient_id)}).sort("created_at", DESCENDING)
         return [Campaign.from_mongo(doc) async for doc in cursor]
 
+    async def mark_converted(self, *, patient_id: str, campaign_id: str | None, now: datetime) -> list[str]:
+        """Active campaigns of the patient (or the given one of theirs) become BOOKING_COMPLETED; follow-ups stop."""
+        query: dict[str, Any] = {"patient_id": oid(patient_id), "status": {"$in": [s.value for s in ACTIVE_STATUSES]}}
+        if campaign_id:
+            query = {"_id": oid(campaign_id), "patient_id": oid(patient_id),
+                     "status": {"$in": [s.value for s in (*ACTIVE_STATUSES, CampaignStatus.PAUSED)]}}
+        ids = [str(doc["_id"]) async for doc in self.collection.find(query, {"_id": 1})]
+        if ids:
+            await self.collection.update_many(
+                {**query, "_id": {"$in": [oid(i) for i in ids]}},
+                {"$set": {"status": CampaignStatus.BOOKING_COMPLETED.value, "converted_at": now, "updated_at": now,
+                          "follow_up_details.next_follow_up_at": None}},
+            )
+        return ids
+
 
 class AppointmentRepository(Repository[Appointment]):
     """appointments."""
@@ -49,12 +98,156 @@ class AppointmentRepository(Repository[Appointment]):
     collection_name = "appointments"
     model = Appointment
 
+    async def busy_between(
+        self, *, doctor: str, start: datetime, end: datetime
+    ) -> list[tuple[str, datetime, int]]:
+        """(id, start, duration) of the doctor's non-cancelled appointments starting in [start, end): ONE command."""
+        cursor = self.collection.find(
+            {"doctor": doctor, "status": {"$ne": AppointmentStatus.CANCELLED.value},
+             "start": {"$gte": start, "$lt": end}},
+            {"start": 1, "duration_minutes": 1},
+            batch_size=BUSY_BATCH_SIZE,
+        )
+        return [(str(doc["_id"]), doc["start"], int(doc["duration_minutes"])) async for doc in cursor]
+
+    async def set_campaign(self, appointment_id: str, campaign_id: str) -> None:
+        """Link the appointment to the campaign it converted."""
+        await self.collection.update_one({"_id": oid(appointment_id)}, {"$set": {"campaign_id": oid(campaign_id)}})
+
+    async def get_by_manage_hash(self, token_hash: str) -> Appointment | None:
+        """The appointment a manage token belongs to."""
+        return self._load(await self.collection.find_one({"manage_token_hash": token_hash}))
+
+    async def set_status(
+        self, appointment_id: str, *, expected: AppointmentStatus, status: AppointmentStatus, now: datetime
+    ) -> Appointment | None:
+        """Change status only from `expected` (a compare-and-set); None when it was not in that state."""
+        update: dict[str, Any] = {"status": status.value, "updated_at": now}
+        if status == AppointmentStatus.CANCELLED:
+            update["cancelled_at"] = now
+        doc = await self.collection.find_one_and_update(
+            {"_id": oid(appointment_id), "status": expected.value}, {"$set": update},
+            return_document=ReturnDocument.AFTER,
+        )
+        return self._load(doc)
+
+    async def move(self, appointment_id: str, *, old_start: datetime, new_start: datetime,
+                   now: datetime) -> Appointment | None:
+        """Move a booked appointment if it is still booked at `old_start` (compare-and-set)."""
+        doc = await self.collection.find_one_and_update(
+            {"_id": oid(appointment_id), "status": AppointmentStatus.BOOKED.value, "start": old_start},
+            {"$set": {"start": new_start, "updated_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return self._load(doc)
+
+    async def page(
+        self, *, start_from: datetime | None, start_to: datetime | None, status: AppointmentStatus | None,
+        patient_ids: list[str] | None, skip: int, limit: int,
+    ) -> tuple[list[Appointment], int]:
+        """Appointments by filters, sorted by start, with the total."""
+        query: dict[str, Any] = {}
+        if start_from or start_to:
+            query["start"] = {k: v for k, v in (("$gte", start_from), ("$lt", start_to)) if v is not None}
+        if status:
+            query["status"] = status.value
+        if patient_ids is not None:
+            query["patient_id"] = {"$in": [oid(i) for i in patient_ids]}
+        cursor = self.collection.find(query).sort([("start", 1), ("_id", 1)]).skip(skip).limit(limit)
+        items = [Appointment.from_mongo(doc) async for doc in cursor]
+        return items, await self.collection.count_documents(query)
+
+
+    async def delete_ids(self, appointment_ids: list[str]) -> int:
+        """Delete specific appointments (used by the demo seed to drop its stale ones)."""
+        if not appointment_ids:
+            return 0
+        result = await self.collection.delete_many({"_id": {"$in": [oid(i) for i in appointment_ids]}})
+        return result.deleted_count
 
 class SlotClaimRepository(Repository[SlotClaim]):
-    """slot_claims."""
+    """slot_claims: the unique (doctor, bucket_start) index is the guard against double booking."""
 
     collection_name = "slot_claims"
     model = SlotClaim
+
+    async def claim(self, *, doctor: str, bucket_starts: list[datetime], appointment_id: str,
+                    now: datetime) -> bool:
+        """Claim every bucket for the appointment, or none: False (and nothing held) when any is taken."""
+        claims = [
+            SlotClaim(id=new_id(), doctor=doctor, bucket_start=b, appointment_id=appointment_id, created_at=now)
+            for b in bucket_starts
+        ]
+        try:
+            await self.collection.insert_many([c.to_mongo() for c in claims], ordered=True)
+        except (DuplicateKeyError, BulkWriteError) as exc:
+            if isinstance(exc, BulkWriteError) and any(
+                e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])
+            ):
+                await self.release_ids([c.id for c in claims])
+                raise
+            await self.release_ids([c.id for c in claims])
+            return False
+        return True
+
+    async def holders(self, *, doctor: str, bucket_starts: list[datetime]) -> list[SlotClaim]:
+        """Claims currently held on these buckets."""
+        cursor = self.collection.find({"doctor": doctor, "bucket_start": {"$in": bucket_starts}})
+        return [SlotClaim.from_mongo(doc) async for doc in cursor]
+
+    async def release_ids(self, claim_ids: list[str]) -> None:
+        """Delete specific claims."""
+        await self.collection.delete_many({"_id": {"$in": [oid(i) for i in claim_ids]}})
+
+    async def release(self, appointment_id: str, *, bucket_starts: list[datetime] | None = None) -> int:
+        """Free an appointment's claims (all, or only the given buckets)."""
+        query: dict[str, Any] = {"appointment_id": oid(appointment_id)}
+        if bucket_starts is not None:
+            query["bucket_start"] = {"$in": bucket_starts}
+        return (await self.collection.delete_many(query)).deleted_count
+
+    async def release_orphan(self, claim: SlotClaim) -> bool:
+        """Delete one stale claim whose appointment is gone or cancelled (left by a crash mid-booking)."""
+        result = await self.collection.delete_one({"_id": oid(claim.id), "appointment_id": oid(claim.appointment_id)})
+        return result.deleted_count == 1
+
+
+    async def release_for_appointments(self, appointment_ids: list[str]) -> int:
+        """Free every claim held by any of these appointments."""
+        if not appointment_ids:
+            return 0
+        result = await self.collection.delete_many({"appointment_id": {"$in": [oid(i) for i in appointment_ids]}})
+        return result.deleted_count
+
+    async def claimed_between(self, *, start: datetime, end: datetime) -> set[tuple[str, datetime]]:
+        """(doctor, bucket_start) of every claim with bucket_start in [start, end)."""
+        cursor = self.collection.find(
+            {"bucket_start": {"$gte": start, "$lt": end}}, {"doctor": 1, "bucket_start": 1}, batch_size=BUSY_BATCH_SIZE
+        )
+        return {(doc["doctor"], doc["bucket_start"]) async for doc in cursor}
+
+class RateLimitRepository:
+    """rate_limits: fixed-window counters."""
+
+    collection_name = "rate_limits"
+
+    def __init__(self, db: Any):
+        self.collection = db[self.collection_name]
+
+    async def hit(self, key: str, *, window_start: datetime, expires_at: datetime) -> int:
+        """Count one hit in the window; returns the count including this one."""
+        for attempt in range(2):
+            try:
+                doc = await self.collection.find_one_and_update(
+                    {"key": key, "window_start": window_start},
+                    {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": expires_at}},
+                    upsert=True, return_document=ReturnDocument.AFTER,
+                )
+                return int(doc["count"])
+            except DuplicateKeyError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
 
 
 class InteractionRepository(Repository[Interaction]):

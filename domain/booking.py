@@ -1,0 +1,435 @@
+"""Booking use cases: availability, book, patient self-service, staff status changes, booking link by SMS.
+
+Double booking is impossible on every write path because each appointment holds one `slot_claims` document
+per 15-minute bucket under a unique (doctor, bucket_start) index. Claims are written before the appointment
+and removed if the appointment cannot be written, so no half-written state survives; a claim left behind by
+a crash between the two writes is recognised as orphaned (its appointment is missing or cancelled) and freed
+the next time someone needs that time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from core.clock import Clock
+from core.config import Settings
+from core.container import Repositories
+from core.errors import Conflict, NotFound, ServiceUnavailable, TooManyRequests, Unprocessable, UpstreamError
+from core.security import sha256_hex, sign_token, verify_token
+from domain.audit import Actor, AuditTrail
+from domain.slots import (
+    Busy,
+    ClinicSchedule,
+    buckets,
+    local_midnight_utc,
+    local_start,
+    month_availability,
+    month_bounds_utc,
+)
+from models.appointment import Appointment
+from models.base import new_id
+from models.enums import AppointmentStatus
+from models.patient import Patient
+from services.email.port import EmailError, EmailPort, OutgoingEmail
+from services.sms.port import SmsError, SmsPort, is_e164
+
+log = logging.getLogger("medcampaign.booking")
+
+MANAGE_PURPOSE = "manage-appointment"
+MAX_DURATION = timedelta(minutes=45)
+ORPHAN_CLAIM_AGE = timedelta(seconds=30)
+CONFIRMATION_ATTEMPTS = 3
+STAFF_TRANSITIONS = {AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW, AppointmentStatus.CANCELLED}
+
+
+class SlotUnavailable(Conflict):
+    """409: the requested time is taken or is not an offered slot."""
+
+    error = "slot_unavailable"
+
+
+@dataclass(frozen=True)
+class BookingRequest:
+    """What a patient asks for."""
+
+    name: str
+    email: str
+    phone: str | None
+    day: date
+    at: time
+    duration_minutes: int
+    service: str
+    doctor: str | None = None
+    campaign_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Booked:
+    """A new appointment and the manage link handed to the patient (only here, never stored)."""
+
+    appointment: Appointment
+    manage_url: str
+    converted_campaign_ids: list[str]
+
+
+@dataclass(frozen=True)
+class StaffAppointment:
+    """An appointment with its patient's name and email, for staff."""
+
+    appointment: Appointment
+    patient: Patient | None
+
+
+@dataclass(frozen=True)
+class DayAvailability:
+    """Free local start times of one day."""
+
+    day: date
+    slots: list[time]
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Free slots of a doctor for a month (or one day)."""
+
+    timezone: str
+    doctor: str
+    duration_minutes: int
+    days: list[DayAvailability]
+
+
+class BookingService:
+    """Availability, booking and rescheduling with claim-guarded writes."""
+
+    def __init__(
+        self, *, settings: Settings, clock: Clock, repos: Repositories, email: EmailPort, sms: SmsPort | None,
+        background: set[asyncio.Task[None]] | None = None,
+    ):
+        self.settings = settings
+        self.clock = clock
+        self.repos = repos
+        self.email = email
+        self.sms = sms
+        self.schedule = ClinicSchedule.from_settings(settings)
+        self.audit = AuditTrail(repo=repos.audit, clock=clock)
+        self._background = background if background is not None else set()
+
+    # ---- availability -------------------------------------------------------------------------------------
+
+    def _doctor(self, doctor: str | None) -> str:
+        chosen = doctor or self.settings.CONSULTING_DOCTOR
+        if chosen not in self.settings.doctors:
+            raise Unprocessable(f"Unknown doctor; choose one of: {', '.join(self.settings.doctors)}",
+                                error="unknown_doctor")
+        return chosen
+
+    def _check_window(self, year: int, month: int, day: date | None) -> None:
+        today = self.clock.now().astimezone(self.settings.zone).date()
+        last = today + timedelta(days=self.settings.BOOKING_MAX_DAYS_AHEAD)
+        if (year, month) < (today.year, today.month) or (year, month) > (last.year, last.month):
+            raise Unprocessable(
+                f"month must be between {today:%Y-%m} and {last:%Y-%m} (the bookable range)", error="out_of_range"
+            )
+        if day is not None and (day.year, day.month) != (year, month):
+            raise Unprocessable("date must lie in the given month and year", error="date_not_in_month")
+        if day is not None and day < today:
+            raise Unprocessable("date is in the past", error="past_date")
+
+    async def _busy(self, doctor: str, start: datetime, end: datetime, *, exclude: str | None = None) -> list[Busy]:
+        rows = await self.repos.appointments.busy_between(doctor=doctor, start=start - MAX_DURATION, end=end)
+        return [Busy(s, s + timedelta(minutes=d)) for appointment_id, s, d in rows if appointment_id != exclude]
+
+    async def availability(
+        self, *, year: int, month: int, day: date | None, duration_minutes: int, doctor: str | None
+    ) -> Availability:
+        """Free slots for a month (or one day of it): one database query."""
+        chosen = self._doctor(doctor)
+        self._check_window(year, month, day)
+        start, end = month_bounds_utc(self.schedule, year, month)
+        busy = await self._busy(chosen, start, end)
+        days = month_availability(
+            self.schedule, year=year, month=month, duration_minutes=duration_minutes, busy=busy,
+            now=self.clock.now(), only_day=day,
+        )
+        return Availability(
+            timezone=self.settings.TZ, doctor=chosen, duration_minutes=duration_minutes,
+            days=[DayAvailability(day=d, slots=s) for d, s in days],
+        )
+
+    async def _offered_start(
+        self, *, doctor: str, day: date, at: time, duration_minutes: int, exclude: str | None = None
+    ) -> datetime:
+        """The UTC start of a requested slot, or 409 when it is not offered right now."""
+        self._check_window(day.year, day.month, day)
+        start = local_start(self.schedule, day, at)
+        if start is None:
+            raise SlotUnavailable("That time does not exist on that day (clock change)")
+        busy = await self._busy(doctor, start - timedelta(days=1), start + timedelta(days=1), exclude=exclude)
+        offered = month_availability(
+            self.schedule, year=day.year, month=day.month, duration_minutes=duration_minutes, busy=busy,
+            now=self.clock.now(), only_day=day,
+        )[0][1]
+        if at.replace(second=0, microsecond=0) not in offered or at.second or at.microsecond:
+            raise SlotUnavailable("That time is not available; please choose another slot")
+        return start
+
+    # ---- claims ---------------------------------------------------------------------------------------------
+
+    async def _claim(self, *, doctor: str, bucket_starts: list[datetime], appointment_id: str) -> None:
+        """Hold every bucket for the appointment or raise 409, freeing orphaned claims once on the way."""
+        claims = self.repos.slot_claims
+        now = self.clock.now()
+        if await claims.claim(doctor=doctor, bucket_starts=bucket_starts, appointment_id=appointment_id, now=now):
+            return
+        if await self._free_orphans(doctor, bucket_starts) and await claims.claim(
+            doctor=doctor, bucket_starts=bucket_starts, appointment_id=appointment_id, now=now
+        ):
+            return
+        raise SlotUnavailable("That time was just taken; please choose another slot")
+
+    async def _free_orphans(self, doctor: str, bucket_starts: list[datetime]) -> bool:
+        freed = False
+        now = self.clock.now()
+        for claim in await self.repos.slot_claims.holders(doctor=doctor, bucket_starts=bucket_starts):
+            if claim.created_at and now - claim.created_at < ORPHAN_CLAIM_AGE:
+                continue  # may belong to a booking still in flight
+            owner = await self.repos.appointments.get(claim.appointment_id)
+            if owner is None or owner.status == AppointmentStatus.CANCELLED:
+                freed |= await self.repos.slot_claims.release_orphan(claim)
+        return freed
+
+    # ---- booking --------------------------------------------------------------------------------------------
+
+    async def _rate_limit(self, kind: str, value: str | None, limit: int) -> None:
+        if not limit or not value:
+            return
+        now = self.clock.now()
+        window = now.replace(minute=0, second=0, microsecond=0)
+        count = await self.repos.rate_limits.hit(
+            f"book:{kind}:{sha256_hex(value)}", window_start=window, expires_at=window + timedelta(hours=2)
+        )
+        if count > limit:
+            raise TooManyRequests("Too many booking attempts; please try again later or call the clinic",
+                                  error="rate_limited")
+
+    def _manage_url(self, token: str) -> str:
+        return f"{self.settings.PUBLIC_BASE_URL.rstrip('/')}/api/v1/appointments/manage/{token}"
+
+    async def book(self, request: BookingRequest, *, ip: str | None) -> Booked:
+        """Book a free slot for the patient (created by email if new) and convert their campaign."""
+        await self._rate_limit("ip", ip, self.settings.BOOKING_RATE_LIMIT_PER_IP)
+        await self._rate_limit("email", request.email.lower(), self.settings.BOOKING_RATE_LIMIT_PER_EMAIL)
+        doctor = self._doctor(request.doctor)
+        start = await self._offered_start(
+            doctor=doctor, day=request.day, at=request.at, duration_minutes=request.duration_minutes
+        )
+        now = self.clock.now()
+        patient = await self.repos.patients.find_or_create(
+            name=request.name, email=request.email, phone=request.phone, now=now
+        )
+        campaign_id = await self._own_campaign(request.campaign_id, patient.id)
+        appointment_id = new_id()
+        bucket_starts = buckets(start, request.duration_minutes)
+        await self._claim(doctor=doctor, bucket_starts=bucket_starts, appointment_id=appointment_id)
+        token = sign_token(
+            purpose=MANAGE_PURPOSE, subject=appointment_id, secret=self.settings.JWT_SECRET_KEY,
+            expires=now + timedelta(days=self.settings.MANAGE_TOKEN_TTL_DAYS),
+        )
+        appointment = Appointment(
+            id=appointment_id, patient_id=patient.id, campaign_id=campaign_id, doctor=doctor,
+            service=request.service, start=start, duration_minutes=request.duration_minutes,  # type: ignore[arg-type]
+            manage_token_hash=sha256_hex(token), created_at=now, updated_at=now,
+        )
+        try:
+            await self.repos.appointments.insert(appointment)
+        except BaseException:
+            await self.repos.slot_claims.release(appointment_id)
+            raise
+        converted = await self.repos.campaigns.mark_converted(patient_id=patient.id, campaign_id=campaign_id, now=now)
+        if converted and appointment.campaign_id is None:
+            appointment = appointment.model_copy(update={"campaign_id": converted[0]})
+            await self.repos.appointments.set_campaign(appointment_id, converted[0])
+        log.info("appointment booked", extra={"appointment_id": appointment_id, "converted": len(converted)})
+        self._confirm_later(patient, appointment, self._manage_url(token), "booked")
+        return Booked(appointment=appointment, manage_url=self._manage_url(token), converted_campaign_ids=converted)
+
+    async def _own_campaign(self, campaign_id: str | None, patient_id: str) -> str | None:
+        """The given campaign when it is the patient's; someone else's campaign is never touched."""
+        if not campaign_id:
+            return None
+        campaign = await self.repos.campaigns.get(campaign_id)
+        if campaign is None:
+            raise NotFound("Unknown campaign_id", error="campaign_not_found")
+        return campaign_id if campaign.patient_id == patient_id else None
+
+    # ---- patient self-service -------------------------------------------------------------------------------
+
+    async def by_token(self, token: str) -> Appointment:
+        """The appointment a manage token opens, or 404 (bad, expired or unknown token all look alike)."""
+        subject = verify_token(token, purpose=MANAGE_PURPOSE, secret=self.settings.JWT_SECRET_KEY,
+                               now=self.clock.now())
+        appointment = await self.repos.appointments.get_by_manage_hash(sha256_hex(token)) if subject else None
+        if appointment is None or appointment.id != subject:
+            raise NotFound("This link is invalid or has expired", error="invalid_manage_link")
+        return appointment
+
+    def _check_changeable(self, appointment: Appointment) -> None:
+        if appointment.status != AppointmentStatus.BOOKED:
+            raise Conflict(f"This appointment is already {appointment.status.value}", error="not_changeable")
+        notice = timedelta(hours=self.settings.CANCEL_MIN_NOTICE_HOURS)
+        if appointment.start - self.clock.now() < notice:
+            raise Conflict(
+                f"Appointments can only be changed online up to {self.settings.CANCEL_MIN_NOTICE_HOURS} hours"
+                f" before; please call {self.settings.CLINIC_PHONE}",
+                error="too_late_to_change",
+            )
+
+    async def cancel_by_token(self, token: str) -> Appointment:
+        """Patient cancels (respecting the minimum notice); the slot is freed at once."""
+        appointment = await self.by_token(token)
+        self._check_changeable(appointment)
+        return await self._cancel(appointment)
+
+    async def _cancel(self, appointment: Appointment) -> Appointment:
+        cancelled = await self.repos.appointments.set_status(
+            appointment.id, expected=AppointmentStatus.BOOKED, status=AppointmentStatus.CANCELLED,
+            now=self.clock.now(),
+        )
+        if cancelled is None:
+            raise Conflict("This appointment was changed meanwhile; reload it", error="not_changeable")
+        await self.repos.slot_claims.release(appointment.id)
+        return cancelled
+
+    async def reschedule_by_token(self, token: str, *, day: date, at: time) -> Appointment:
+        """Move to a new free slot: the new time is held before the old one is let go."""
+        appointment = await self.by_token(token)
+        self._check_changeable(appointment)
+        new_start = await self._offered_start(
+            doctor=appointment.doctor, day=day, at=at, duration_minutes=appointment.duration_minutes,
+            exclude=appointment.id,
+        )
+        if new_start == appointment.start:
+            return appointment
+        old = set(buckets(appointment.start, appointment.duration_minutes))
+        new = buckets(new_start, appointment.duration_minutes)
+        extra = [b for b in new if b not in old]
+        await self._claim(doctor=appointment.doctor, bucket_starts=extra, appointment_id=appointment.id)
+        moved = await self.repos.appointments.move(
+            appointment.id, old_start=appointment.start, new_start=new_start, now=self.clock.now()
+        )
+        if moved is None:
+            await self.repos.slot_claims.release(appointment.id, bucket_starts=extra)
+            raise Conflict("This appointment was changed meanwhile; reload it", error="not_changeable")
+        await self.repos.slot_claims.release(appointment.id, bucket_starts=[b for b in old if b not in set(new)])
+        patient = await self.repos.patients.get(appointment.patient_id)
+        if patient:
+            self._confirm_later(patient, moved, None, "moved")
+        return moved
+
+    # ---- staff ----------------------------------------------------------------------------------------------
+
+    async def list_for_staff(
+        self, actor: Actor, *, start_from: date | None, start_to: date | None, status: AppointmentStatus | None,
+        q: str | None, page: int, page_size: int,
+    ) -> tuple[list[StaffAppointment], int]:
+        """Appointments by local date range, status and patient search, sorted by start; audited."""
+        zone = self.settings.zone
+        low = local_midnight_utc(zone, start_from) if start_from else None
+        high = local_midnight_utc(zone, start_to + timedelta(days=1)) if start_to else None
+        patient_ids = await self.repos.patients.search_ids(q) if q else None
+        items, total = await self.repos.appointments.page(
+            start_from=low, start_to=high, status=status, patient_ids=patient_ids,
+            skip=(page - 1) * page_size, limit=page_size,
+        )
+        patients = await self.repos.patients.get_many([a.patient_id for a in items])
+        await self.audit.record(actor, "appointments.list", "appointments")
+        return [StaffAppointment(a, patients.get(a.patient_id)) for a in items], total
+
+    async def set_status(self, actor: Actor, appointment_id: str, status: AppointmentStatus) -> Appointment:
+        """Staff marks an appointment completed, no-show or cancelled (cancel frees the slot); audited."""
+        appointment = await self.repos.appointments.get(appointment_id)
+        if appointment is None:
+            raise NotFound("Appointment not found")
+        await self.audit.record(actor, f"appointments.set_status.{status.value}", f"appointments/{appointment_id}",
+                                patient_id=appointment.patient_id)
+        if status not in STAFF_TRANSITIONS:
+            raise Unprocessable("status must be completed, no_show or cancelled", error="invalid_status")
+        if appointment.status == status:
+            return appointment
+        if appointment.status != AppointmentStatus.BOOKED:
+            raise Conflict(f"Appointment is already {appointment.status.value}", error="invalid_transition")
+        if status == AppointmentStatus.CANCELLED:
+            return await self._cancel(appointment)
+        changed = await self.repos.appointments.set_status(
+            appointment_id, expected=AppointmentStatus.BOOKED, status=status, now=self.clock.now()
+        )
+        if changed is None:
+            raise Conflict("Appointment was changed meanwhile; reload it", error="invalid_transition")
+        return changed
+
+    async def send_booking_link(self, *, number: str, name: str) -> str:
+        """Text the booking link to a phone number; returns the provider message id."""
+        if not is_e164(number):
+            raise Unprocessable("number must be in E.164 format, e.g. +15551234567", error="invalid_phone")
+        if self.sms is None:
+            raise ServiceUnavailable("SMS is not configured (TWILIO_* settings)", error="sms_not_configured")
+        first = name.strip().split(" ")[0] if name.strip() else "there"
+        body = (
+            f"Hi {first}, this is {self.settings.CLINIC_NAME}. Book your visit here: {self.settings.booking_url}"
+            f" or call {self.settings.CLINIC_PHONE}. Reply STOP to opt out."
+        )
+        try:
+            return await self.sms.send_sms(to=number, body=body)
+        except SmsError as exc:
+            log.warning("booking link sms failed", extra={"code": exc.code, "retryable": exc.retryable})
+            raise UpstreamError("The SMS provider refused or failed to send the message", error="sms_failed") from exc
+
+    # ---- confirmations --------------------------------------------------------------------------------------
+
+    def _confirm_later(self, patient: Patient, appointment: Appointment, manage_url: str | None, what: str) -> None:
+        """Send the confirmation after the response; an email outage never undoes a booking."""
+        if not patient.email:
+            return
+        task = asyncio.create_task(self._send_confirmation(patient, appointment, manage_url, what))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def confirmation_email(
+        self, patient: Patient, appointment: Appointment, manage_url: str | None, what: str
+    ) -> OutgoingEmail:
+        """The confirmation message, with the time in the clinic's local timezone."""
+        local = appointment.start.astimezone(self.settings.zone)
+        when = f"{local:%A %d %B %Y at %H:%M} ({self.settings.TZ})"
+        lines = [
+            f"Dear {patient.name},",
+            "",
+            f"Your appointment at {self.settings.CLINIC_NAME} is {what}:",
+            f"  {appointment.service} with {appointment.doctor}",
+            f"  {when}, {appointment.duration_minutes} minutes",
+            f"  {self.settings.CLINIC_ADDRESS}",
+            "",
+        ]
+        if manage_url:
+            lines += ["To cancel or move it, use this private link (keep it to yourself):", manage_url, ""]
+        lines += [f"Questions? Call us at {self.settings.CLINIC_PHONE}.", "", self.settings.CLINIC_NAME]
+        return OutgoingEmail(
+            to=patient.email or "", subject=f"Your appointment at {self.settings.CLINIC_NAME}", text="\n".join(lines)
+        )
+
+    async def _send_confirmation(
+        self, patient: Patient, appointment: Appointment, manage_url: str | None, what: str
+    ) -> None:
+        message = self.confirmation_email(patient, appointment, manage_url, what)
+        for attempt in range(1, CONFIRMATION_ATTEMPTS + 1):
+            try:
+                await self.email.send(message)
+                return
+            except EmailError as exc:
+                if not exc.retryable or attempt == CONFIRMATION_ATTEMPTS:
+                    log.error("confirmation email not sent",
+                              extra={"appointment_id": appointment.id, "attempts": attempt})
+                    return
+                await asyncio.sleep(2 ** attempt)

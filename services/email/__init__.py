@@ -1,0 +1,1 @@
+"""Outgoing email: the port, the SMTP adapter and an in-memory fake."""

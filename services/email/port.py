@@ -1,0 +1,35 @@
+"""The outgoing-email port in domain terms: one message in, the Message-ID it went out with back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass
+class OutgoingEmail:
+    """An email to send: plain text, optional HTML alternative, extra headers (e.g. List-Unsubscribe)."""
+
+    to: str
+    subject: str
+    text: str
+    html: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    reply_to: str | None = None
+
+
+class EmailError(Exception):
+    """Sending failed; `retryable` says whether trying again later may succeed."""
+
+    def __init__(self, message: str, *, retryable: bool = False, code: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.code = code
+
+
+class EmailPort(Protocol):
+    """Sends email to patients."""
+
+    async def send(self, message: OutgoingEmail) -> str:
+        """Send `message`; returns the Message-ID header it was sent with."""
+        ...

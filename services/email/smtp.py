@@ -1,0 +1,123 @@
+"""EmailPort over SMTP with aiosmtplib: one connection per message."""
+
+from __future__ import annotations
+
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import TYPE_CHECKING
+
+import aiosmtplib
+
+from services.email.port import EmailError, EmailPort, OutgoingEmail
+
+if TYPE_CHECKING:
+    from core.config import Settings
+
+# Headers the adapter owns; callers may supply Message-ID (e.g. to keep it stable across retries).
+_MANAGED_HEADERS = frozenset({"from", "to", "subject", "date", "reply-to"})
+_TRANSIENT_FLOOR, _PERMANENT_FLOOR = 400, 500
+
+
+def _is_transient(code: int) -> bool:
+    return _TRANSIENT_FLOOR <= code < _PERMANENT_FLOOR
+
+
+class SmtpEmail(EmailPort):
+    """Sends through an SMTP relay (STARTTLS and login as configured)."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        username: str,
+        password: str,
+        from_email: str,
+        from_name: str,
+        starttls: bool,
+        timeout: float,
+    ) -> None:
+        if not host:
+            raise ValueError("SMTP_HOST is required to send email")
+        if "@" not in from_email:
+            raise ValueError(f"SMTP_FROM_EMAIL must be an email address, got {from_email!r}")
+        self.host = host
+        self.port = port
+        self.username = username
+        self.password = password
+        self.from_email = from_email
+        self.from_name = from_name
+        self.starttls = starttls
+        self.timeout = timeout
+        self.domain = from_email.rsplit("@", 1)[1]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SmtpEmail:
+        """Build from the SMTP_* settings."""
+        return cls(
+            host=settings.SMTP_HOST,
+            port=settings.SMTP_PORT,
+            username=settings.SMTP_USERNAME,
+            password=settings.SMTP_PASSWORD,
+            from_email=settings.SMTP_FROM_EMAIL,
+            from_name=settings.SMTP_FROM_NAME,
+            starttls=settings.SMTP_STARTTLS,
+            timeout=settings.SMTP_TIMEOUT_SECONDS,
+        )
+
+    def build(self, message: OutgoingEmail) -> EmailMessage:
+        """The MIME message for `message`, with a fresh Message-ID unless one is given in its headers."""
+        mime = EmailMessage()
+        mime["From"] = Address(display_name=self.from_name, addr_spec=self.from_email)
+        mime["To"] = message.to
+        mime["Subject"] = message.subject
+        mime["Date"] = formatdate(usegmt=True)
+        if message.reply_to:
+            mime["Reply-To"] = message.reply_to
+        for name, value in message.headers.items():
+            if name.lower() in _MANAGED_HEADERS:
+                raise ValueError(f"header {name} is set by the email adapter, not by callers")
+            mime[name] = value
+        if "Message-ID" not in mime:
+            mime["Message-ID"] = make_msgid(domain=self.domain)
+        mime.set_content(message.text)
+        if message.html is not None:
+            mime.add_alternative(message.html, subtype="html")
+        return mime
+
+    async def send(self, message: OutgoingEmail) -> str:
+        """Send `message`; returns its Message-ID."""
+        mime = self.build(message)
+        try:
+            await aiosmtplib.send(
+                mime,
+                hostname=self.host,
+                port=self.port,
+                username=self.username or None,
+                password=self.password if self.username else None,
+                start_tls=self.starttls,
+                timeout=self.timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [refusal.code for refusal in exc.recipients]
+            retryable = any(_is_transient(code) for code in codes)
+            raise EmailError(
+                f"SMTP refused the recipient ({', '.join(map(str, codes))})",
+                retryable=retryable, code=codes[0] if codes else None,
+            ) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            raise EmailError(
+                f"SMTP answered {exc.code}: {exc.message}", retryable=_is_transient(exc.code), code=exc.code
+            ) from exc
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPConnectError,
+                aiosmtplib.SMTPTimeoutError) as exc:
+            raise EmailError(f"SMTP server unreachable: {exc}", retryable=True) from exc
+        except aiosmtplib.SMTPException as exc:
+            raise EmailError(f"SMTP failed: {exc}") from exc
+        except OSError as exc:
+            raise EmailError(f"SMTP connection failed: {exc}", retryable=True) from exc
+        return str(mime["Message-ID"])
+
+    async def aclose(self) -> None:
+        """Nothing held between sends."""

@@ -1,0 +1,1 @@
+"""SMS and voice calls: the port, the Twilio adapter and an in-memory fake."""

@@ -1,0 +1,1 @@
+"""Tests of the outside-world adapters against loopback servers."""

@@ -1,0 +1,195 @@
+"""SmtpEmail through real aiosmtplib against a loopback aiosmtpd; FakeEmail."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from core.config import Settings
+from db.embedded import free_port
+from services.email.fake import FakeEmail
+from services.email.port import EmailError, OutgoingEmail
+from services.email.smtp import SmtpEmail
+from tests.fakes.smtp import SmtpSink
+
+FROM_EMAIL = "care@clinic.test"
+PATIENT = "anna@patients.test"
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    """A real SMTP server on loopback."""
+    server = SmtpSink()
+    server.start()
+    yield server
+    server.stop()
+
+
+def make_adapter(port: int, **overrides: Any) -> SmtpEmail:
+    """An adapter for a plain loopback server."""
+    values: dict[str, Any] = {
+        "host": "127.0.0.1", "port": port, "username": "", "password": "", "from_email": FROM_EMAIL,
+        "from_name": "Sunrise Dental", "starttls": False, "timeout": 5.0,
+    }
+    values.update(overrides)
+    return SmtpEmail(**values)
+
+
+@pytest.fixture
+def mailer(sink: SmtpSink) -> SmtpEmail:
+    """The adapter built from settings, pointed at the sink."""
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, ENVIRONMENT="test", SMTP_HOST=sink.host, SMTP_PORT=sink.port, SMTP_STARTTLS=False,
+        SMTP_FROM_EMAIL=FROM_EMAIL, SMTP_FROM_NAME="Sunrise Dental", SMTP_TIMEOUT_SECONDS=5,
+    )
+    return SmtpEmail.from_settings(settings)
+
+
+async def test_plain_message_arrives_with_headers_and_body(mailer: SmtpEmail, sink: SmtpSink) -> None:
+    unsubscribe = "<https://clinic.test/api/v1/unsubscribe/tok>, <mailto:unsub@clinic.test?subject=tok>"
+    message_id = await mailer.send(OutgoingEmail(
+        to=PATIENT, subject="Time for your check-up, Anna", text="Hello Anna,\nbook here: https://x.test\n",
+        headers={"List-Unsubscribe": unsubscribe, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+        reply_to="replies@clinic.test",
+    ))
+    (received,) = sink.received
+    assert received.rcpt_tos == [PATIENT]
+    assert received.mail_from == FROM_EMAIL
+    assert received.login is None
+    msg = received.message
+    assert msg["Subject"] == "Time for your check-up, Anna"
+    assert msg["To"] == PATIENT
+    assert msg["From"].addresses[0].display_name == "Sunrise Dental"
+    assert msg["From"].addresses[0].addr_spec == FROM_EMAIL
+    assert msg["Reply-To"] == "replies@clinic.test"
+    assert msg["List-Unsubscribe"] == unsubscribe
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert msg["Date"].datetime is not None
+    assert msg["Message-ID"] == message_id
+    assert message_id.startswith("<") and message_id.endswith("@clinic.test>")
+    assert not msg.is_multipart()
+    assert msg.get_content() == "Hello Anna,\nbook here: https://x.test\n"
+
+
+async def test_html_alternative_is_included(mailer: SmtpEmail, sink: SmtpSink) -> None:
+    await mailer.send(OutgoingEmail(to=PATIENT, subject="Überprüfung 🦷", text="plain body",
+                                    html="<p>Hallo <b>Anna</b></p>"))
+    (msg,) = sink.messages
+    assert msg["Subject"] == "Überprüfung 🦷"
+    assert msg.get_content_type() == "multipart/alternative"
+    plain = msg.get_body(preferencelist=("plain",))
+    html = msg.get_body(preferencelist=("html",))
+    assert plain is not None and plain.get_content().strip() == "plain body"
+    assert html is not None and html.get_content().strip() == "<p>Hallo <b>Anna</b></p>"
+
+
+async def test_each_message_gets_its_own_message_id_unless_given(mailer: SmtpEmail, sink: SmtpSink) -> None:
+    first = await mailer.send(OutgoingEmail(to=PATIENT, subject="a", text="a"))
+    second = await mailer.send(OutgoingEmail(to=PATIENT, subject="b", text="b"))
+    kept = await mailer.send(OutgoingEmail(to=PATIENT, subject="c", text="c",
+                                           headers={"Message-ID": "<fixed-1@clinic.test>",
+                                                    "In-Reply-To": "<their@mail.test>"}))
+    assert first != second
+    assert kept == "<fixed-1@clinic.test>"
+    assert [m["Message-ID"] for m in sink.messages] == [first, second, kept]
+    assert sink.messages[2]["In-Reply-To"] == "<their@mail.test>"
+
+
+async def test_login_happens_when_username_is_set() -> None:
+    server = SmtpSink(credentials=("mailer", "s3cret"))
+    server.start()
+    try:
+        await make_adapter(server.port, username="mailer", password="s3cret").send(
+            OutgoingEmail(to=PATIENT, subject="s", text="t"))
+        with pytest.raises(EmailError) as caught:
+            await make_adapter(server.port, username="mailer", password="wrong").send(
+                OutgoingEmail(to=PATIENT, subject="s", text="t"))
+    finally:
+        server.stop()
+    assert [r.login for r in server.received] == ["mailer"]
+    assert caught.value.code == 535
+    assert not caught.value.retryable
+
+
+async def test_server_down_is_retryable() -> None:
+    with pytest.raises(EmailError) as caught:
+        await make_adapter(free_port()).send(OutgoingEmail(to=PATIENT, subject="s", text="t"))
+    assert caught.value.retryable
+
+
+async def test_silent_server_times_out_retryably() -> None:
+    connections: list[asyncio.StreamWriter] = []
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(EmailError) as caught:
+            await make_adapter(port, timeout=0.3).send(OutgoingEmail(to=PATIENT, subject="s", text="t"))
+    finally:
+        for writer in connections:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+    assert caught.value.retryable
+
+
+async def test_recipient_refused_permanently_is_not_retryable(mailer: SmtpEmail, sink: SmtpSink) -> None:
+    sink.reject("gone@patients.test")
+    with pytest.raises(EmailError) as caught:
+        await mailer.send(OutgoingEmail(to="gone@patients.test", subject="s", text="t"))
+    assert caught.value.code == 550
+    assert not caught.value.retryable
+    assert sink.messages == []
+
+
+async def test_recipient_refused_temporarily_is_retryable(mailer: SmtpEmail, sink: SmtpSink) -> None:
+    sink.reject("busy@patients.test", "451 4.3.0 Try again later")
+    with pytest.raises(EmailError) as caught:
+        await mailer.send(OutgoingEmail(to="busy@patients.test", subject="s", text="t"))
+    assert caught.value.code == 451
+    assert caught.value.retryable
+
+
+def test_managed_headers_and_header_injection_are_refused(mailer: SmtpEmail) -> None:
+    with pytest.raises(ValueError, match="From"):
+        mailer.build(OutgoingEmail(to=PATIENT, subject="s", text="t", headers={"From": "evil@x.test"}))
+    with pytest.raises(ValueError):
+        mailer.build(OutgoingEmail(to=PATIENT, subject="s\r\nBcc: evil@x.test", text="t"))
+
+
+def test_configuration_is_checked() -> None:
+    with pytest.raises(ValueError, match="SMTP_HOST"):
+        make_adapter(25, host="")
+    with pytest.raises(ValueError, match="SMTP_FROM_EMAIL"):
+        make_adapter(25, from_email="clinic")
+
+
+async def test_fake_email_records_and_fails_on_request() -> None:
+    fake = FakeEmail()
+    message = OutgoingEmail(to=PATIENT, subject="s", text="t")
+    message_id = await fake.send(message)
+    assert fake.sent == [message]
+    assert fake.message_ids == [message_id]
+    fake.fail_next(1, EmailError("rejected", retryable=False))
+    with pytest.raises(EmailError) as caught:
+        await fake.send(message)
+    assert not caught.value.retryable
+    assert await fake.send(OutgoingEmail(to=PATIENT, subject="s", text="t",
+                                         headers={"message-id": "<given@x.test>"})) == "<given@x.test>"
+    assert len(fake.sent) == 2
+
+
+async def test_fake_email_default_failure_is_retryable() -> None:
+    fake = FakeEmail()
+    fake.fail_next(2)
+    for _ in range(2):
+        with pytest.raises(EmailError) as caught:
+            await fake.send(OutgoingEmail(to=PATIENT, subject="s", text="t"))
+        assert caught.value.retryable
+    await fake.send(OutgoingEmail(to=PATIENT, subject="s", text="t"))
