@@ -80,7 +80,7 @@ def get_booking_service(container: ContainerDep) -> BookingService:
     """The booking use case."""
     return BookingService(
         settings=container.settings, clock=container.clock, repos=container.repos, email=container.email,
-        sms=container.sms, background=container.background,
+        sms=container.sms, background=container.background, busy_cache=container.busy_cache,
     )
 
 

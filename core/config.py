@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     BOOKING_RATE_LIMIT_PER_IP: int = Field(default=20, ge=0)
     BOOKING_RATE_LIMIT_PER_EMAIL: int = Field(default=5, ge=0)
     BOOKING_URL: str = ""
+    AVAILABILITY_CACHE_SECONDS: float = Field(default=5.0, ge=0)
     MANAGE_TOKEN_TTL_DAYS: int = Field(default=180, ge=1)
 
     # Outreach

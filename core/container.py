@@ -10,6 +10,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from core.cache import TTLCache
 from core.clock import Clock, SystemClock
 from core.config import Settings
 from db.client import make_client
@@ -91,6 +92,8 @@ class Container:
     sms: SmsPort | None
     clock: Clock = field(default_factory=SystemClock)
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    # Busy intervals per (doctor, month) for availability; booking always re-checks against the database.
+    busy_cache: TTLCache[Any] = field(default_factory=lambda: TTLCache(0))
 
     async def ping(self) -> None:
         """Raise when the database does not answer."""
@@ -140,4 +143,5 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
     return Container(
         settings=settings, client=client, db=db, repos=Repositories.over(db),
         email=build_email(settings), sms=build_sms(settings), clock=clock or SystemClock(),
+        busy_cache=TTLCache(settings.AVAILABILITY_CACHE_SECONDS),
     )

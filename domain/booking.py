@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from core.cache import TTLCache
 from core.clock import Clock
 from core.config import Settings
 from core.container import Repositories
@@ -106,7 +107,7 @@ class BookingService:
 
     def __init__(
         self, *, settings: Settings, clock: Clock, repos: Repositories, email: EmailPort, sms: SmsPort | None,
-        background: set[asyncio.Task[None]] | None = None,
+        background: set[asyncio.Task[None]] | None = None, busy_cache: TTLCache[list[Busy]] | None = None,
     ):
         self.settings = settings
         self.clock = clock
@@ -116,6 +117,7 @@ class BookingService:
         self.schedule = ClinicSchedule.from_settings(settings)
         self.audit = AuditTrail(repo=repos.audit, clock=clock)
         self._background = background if background is not None else set()
+        self._busy_cache: TTLCache[list[Busy]] = busy_cache if busy_cache is not None else TTLCache(0)
 
     # ---- availability -------------------------------------------------------------------------------------
 
@@ -149,7 +151,8 @@ class BookingService:
         chosen = self._doctor(doctor)
         self._check_window(year, month, day)
         start, end = month_bounds_utc(self.schedule, year, month)
-        busy = await self._busy(chosen, start, end)
+        # Served from a short-lived cache: a slot shown free may be gone by booking time, and booking checks.
+        busy = await self._busy_cache.get((chosen, start), lambda: self._busy(chosen, start, end))
         days = month_availability(
             self.schedule, year=year, month=month, duration_minutes=duration_minutes, busy=busy,
             now=self.clock.now(), only_day=day,
@@ -248,6 +251,7 @@ class BookingService:
         except BaseException:
             await self.repos.slot_claims.release(appointment_id)
             raise
+        self._busy_cache.invalidate()
         converted = await self.repos.campaigns.mark_converted(patient_id=patient.id, campaign_id=campaign_id, now=now)
         if converted and appointment.campaign_id is None:
             appointment = appointment.model_copy(update={"campaign_id": converted[0]})
@@ -301,6 +305,7 @@ class BookingService:
         if cancelled is None:
             raise Conflict("This appointment was changed meanwhile; reload it", error="not_changeable")
         await self.repos.slot_claims.release(appointment.id)
+        self._busy_cache.invalidate()
         return cancelled
 
     async def reschedule_by_token(self, token: str, *, day: date, at: time) -> Appointment:
@@ -324,6 +329,7 @@ class BookingService:
             await self.repos.slot_claims.release(appointment.id, bucket_starts=extra)
             raise Conflict("This appointment was changed meanwhile; reload it", error="not_changeable")
         await self.repos.slot_claims.release(appointment.id, bucket_starts=[b for b in old if b not in set(new)])
+        self._busy_cache.invalidate()
         patient = await self.repos.patients.get(appointment.patient_id)
         if patient:
             self._confirm_later(patient, moved, None, "moved")

@@ -14,7 +14,18 @@ from db.repositories.base import Repository, oid
 from models.appointment import Appointment, SlotClaim
 from models.base import new_id
 from models.campaign import Campaign
-from models.enums import ACTIVE_STATUSES, AppointmentStatus, AuditOutcome, CampaignStatus, Role
+from models.campaign import Lease
+from models.enums import (
+    ACTIVE_STATUSES,
+    ATTEMPTING_STATUSES,
+    AppointmentStatus,
+    AuditOutcome,
+    CampaignStatus,
+    Channel,
+    ConsentStatus,
+    OutboundStatus,
+    Role,
+)
 from models.interaction import Interaction
 from models.messaging import GmailState, InboundEvent, OutboundMessage
 from models.patient import Patient
@@ -53,6 +64,20 @@ class PatientRepository(Repository[Patient]):
                     raise
         raise AssertionError("unreachable")
 
+    async def opt_out(self, patient_id: str, channel: Channel, *, source: str, now: datetime) -> bool:
+        """Record an opt-out: the channel is never used again; True when it changed something."""
+        result = await self.collection.update_one(
+            {"_id": oid(patient_id)},
+            {"$addToSet": {"opted_out_channels": channel.value},
+             "$set": {f"consent.{channel.value}": {"status": ConsentStatus.REVOKED.value, "source": source, "at": now},
+                      "updated_at": now}},
+        )
+        return result.modified_count == 1
+
+    async def ids_by_phone(self, phone: str) -> list[str]:
+        """Patients with this phone number."""
+        return [str(doc["_id"]) async for doc in self.collection.find({"phone": phone}, {"_id": 1})]
+
     async def search_ids(self, text: str, *, limit: int = 1000) -> list[str]:
         """Ids of patients whose name or email contains the text (case-insensitive)."""
         pattern = {"$regex": re.escape(text), "$options": "i"}
@@ -75,6 +100,39 @@ class CampaignRepository(Repository[Campaign]):
         """All campaigns of a patient, newest first."""
         cursor = self.collection.find({"patient_id": oid(patient_id)}).sort("created_at", DESCENDING)
         return [Campaign.from_mongo(doc) async for doc in cursor]
+
+    async def claim_due(self, *, owner: str, now: datetime, ttl: timedelta) -> Campaign | None:
+        """Atomically lease the most overdue attempting campaign whose lease is free or expired."""
+        doc = await self.collection.find_one_and_update(
+            {"status": {"$in": [s.value for s in ATTEMPTING_STATUSES]},
+             "follow_up_details.next_follow_up_at": {"$lte": now},
+             "$or": [{"lease": None}, {"lease.until": {"$lte": now}}]},
+            {"$set": {"lease": {"owner": owner, "until": now + ttl}}},
+            sort=[("follow_up_details.next_follow_up_at", 1)],
+            return_document=ReturnDocument.AFTER,
+        )
+        return self._load(doc)
+
+    async def claim(self, campaign_id: str, *, owner: str, now: datetime, ttl: timedelta) -> Campaign | None:
+        """Lease one campaign (for a manual run) if nobody else holds it."""
+        doc = await self.collection.find_one_and_update(
+            {"_id": oid(campaign_id), "$or": [{"lease": None}, {"lease.until": {"$lte": now}}, {"lease.owner": owner}]},
+            {"$set": {"lease": {"owner": owner, "until": now + ttl}}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return self._load(doc)
+
+    async def commit(self, campaign_id: str, *, owner: str, now: datetime, fields: dict[str, Any]) -> bool:
+        """Write a run's outcome and drop the lease, only if the lease is still ours and unexpired."""
+        result = await self.collection.update_one(
+            {"_id": oid(campaign_id), "lease.owner": owner, "lease.until": {"$gt": now}},
+            {"$set": {**fields, "lease": None, "updated_at": now}},
+        )
+        return result.modified_count == 1
+
+    async def set_fields(self, campaign_id: str, fields: dict[str, Any], *, now: datetime) -> None:
+        """Plain field update (staff actions, new campaigns' schedule)."""
+        await self.collection.update_one({"_id": oid(campaign_id)}, {"$set": {**fields, "updated_at": now}})
 
     async def mark_converted(self, *, patient_id: str, campaign_id: str | None, now: datetime) -> list[str]:
         """Active campaigns of the patient (or the given one of theirs) become BOOKING_COMPLETED; follow-ups stop."""
@@ -102,17 +160,29 @@ class AppointmentRepository(Repository[Appointment]):
         self, *, doctor: str, start: datetime, end: datetime
     ) -> list[tuple[str, datetime, int]]:
         """(id, start, duration) of the doctor's non-cancelled appointments starting in [start, end): ONE command."""
+        # Status is filtered here, not in the query, so every server can answer from the (doctor, start) index.
         cursor = self.collection.find(
-            {"doctor": doctor, "status": {"$ne": AppointmentStatus.CANCELLED.value},
-             "start": {"$gte": start, "$lt": end}},
-            {"start": 1, "duration_minutes": 1},
+            {"doctor": doctor, "start": {"$gte": start, "$lt": end}},
+            {"start": 1, "duration_minutes": 1, "status": 1},
             batch_size=BUSY_BATCH_SIZE,
         )
-        return [(str(doc["_id"]), doc["start"], int(doc["duration_minutes"])) async for doc in cursor]
+        return [
+            (str(doc["_id"]), doc["start"], int(doc["duration_minutes"]))
+            async for doc in cursor
+            if doc.get("status") != AppointmentStatus.CANCELLED.value
+        ]
 
     async def set_campaign(self, appointment_id: str, campaign_id: str) -> None:
         """Link the appointment to the campaign it converted."""
         await self.collection.update_one({"_id": oid(appointment_id)}, {"$set": {"campaign_id": oid(campaign_id)}})
+
+    async def next_booked(self, patient_id: str, *, after: datetime) -> Appointment | None:
+        """The patient's next booked appointment after a time."""
+        doc = await self.collection.find_one(
+            {"patient_id": oid(patient_id), "status": AppointmentStatus.BOOKED.value, "start": {"$gt": after}},
+            sort=[("start", 1)],
+        )
+        return self._load(doc)
 
     async def get_by_manage_hash(self, token_hash: str) -> Appointment | None:
         """The appointment a manage token belongs to."""
@@ -263,10 +333,66 @@ class InteractionRepository(Repository[Interaction]):
 
 
 class OutboundMessageRepository(Repository[OutboundMessage]):
-    """outbound_messages."""
+    """outbound_messages: one row per (campaign, attempt, channel), so each step is sent at most once."""
 
     collection_name = "outbound_messages"
     model = OutboundMessage
+
+    async def claim(
+        self, *, campaign_id: str, attempt: int, channel: Channel, owner: str, now: datetime, ttl: timedelta
+    ) -> tuple[bool, OutboundMessage]:
+        """(True, row) when this caller may send; (False, existing row) when the step is taken.
+
+        A row that definitely failed before reaching the provider may be claimed again.
+        """
+        row = OutboundMessage(id=new_id(), campaign_id=campaign_id, attempt=attempt, channel=channel,
+                              lease=Lease(owner=owner, until=now + ttl), created_at=now, updated_at=now)
+        try:
+            await self.insert(row)
+            return True, row
+        except DuplicateKeyError:
+            pass
+        key = {"campaign_id": oid(campaign_id), "attempt": attempt, "channel": channel.value}
+        retaken = await self.collection.find_one_and_update(
+            {**key, "status": OutboundStatus.FAILED.value},
+            {"$set": {"status": OutboundStatus.CLAIMED.value, "lease": {"owner": owner, "until": now + ttl},
+                      "updated_at": now, "error": None}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if retaken is not None:
+            return True, OutboundMessage.from_mongo(retaken)
+        existing = await self.collection.find_one(key)
+        if existing is None:  # deleted between our two reads: treat as taken; the next run will see it
+            return False, row
+        return False, OutboundMessage.from_mongo(existing)
+
+    async def finish(
+        self, row_id: str, *, owner: str, status: OutboundStatus, now: datetime,
+        provider_message_id: str | None = None, error: str | None = None,
+    ) -> bool:
+        """Record the result of our own send (a `sent` result always wins: it is what happened)."""
+        query: dict[str, Any] = {"_id": oid(row_id), "lease.owner": owner}
+        if status != OutboundStatus.SENT:
+            query["status"] = OutboundStatus.CLAIMED.value
+        result = await self.collection.update_one(
+            query,
+            {"$set": {"status": status.value, "provider_message_id": provider_message_id, "error": error,
+                      "updated_at": now}},
+        )
+        return result.modified_count == 1
+
+    async def mark_unknown_if_stale(self, row_id: str, *, now: datetime) -> bool:
+        """A claim whose sender vanished mid-send: the outcome is unknown and it is never sent again."""
+        result = await self.collection.update_one(
+            {"_id": oid(row_id), "status": OutboundStatus.CLAIMED.value, "lease.until": {"$lte": now}},
+            {"$set": {"status": OutboundStatus.UNKNOWN.value, "updated_at": now}},
+        )
+        return result.modified_count == 1
+
+    async def count_by_status(self) -> dict[str, int]:
+        """Rows per status."""
+        cursor = await self.collection.aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}])
+        return {doc["_id"]: doc["n"] async for doc in cursor}
 
 
 class InboundEventRepository(Repository[InboundEvent]):

@@ -1,0 +1,68 @@
+"""`make run`: the app on an embedded database with demo data (`python -m scripts.dev`).
+
+Without MONGO_URI (and outside production) an embedded SecantusDB is started with its data under ./var/, so
+the data survives restarts; an empty database is seeded with the demo dataset; the demo admin always works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import typer
+import uvicorn
+
+from core.config import Settings
+from db.embedded import EmbeddedMongo
+from scripts.common import open_container
+from scripts.seed_demo import DEMO_ADMIN_EMAIL, demo_admin_password, ensure_demo_admin, is_empty, seed
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+
+app = typer.Typer(add_completion=False, help=__doc__)
+
+
+async def prepare(settings: Settings) -> None:
+    """Seed an empty development database and make sure the demo admin can log in."""
+    async with open_container(settings) as container:
+        if not settings.is_production and await is_empty(container):
+            typer.echo("Empty database: loading the demo dataset...")
+            await seed(container, progress=True)
+        await ensure_demo_admin(container)
+
+
+def start_embedded() -> EmbeddedMongo:
+    """Start the embedded database under ./var and point MONGO_URI at it."""
+    server = EmbeddedMongo(storage_path=VAR / "db", log_path=VAR / "secantusdb.log")
+    typer.echo(f"Starting the embedded database (data in {VAR / 'db'})...")
+    os.environ["MONGO_URI"] = server.start()
+    return server
+
+
+@app.command()
+def main() -> None:
+    """Serve the app for development, with an embedded database and demo data when needed."""
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = int(os.environ.get("PORT", "8000"))
+    settings = Settings()
+    server: EmbeddedMongo | None = None
+    try:
+        if not settings.MONGO_URI and not settings.is_production:
+            server = start_embedded()
+            settings = Settings()  # picks up the embedded MONGO_URI
+        asyncio.run(prepare(settings))
+        base = f"http://{host}:{port}"
+        typer.echo(f"MedCampaign: {base}")
+        typer.echo(f"API docs:    {base}/docs")
+        typer.echo(f"Demo login:  {DEMO_ADMIN_EMAIL} / {demo_admin_password()}")
+        uvicorn.run("main:create_app", factory=True, host=host, port=port, log_config=None, app_dir=str(ROOT))
+    finally:
+        if server is not None:
+            typer.echo("Stopping the embedded database...")
+            server.stop()
+
+
+if __name__ == "__main__":
+    app()
