@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api.v1.endpoints import appointments, auth, booking, health
+from api.v1.endpoints import admin, agent, appointments, auth, booking, health, webhooks
 from core.clock import Clock
 from core.config import Settings
 from core.container import build_container
@@ -29,10 +30,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container = await build_container(settings, clock=clock)
         app.state.container = container
-        log.info("started", extra={"environment": settings.ENVIRONMENT, "database": settings.MONGO_DB_NAME})
+        stop = asyncio.Event()
+        loops = []
+        if settings.WORKER_ENABLED:
+            loops.append(asyncio.create_task(container.outreach().run_forever(stop), name="outreach-worker"))
+        log.info("started", extra={"environment": settings.ENVIRONMENT, "database": settings.MONGO_DB_NAME,
+                                   "worker": settings.WORKER_ENABLED})
         try:
             yield
         finally:
+            stop.set()
+            await asyncio.gather(*loops, return_exceptions=True)
             await container.close()
             log.info("stopped")
 
@@ -48,6 +56,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(auth.router)
     app.include_router(booking.router)
     app.include_router(appointments.router)
+    app.include_router(admin.router)
+    app.include_router(webhooks.router)
+    app.include_router(agent.router)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.ALLOWED_ORIGINS,

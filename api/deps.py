@@ -9,8 +9,13 @@ from fastapi.security import OAuth2PasswordBearer
 
 from core.config import Settings
 from core.container import Container, Repositories
+from db.repositories.admin import AdminRepositories
 from domain.auth import AuthService
 from domain.booking import BookingService
+from domain.campaigns_admin import CampaignAdminService
+from domain.dashboard import DashboardService
+from domain.consent import ConsentService
+from domain.outreach import OutreachService
 from models.enums import Role
 from models.system import User
 
@@ -86,3 +91,41 @@ def get_booking_service(container: ContainerDep) -> BookingService:
 
 BookingServiceDep = Annotated[BookingService, Depends(get_booking_service)]
 
+
+
+def get_outreach_service(container: ContainerDep) -> OutreachService:
+    """The outreach use case, sharing the container's compiled graph and ports."""
+    return container.outreach()
+
+
+OutreachServiceDep = Annotated[OutreachService, Depends(get_outreach_service)]
+
+
+def get_consent_service(container: ContainerDep) -> ConsentService:
+    """Opt-out handling."""
+    return ConsentService(settings=container.settings, clock=container.clock, repos=container.repos)
+
+
+ConsentServiceDep = Annotated[ConsentService, Depends(get_consent_service)]
+
+
+def get_dashboard_service(container: ContainerDep) -> DashboardService:
+    """The dashboard, served from the instance's snapshot."""
+    return DashboardService(
+        settings=container.settings, clock=container.clock, repos=AdminRepositories.over(container.db),
+        snapshot=container.dashboard,
+    )
+
+
+DashboardServiceDep = Annotated[DashboardService, Depends(get_dashboard_service)]
+
+
+def get_campaign_admin_service(container: ContainerDep) -> CampaignAdminService:
+    """Staff campaign views and actions; status changes mark the dashboard snapshot stale."""
+    return CampaignAdminService(
+        settings=container.settings, clock=container.clock, repos=AdminRepositories.over(container.db),
+        audit=container.repos.audit, on_change=container.dashboard.mark_stale,
+    )
+
+
+CampaignAdminServiceDep = Annotated[CampaignAdminService, Depends(get_campaign_admin_service)]

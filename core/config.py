@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     QUIET_HOURS_START: time = time(8, 0)
     QUIET_HOURS_END: time = time(20, 0)
     FOLLOW_UP_CADENCE_DAYS: CsvList = Field(default_factory=lambda: ["2", "5", "10"])
+    FOLLOW_UP_MAX_ATTEMPTS: int = Field(default=3, ge=1, le=10)
+    OUTREACH_RETRY_DELAYS_SECONDS: CsvList = Field(default_factory=lambda: ["1", "4"])
+    OUTREACH_RETRY_LATER_MINUTES: int = Field(default=30, ge=1)
+    OUTREACH_LEASE_SECONDS: int = Field(default=120, ge=5)
+    WORKER_POLL_SECONDS: float = Field(default=5.0, gt=0)
+    WORKER_BATCH_SIZE: int = Field(default=50, ge=1)
 
     # SMTP
     SMTP_HOST: str = ""
@@ -111,9 +117,13 @@ class Settings(BaseSettings):
     OPENAI_BASE_URL: str = ""
     LLM_TIMEOUT_SECONDS: float = Field(default=20.0, gt=0)
 
+    # Admin dashboard: the oldest a served snapshot may be, and how long it keeps refreshing after the last request
+    DASHBOARD_MAX_AGE_SECONDS: float = Field(default=30.0, gt=0)
+    DASHBOARD_KEEP_FRESH_SECONDS: float = Field(default=300.0, ge=0)
+
     _split = field_validator(
         "ALLOWED_ORIGINS", "CLINIC_WORKING_DAYS", "CLINIC_HOLIDAYS", "GMAIL_LABEL_IDS", "CLINIC_DOCTORS",
-        "FOLLOW_UP_CADENCE_DAYS", mode="before",
+        "FOLLOW_UP_CADENCE_DAYS", "OUTREACH_RETRY_DELAYS_SECONDS", mode="before",
     )(_split_csv)
 
     @field_validator("TZ")
@@ -205,6 +215,11 @@ class Settings(BaseSettings):
     def booking_url(self) -> str:
         """Where patients book (the public booking page)."""
         return self.BOOKING_URL or f"{self.PUBLIC_BASE_URL.rstrip('/')}/book"
+
+    @property
+    def outreach_retry_delays(self) -> list[float]:
+        """Seconds to wait between in-process retries of a failed send."""
+        return [float(v) for v in self.OUTREACH_RETRY_DELAYS_SECONDS]
 
     @property
     def llm_enabled(self) -> bool:

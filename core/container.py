@@ -13,6 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from core.cache import TTLCache
 from core.clock import Clock, SystemClock
 from core.config import Settings
+from core.snapshot import Snapshot
 from db.client import make_client
 from db.indexes import ensure_indexes
 from db.repositories.collections import (
@@ -92,12 +93,25 @@ class Container:
     sms: SmsPort | None
     clock: Clock = field(default_factory=SystemClock)
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    dashboard: Snapshot[Any] = field(default_factory=Snapshot)
     # Busy intervals per (doctor, month) for availability; booking always re-checks against the database.
     busy_cache: TTLCache[Any] = field(default_factory=lambda: TTLCache(0))
+    llm: Any = None
+    templates: Any = None
+    outreach_graph: Any = None
 
     async def ping(self) -> None:
         """Raise when the database does not answer."""
         await self.db.command("ping")
+
+    def outreach(self, owner: str | None = None) -> Any:
+        """An OutreachService on this container's ports and compiled graph."""
+        from domain.outreach import OutreachService  # domain depends on the container, not the reverse
+
+        return OutreachService(
+            settings=self.settings, clock=self.clock, repos=self.repos, email=self.email, sms=self.sms,
+            llm=self.llm, templates=self.templates, graph=self.outreach_graph, owner=owner,
+        )
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait for background work (e.g. confirmation emails) to finish."""
@@ -106,10 +120,11 @@ class Container:
 
     async def close(self) -> None:
         """Finish background work, then release every resource."""
+        await self.dashboard.aclose()
         await self.drain()
         for task in self.background:
             task.cancel()
-        for port in (self.email, self.sms):
+        for port in (self.email, self.sms, self.llm):
             closer = getattr(port, "aclose", None)
             if closer:
                 await closer()
@@ -140,8 +155,17 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
     except BaseException:
         await client.close()
         raise
+    from agent.graph import build_outreach_graph
+    from services.llm.offline import OfflineLLM
+    from services.llm.openai_llm import build_llm
+
+    templates = OfflineLLM()
+    # Without an LLM both are the same object: nodes then skip the LLM path entirely.
+    llm = build_llm(settings) if settings.llm_enabled else templates
     return Container(
         settings=settings, client=client, db=db, repos=Repositories.over(db),
         email=build_email(settings), sms=build_sms(settings), clock=clock or SystemClock(),
         busy_cache=TTLCache(settings.AVAILABILITY_CACHE_SECONDS),
+        llm=llm, templates=templates,
+        outreach_graph=build_outreach_graph(),
     )

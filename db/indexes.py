@@ -75,6 +75,37 @@ INDEXES: dict[str, list[IndexModel]] = {
 }
 
 
+# Admin API: each admin query passes one of these (or one above) as its hint, so the plan is an index scan on
+# every server (some planners do not consider an index for a regex or a range plus a sort on their own).
+ADMIN_INDEXES: dict[str, list[IndexModel]] = {
+    "patients": [IndexModel([("email", ASCENDING), ("name", ASCENDING)], name="email_name")],
+    "campaigns": [
+        IndexModel([("status", ASCENDING), ("updated_at", DESCENDING)], name="status_updated"),
+        IndexModel(
+            [("campaign_type", ASCENDING), ("status", ASCENDING), ("updated_at", DESCENDING)],
+            name="type_status_updated",
+        ),
+        IndexModel([("status", ASCENDING), ("handoff.at", ASCENDING)], name="status_handoff_at"),
+        # The dashboard reads only these four fields: the scan is covered by the index.
+        IndexModel(
+            [("campaign_type", ASCENDING), ("status", ASCENDING), ("created_at", ASCENDING),
+             ("converted_at", ASCENDING)],
+            name="dashboard",
+        ),
+        # "patient_id:campaign_type" while the campaign is active: at most one active campaign per patient and type.
+        IndexModel("active_key", name="active_key_unique", unique=True,
+                   partialFilterExpression={"active_key": _STRING}),
+    ],
+    "appointments": [IndexModel([("start", ASCENDING), ("status", ASCENDING)], name="start_status")],
+    "interactions": [
+        IndexModel([("campaign_id", ASCENDING), ("direction", ASCENDING), ("timestamp", ASCENDING)],
+                   name="campaign_direction_timestamp"),
+    ],
+}
+for _collection, _models in ADMIN_INDEXES.items():
+    INDEXES.setdefault(_collection, []).extend(_models)
+
+
 async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
     """Create all indexes (a no-op when they already exist)."""
     for collection, models in INDEXES.items():

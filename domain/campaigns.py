@@ -85,7 +85,10 @@ class SendWindow:
         return self.clinic_zone
 
     def next_opening(self, now: datetime, patient: Patient | None) -> datetime:
-        """`now` when inside the window, else the next time the window opens (aware UTC)."""
+        """`now` when inside the window, else the next time the window opens (aware UTC).
+
+        A window whose start equals its end is always open (holidays still apply).
+        """
         zone = self.zone_for(patient)
         local = now.astimezone(zone)
         day = local.date()
@@ -94,8 +97,9 @@ class SendWindow:
             if candidate_day in self.holidays:
                 continue
             opens = _wall_to_utc(zone, candidate_day, self.start)
-            closes = _wall_to_utc(zone, candidate_day, self.end)
-            if offset == 0 and opens <= now < closes:
+            closes = (_wall_to_utc(zone, candidate_day + timedelta(days=1), self.start) if self.start == self.end
+                      else _wall_to_utc(zone, candidate_day, self.end))
+            if opens <= now < closes:
                 return now
             if opens > now:
                 return opens

@@ -31,7 +31,7 @@ class Document(BaseModel):
     def to_mongo(self) -> dict[str, Any]:
         """The document as stored: `_id` and references as ObjectId, enums as their values."""
         data = self.model_dump(mode="python", exclude={"id"})
-        data = _plain(data)
+        data = plain(data)
         data["_id"] = ObjectId(self.id)
         for name in self.object_id_fields:
             if data.get(name) is not None:
@@ -49,14 +49,14 @@ class Document(BaseModel):
         return cls.model_validate(data)
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """Enums to their values, recursively, so BSON can encode them."""
     from enum import Enum
 
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value

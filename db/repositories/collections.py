@@ -12,7 +12,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from db.repositories.base import Repository, oid
 from models.appointment import Appointment, SlotClaim
-from models.base import new_id
+from models.base import new_id, plain
 from models.campaign import Campaign
 from models.campaign import Lease
 from models.enums import (
@@ -73,6 +73,14 @@ class PatientRepository(Repository[Patient]):
                       "updated_at": now}},
         )
         return result.modified_count == 1
+
+    async def update_fields(self, patient_id: str, fields: dict[str, Any], *, now: datetime) -> Patient:
+        """Set fields and return the updated patient."""
+        doc = await self.collection.find_one_and_update(
+            {"_id": oid(patient_id)}, {"$set": {**plain(fields), "updated_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return Patient.from_mongo(doc)
 
     async def ids_by_phone(self, phone: str) -> list[str]:
         """Patients with this phone number."""

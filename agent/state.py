@@ -1,0 +1,51 @@
+"""State of one outreach run: one campaign, one attempt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, TypedDict
+
+from models.campaign import Campaign
+from models.enums import Channel
+from models.patient import Patient
+from services.llm.schemas import OutreachMessage
+
+SendStatus = Literal[
+    "sent",  # the provider accepted it now
+    "already_sent",  # an earlier run sent this step; it is only logged and planned
+    "unknown",  # an earlier run vanished mid-send: never resent, left for staff
+    "in_progress",  # another worker is sending this step right now
+    "retry_later",  # the provider is down; the step is rescheduled
+    "opted_out",  # the provider says the patient opted out of this channel
+    "undeliverable",  # the address or number is permanently refused
+]
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """What happened to the send step."""
+
+    status: SendStatus
+    provider_message_id: str | None = None
+    error: str | None = None
+
+
+class OutreachState(TypedDict, total=False):
+    """Partial updates from each node accumulate here."""
+
+    campaign: Campaign
+    patient: Patient
+    attempt: int
+    message: OutreachMessage
+    drafted_by: Literal["llm", "template"]
+    channel: Channel | None
+    channel_problem: str
+    all_opted_out: bool
+    send: SendOutcome
+    message_id_header: str | None
+    interaction_id: str | None
+    summary: str
+    campaign_fields: dict[str, Any]
+    committed: bool
+    next_follow_up_at: datetime | None

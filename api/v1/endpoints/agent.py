@@ -1,0 +1,38 @@
+"""The product guide's agent endpoints (staff only)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import CurrentStaff, OutreachServiceDep
+from domain.outreach import NewCampaign, NewPatient, RunResult
+from schemas.agent import TriggerRead, TriggerRequest
+from schemas.common import ErrorRead
+
+router = APIRouter(prefix="/agent", tags=["agent"])
+ERRORS = {401: {"model": ErrorRead}, 404: {"model": ErrorRead}, 409: {"model": ErrorRead}, 422: {"model": ErrorRead}}
+
+
+def _read(result: RunResult) -> TriggerRead:
+    return TriggerRead(
+        campaign_id=result.campaign_id, interaction_id=result.interaction_id, channel=result.channel,
+        status=result.status, next_follow_up_at=result.next_follow_up_at, action=result.action, detail=result.detail,
+    )
+
+
+@router.post("/trigger", response_model=TriggerRead, responses=ERRORS)
+async def trigger(body: TriggerRequest, user: CurrentStaff, outreach: OutreachServiceDep) -> TriggerRead:
+    """Run the outreach graph once now for a campaign (created with its patient when new)."""
+    if body.campaign_id:
+        return _read(await outreach.trigger(body.campaign_id, ignore_quiet_hours=body.ignore_quiet_hours))
+    assert body.patient and body.campaign
+    patient, campaign = body.patient, body.campaign
+    result = await outreach.trigger_new(
+        NewPatient(name=patient.name, email=str(patient.email) if patient.email else None, phone=patient.phone,
+                   timezone=patient.timezone, sms_consent=patient.sms_consent, call_consent=patient.call_consent),
+        NewCampaign(campaign_type=campaign.campaign_type, channel=campaign.channel,
+                    attempts_made=campaign.follow_up_details.attempts_made,
+                    max_attempts=campaign.follow_up_details.max_attempts),
+        ignore_quiet_hours=body.ignore_quiet_hours,
+    )
+    return _read(result)

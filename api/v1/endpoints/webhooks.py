@@ -1,0 +1,64 @@
+"""Provider webhooks (Twilio inbound SMS) and the patient's unsubscribe page."""
+
+from __future__ import annotations
+
+import html
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
+from fastapi.responses import HTMLResponse
+from twilio.request_validator import RequestValidator
+
+from api.deps import ConsentServiceDep, SettingsDep
+from core.errors import Forbidden, Unprocessable
+from domain.consent import SmsReply
+
+router = APIRouter(prefix="/api/v1", tags=["webhooks"])
+Token = Annotated[str, Path(min_length=20, max_length=400, pattern=r"^[A-Za-z0-9_\-.]+$")]
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+@router.post("/webhooks/twilio/sms", response_class=Response)
+async def twilio_sms(request: Request, consent: ConsentServiceDep, settings: SettingsDep) -> Response:
+    """Inbound SMS: verified by X-Twilio-Signature; STOP-family replies opt the sender out of SMS."""
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    signature = request.headers.get("X-Twilio-Signature", "")
+    url = settings.PUBLIC_BASE_URL.rstrip("/") + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    if not settings.TWILIO_AUTH_TOKEN or not RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(
+        url, form, signature
+    ):
+        raise Forbidden("Invalid Twilio signature", error="invalid_signature")
+    if not form.get("MessageSid") or not form.get("From"):
+        raise Unprocessable("MessageSid and From are required", error="validation_error")
+    await consent.sms_received(SmsReply(form["MessageSid"], form["From"], form.get("Body", "")))
+    return Response(EMPTY_TWIML, media_type="text/xml")
+
+
+def _page(title: str, body: str) -> HTMLResponse:
+    return HTMLResponse(
+        f"<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
+        f"<title>{html.escape(title)}</title></head><body style='font-family:sans-serif;max-width:36em;margin:3em auto'>"
+        f"{body}</body></html>"
+    )
+
+
+@router.get("/unsubscribe/{token}", response_class=HTMLResponse)
+async def unsubscribe_page(token: Token, consent: ConsentServiceDep, settings: SettingsDep) -> HTMLResponse:
+    """A confirm page: GET never changes anything (mail scanners follow links)."""
+    await consent.check_unsubscribe(token)
+    clinic = html.escape(settings.CLINIC_NAME)
+    return _page("Unsubscribe", (
+        f"<h1>Stop emails from {clinic}?</h1>"
+        f"<form method='post'><button type='submit'>Unsubscribe</button></form>"
+        f"<p>You can still call us at {html.escape(settings.CLINIC_PHONE)}.</p>"
+    ))
+
+
+@router.post("/unsubscribe/{token}", response_class=HTMLResponse)
+async def unsubscribe(token: Token, consent: ConsentServiceDep, settings: SettingsDep) -> HTMLResponse:
+    """Opt out of email (also RFC 8058 one-click from the List-Unsubscribe-Post header)."""
+    await consent.unsubscribe_email(token)
+    return _page("Unsubscribed", f"<h1>You are unsubscribed</h1><p>{html.escape(settings.CLINIC_NAME)} will not "
+                                 "email you about appointments again.</p>")

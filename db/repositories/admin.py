@@ -1,0 +1,427 @@
+"""Admin queries: dashboard aggregations, the campaign list and detail, the handoff queue, staff lifecycle writes.
+
+Every read names its index as a hint, so the plan is an index scan on every server (some planners skip an index
+for a regex, or for a range combined with a sort); `tests/api/test_admin_indexes.py` checks the plans with explain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from db.repositories.base import Mongo, Repository, oid
+from models.appointment import Appointment
+from models.base import new_id
+from models.campaign import Campaign
+from models.enums import (
+    ACTIVE_STATUSES,
+    ATTEMPTING_STATUSES,
+    AppointmentStatus,
+    CampaignStatus,
+    CampaignType,
+    Direction,
+)
+from models.interaction import Interaction
+from models.patient import Patient
+
+ACTIVE = [s.value for s in ACTIVE_STATUSES]
+# The conversation of one campaign is read in one batch (one command), whatever its length.
+CONVERSATION_BATCH = 10_000
+SEARCH_LIMIT = 1000
+_PATIENT_SUMMARY = [{"$project": {"name": 1, "email": 1}}]
+
+
+class ActiveKeyTaken(Exception):
+    """Another active campaign of the same patient and type holds the marker."""
+
+
+def active_key(patient_id: str, campaign_type: CampaignType) -> str:
+    """The unique marker an active campaign carries: one active campaign per patient and type."""
+    return f"{patient_id}:{campaign_type.value}"
+
+
+# ---- aggregation expressions ------------------------------------------------------------------------------------
+
+
+def month_of(field: str, bounds: Sequence[datetime]) -> dict[str, Any]:
+    """Index i of the window [bounds[i], bounds[i+1]) holding the field's date; -1 when outside, null or missing."""
+    value = f"${field}"
+    branches = [{"case": {"$lt": [value, bounds[0]]}, "then": -1}]
+    branches += [{"case": {"$lt": [value, bounds[i + 1]]}, "then": i} for i in range(len(bounds) - 1)]
+    return {"$switch": {"branches": branches, "default": -1}}
+
+
+def _all(*conditions: Any) -> Any:
+    return conditions[0] if len(conditions) == 1 else {"$and": list(conditions)}
+
+
+def _count_if(*conditions: Any) -> dict[str, Any]:
+    return {"$sum": {"$cond": [_all(*conditions), 1, 0]}}
+
+
+def _eq(field: str, value: Any) -> dict[str, Any]:
+    return {"$eq": [f"${field}", value]}
+
+
+def _ratio(numerator: str, denominator: str) -> dict[str, Any]:
+    """numerator / denominator, null when the denominator is 0."""
+    return {"$cond": [{"$gt": [f"${denominator}", 0]}, {"$divide": [f"${numerator}", f"${denominator}"]}, None]}
+
+
+RATE_TYPES = {"recovery": CampaignType.RECOVERY, "recall": CampaignType.RECALL}
+
+
+def campaign_dashboard_pipeline(*, bounds: Sequence[datetime], since: datetime, now: datetime) -> list[Mongo]:
+    """ONE aggregation over campaigns: KPIs, rates, breakdown and the per-month started/converted counts.
+
+    `bounds` are the UTC instants starting each local month of the chart plus the start of the next month, so the
+    last window is the current month; `since` starts the trailing-90-day window ending at `now`.
+    """
+    current = len(bounds) - 2
+    totals: dict[str, Any] = {
+        "_id": None,
+        "active_recovery": _count_if(_eq("t", CampaignType.RECOVERY.value), {"$in": ["$s", ACTIVE]}),
+        "active_recall": _count_if(_eq("t", CampaignType.RECALL.value), {"$in": ["$s", ACTIVE]}),
+        "engaged_leads": _count_if(_eq("s", CampaignStatus.ENGAGED.value)),
+        "handoffs": _count_if(_eq("s", CampaignStatus.HANDOFF.value)),
+        "recoveries_this_month": _count_if(_eq("t", CampaignType.RECOVERY.value), _eq("vm", current)),
+        "breakdown_active": _count_if(
+            {"$in": ["$s", [s.value for s in (*ATTEMPTING_STATUSES, CampaignStatus.ENGAGED)]]}
+        ),
+        "breakdown_recovered": _count_if(_eq("s", CampaignStatus.BOOKING_COMPLETED.value)),
+        "breakdown_failed": _count_if(_eq("s", CampaignStatus.FAILED.value)),
+        "breakdown_declined": _count_if(_eq("s", CampaignStatus.DECLINED.value)),
+        "breakdown_handoffs": _count_if(_eq("s", CampaignStatus.HANDOFF.value)),
+    }
+    windows = {"month": [_eq("cm", current)], "lifetime": [], "trailing_90d": ["$c90"]}
+    rates: dict[str, Any] = {}
+    for key, campaign_type in RATE_TYPES.items():
+        for window, conditions in windows.items():
+            of_type = _eq("t", campaign_type.value)
+            totals[f"{key}_{window}_created"] = _count_if(of_type, *conditions) if conditions else _count_if(of_type)
+            totals[f"{key}_{window}_converted"] = _count_if(of_type, *conditions, "$done")
+            rates[f"rate_{key}_{window}"] = _ratio(f"{key}_{window}_converted", f"{key}_{window}_created")
+    return [
+        # Every campaign has one of the two types: the match only lets the planner use the covering index.
+        {"$match": {"campaign_type": {"$in": [t.value for t in CampaignType]}}},
+        {"$project": {
+            "_id": 0, "t": "$campaign_type", "s": "$status",
+            "cm": month_of("created_at", bounds), "vm": month_of("converted_at", bounds),
+            "c90": {"$and": [{"$gte": ["$created_at", since]}, {"$lte": ["$created_at", now]}]},
+            "done": _eq("status", CampaignStatus.BOOKING_COMPLETED.value),
+        }},
+        {"$facet": {
+            "totals": [{"$group": totals}, {"$addFields": rates}],
+            "started": [{"$match": {"cm": {"$gte": 0}}},
+                        {"$group": {"_id": {"t": "$t", "m": "$cm"}, "n": {"$sum": 1}}}],
+            "converted": [{"$match": {"vm": {"$gte": 0}}},
+                          {"$group": {"_id": {"t": "$t", "m": "$vm"}, "n": {"$sum": 1}}}],
+        }},
+    ]
+
+
+def appointment_dashboard_pipeline(*, bounds: Sequence[datetime]) -> list[Mongo]:
+    """ONE aggregation over the chart's appointments: per local month, counts by status and not cancelled."""
+    return [
+        {"$match": {"start": {"$gte": bounds[0], "$lt": bounds[-1]}}},
+        {"$project": {"_id": 0, "m": month_of("start", bounds), "s": "$status"}},
+        {"$group": {
+            "_id": "$m",
+            **{status.value: _count_if(_eq("s", status.value)) for status in AppointmentStatus},
+            "not_cancelled": _count_if({"$ne": ["$s", AppointmentStatus.CANCELLED.value]}),
+        }},
+    ]
+
+
+# ---- rows ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CampaignRow:
+    """A campaign with its patient's name and email."""
+
+    campaign: Campaign
+    patient_name: str | None
+    patient_email: str | None
+
+
+@dataclass(frozen=True)
+class CampaignWithConversation:
+    """A campaign, its patient and every interaction, oldest first."""
+
+    campaign: Campaign
+    patient: Patient | None
+    conversation: list[Interaction]
+
+
+@dataclass(frozen=True)
+class HandoffRow:
+    """A campaign waiting for staff, with the patient's last incoming message."""
+
+    row: CampaignRow
+    last_incoming: Interaction | None
+
+
+@dataclass(frozen=True)
+class CampaignQuery:
+    """Filters and sort of the staff campaign list (datetimes in UTC)."""
+
+    campaign_type: CampaignType | None = None
+    status: CampaignStatus | None = None
+    patient_ids: list[str] | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    sort: str = "-updated_at"
+
+    def filter(self) -> Mongo:
+        """The MongoDB filter."""
+        query: Mongo = {}
+        if self.campaign_type:
+            query["campaign_type"] = self.campaign_type.value
+        if self.status:
+            query["status"] = self.status.value
+        if self.patient_ids is not None:
+            query["patient_id"] = {"$in": [oid(i) for i in self.patient_ids]}
+        if self.created_from or self.created_to:
+            query["created_at"] = {
+                op: v for op, v in (("$gte", self.created_from), ("$lt", self.created_to)) if v is not None
+            }
+        return query
+
+    def hint(self) -> str:
+        """The index serving this combination of filters (the most selective one first)."""
+        if self.patient_ids is not None:
+            return "patient_type"
+        if self.created_from or self.created_to:
+            return "created_at"
+        if self.campaign_type:
+            return "type_status_updated"
+        if self.status:
+            return "status_updated"
+        return self.sort.lstrip("-")
+
+    def sort_spec(self) -> dict[str, int]:
+        """Sort by the field, newest first for '-field', ties by id."""
+        direction = -1 if self.sort.startswith("-") else 1
+        return {self.sort.lstrip("-"): direction, "_id": direction}
+
+
+def _row(doc: Mongo) -> CampaignRow:
+    patient = (doc.pop("patient", None) or [None])[0] or {}
+    return CampaignRow(Campaign.from_mongo(doc), patient.get("name"), patient.get("email"))
+
+
+# ---- repositories -------------------------------------------------------------------------------------------
+
+
+class AdminCampaignRepository(Repository[Campaign]):
+    """campaigns: dashboard aggregation, staff list/detail/queue, lifecycle compare-and-set writes."""
+
+    collection_name = "campaigns"
+    model = Campaign
+
+    async def dashboard(self, *, bounds: Sequence[datetime], since: datetime, now: datetime) -> Mongo:
+        """The dashboard's campaign figures: ONE aggregate command returning one document."""
+        cursor = await self.collection.aggregate(
+            campaign_dashboard_pipeline(bounds=bounds, since=since, now=now), hint="dashboard"
+        )
+        docs = await cursor.to_list()
+        return docs[0] if docs else {"totals": [], "started": [], "converted": []}
+
+    async def page(self, query: CampaignQuery, *, skip: int, limit: int) -> tuple[list[CampaignRow], int]:
+        """A page of campaigns with patient name/email (one aggregate) and the total (one count)."""
+        match = query.filter()
+        pipeline: list[Mongo] = [
+            {"$match": match}, {"$sort": query.sort_spec()}, {"$skip": skip}, {"$limit": limit},
+            {"$lookup": {"from": "patients", "localField": "patient_id", "foreignField": "_id",
+                         "pipeline": _PATIENT_SUMMARY, "as": "patient"}},
+        ]
+        cursor = await self.collection.aggregate(pipeline, hint=query.hint(), batchSize=limit)
+        items = [_row(doc) async for doc in cursor]
+        if match:
+            total = await self.collection.count_documents(match, hint=query.hint())
+        else:
+            total = await self.collection.estimated_document_count()
+        return items, total
+
+    async def detail(self, campaign_id: str) -> CampaignWithConversation | None:
+        """Campaign, patient and conversation oldest first: ONE aggregate command."""
+        key = oid(campaign_id)
+        if key is None:
+            return None
+        pipeline: list[Mongo] = [
+            {"$match": {"_id": key}},
+            {"$lookup": {"from": "patients", "localField": "patient_id", "foreignField": "_id", "as": "patient"}},
+            {"$lookup": {"from": "interactions", "localField": "_id", "foreignField": "campaign_id",
+                         "pipeline": [{"$sort": {"timestamp": 1, "_id": 1}}], "as": "conversation"}},
+        ]
+        cursor = await self.collection.aggregate(pipeline, batchSize=CONVERSATION_BATCH)
+        docs = await cursor.to_list()
+        if not docs:
+            return None
+        doc = docs[0]
+        patients = doc.pop("patient", [])
+        conversation = [Interaction.from_mongo(i) for i in doc.pop("conversation", [])]
+        patient = Patient.from_mongo(patients[0]) if patients else None
+        return CampaignWithConversation(Campaign.from_mongo(doc), patient, conversation)
+
+    async def handoffs(self, *, skip: int, limit: int) -> tuple[list[HandoffRow], int]:
+        """HANDOFF campaigns, longest waiting first, with the last incoming message: one aggregate and one count."""
+        match = {"status": CampaignStatus.HANDOFF.value}
+        last_incoming = [
+            {"$match": {"direction": Direction.INCOMING.value}}, {"$sort": {"timestamp": -1, "_id": -1}},
+            {"$limit": 1},
+        ]
+        pipeline: list[Mongo] = [
+            {"$match": match}, {"$sort": {"handoff.at": 1, "_id": 1}}, {"$skip": skip}, {"$limit": limit},
+            {"$lookup": {"from": "patients", "localField": "patient_id", "foreignField": "_id",
+                         "pipeline": _PATIENT_SUMMARY, "as": "patient"}},
+            {"$lookup": {"from": "interactions", "localField": "_id", "foreignField": "campaign_id",
+                         "pipeline": last_incoming, "as": "last_incoming"}},
+        ]
+        cursor = await self.collection.aggregate(pipeline, hint="status_handoff_at", batchSize=limit)
+        items = []
+        async for doc in cursor:
+            last = doc.pop("last_incoming", [])
+            items.append(HandoffRow(_row(doc), Interaction.from_mongo(last[0]) if last else None))
+        total = await self.collection.count_documents(match, hint="status_handoff_at")
+        return items, total
+
+    async def has_active(self, patient_id: str, campaign_type: CampaignType) -> bool:
+        """True when the patient has an active campaign of this type."""
+        doc = await self.collection.find_one(
+            {"patient_id": oid(patient_id), "campaign_type": campaign_type.value, "status": {"$in": ACTIVE}},
+            {"_id": 1}, hint="patient_type",
+        )
+        return doc is not None
+
+    async def insert_active(self, campaign: Campaign) -> bool:
+        """Insert an active campaign unless the patient already has one of its type (race-safe); False if so."""
+        key = active_key(campaign.patient_id, campaign.campaign_type)
+        if await self.has_active(campaign.patient_id, campaign.campaign_type):
+            return False
+        doc = {**campaign.to_mongo(), "active_key": key}
+        for attempt in range(2):
+            try:
+                await self.collection.insert_one(doc)
+                return True
+            except DuplicateKeyError:
+                if attempt or not await self._release_stale_key(key):
+                    return False
+        return False
+
+    async def _release_stale_key(self, key: str) -> bool:
+        """Drop the marker from a campaign that left the active set without clearing it; True when one was dropped."""
+        result = await self.collection.update_one(
+            {"active_key": key, "status": {"$nin": ACTIVE}}, {"$unset": {"active_key": ""}}
+        )
+        return result.modified_count == 1
+
+    async def transition(
+        self, campaign_id: str, *, from_statuses: Sequence[CampaignStatus], now: datetime, changes: Mapping[str, Any],
+        active: bool | None = None,
+    ) -> Campaign | None:
+        """Compare-and-set: apply `changes` only if the campaign is in `from_statuses` and no worker holds its lease.
+
+        `active` True sets the active marker (ActiveKeyTaken when another active campaign of the type exists),
+        False removes it, None leaves it. None is returned when the campaign was not in a source state or was leased.
+        """
+        current = await self.get(campaign_id)
+        if current is None:
+            return None
+        update: dict[str, Any] = {"$set": {**changes, "updated_at": now}}
+        if active is True:
+            update["$set"]["active_key"] = active_key(current.patient_id, current.campaign_type)
+        elif active is False:
+            update["$unset"] = {"active_key": ""}
+        query = {
+            "_id": oid(campaign_id), "status": {"$in": [s.value for s in from_statuses]},
+            "$or": [{"lease": None}, {"lease.until": {"$lte": now}}],
+        }
+        for attempt in range(2):
+            try:
+                doc = await self.collection.find_one_and_update(query, update, return_document=ReturnDocument.AFTER)
+                return self._load(doc)
+            except DuplicateKeyError as exc:
+                key = active_key(current.patient_id, current.campaign_type)
+                if attempt or not await self._release_stale_key(key):
+                    raise ActiveKeyTaken(key) from exc
+        raise AssertionError("unreachable")
+
+
+class AdminAppointmentRepository(Repository[Appointment]):
+    """appointments: the dashboard's per-month trend."""
+
+    collection_name = "appointments"
+    model = Appointment
+
+    async def dashboard(self, *, bounds: Sequence[datetime]) -> list[Mongo]:
+        """Per chart month: counts by status and not cancelled: ONE aggregate command (covered by start_status)."""
+        cursor = await self.collection.aggregate(appointment_dashboard_pipeline(bounds=bounds), hint="start_status")
+        return await cursor.to_list()
+
+
+class AdminPatientRepository(Repository[Patient]):
+    """patients: search and find-or-create by contact for staff-created campaigns and imports."""
+
+    collection_name = "patients"
+    model = Patient
+
+    async def search_ids(self, text: str, *, limit: int = SEARCH_LIMIT) -> list[str]:
+        """Ids of patients whose name or email contains the text, case-insensitive (two index scans, in parallel)."""
+        pattern = {"$regex": re.escape(text), "$options": "i"}
+
+        async def ids(field: str, hint: str) -> list[str]:
+            cursor = self.collection.find({field: pattern}, {"_id": 1}, hint=hint, limit=limit, batch_size=limit)
+            return [str(doc["_id"]) async for doc in cursor]
+
+        by_name, by_email = await asyncio.gather(ids("name", "name"), ids("email", "email_name"))
+        return list(dict.fromkeys([*by_name, *by_email]))[:limit]
+
+    async def find_or_create(
+        self, *, name: str, email: str | None, phone: str | None, timezone: str | None, now: datetime
+    ) -> tuple[Patient, bool]:
+        """The patient with this email (or, without one, this phone), created when new; (patient, created)."""
+        new = Patient(id=new_id(), name=name, email=email.lower() if email else None, phone=phone,
+                      timezone=timezone, created_at=now, updated_at=now)
+        on_insert = new.to_mongo()
+        if email:
+            query: Mongo = {"email": email.lower()}
+            on_insert.pop("email")
+        else:
+            query = {"email": None, "phone": phone}
+            on_insert.pop("email")
+            on_insert.pop("phone")
+        for attempt in range(2):
+            try:
+                doc = await self.collection.find_one_and_update(
+                    query, {"$setOnInsert": on_insert}, upsert=True, return_document=ReturnDocument.AFTER,
+                )
+                return Patient.from_mongo(doc), doc["_id"] == on_insert["_id"]
+            except DuplicateKeyError:
+                # Two upserts raced on the unique email index; the loser reads the winner's document.
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+
+@dataclass
+class AdminRepositories:
+    """The admin repositories over one database."""
+
+    campaigns: AdminCampaignRepository
+    appointments: AdminAppointmentRepository
+    patients: AdminPatientRepository
+
+    @classmethod
+    def over(cls, db: AsyncDatabase[Mongo]) -> AdminRepositories:
+        """Build them on a database."""
+        return cls(AdminCampaignRepository(db), AdminAppointmentRepository(db), AdminPatientRepository(db))

@@ -1,0 +1,279 @@
+"""Staff campaign use cases: list, detail with conversation, create, pause/resume, handoff queue and resolution.
+
+Every read or write of patient data is written to the audit trail (actor, action, resource, patient, time,
+address, outcome), failures included. Status changes are compare-and-set writes that also respect a worker's
+lease, and they mark the dashboard snapshot stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+from core.clock import Clock
+from core.config import Settings
+from core.errors import AppError, Conflict, NotFound, Unprocessable
+from db.repositories.admin import (
+    ActiveKeyTaken,
+    AdminRepositories,
+    CampaignQuery,
+    CampaignRow,
+    CampaignWithConversation,
+    HandoffRow,
+)
+from db.repositories.collections import AuditRepository
+from domain.audit import Actor, AuditTrail
+from domain.slots import local_midnight_utc
+from models.base import new_id
+from models.campaign import Campaign, FollowUpDetails, Handoff
+from models.enums import ACTIVE_STATUSES, AuditOutcome, CampaignStatus, CampaignType, Channel
+from models.patient import Patient
+from models.system import AuditRecord
+
+# A requested first attempt this far in the past is taken as "now" (clock skew); further back is refused.
+PAST_TOLERANCE = timedelta(minutes=5)
+ATTEMPTING_BY_TYPE = {
+    CampaignType.RECOVERY: CampaignStatus.ATTEMPTING_RECOVERY,
+    CampaignType.RECALL: CampaignStatus.ATTEMPTING_RECALL,
+}
+SORTS = ("-updated_at", "updated_at", "-created_at", "created_at")
+
+
+class ActiveCampaignExists(Conflict):
+    """409: the patient already has an active campaign of that type."""
+
+    error = "active_campaign_exists"
+
+
+class InvalidTransition(Conflict):
+    """409: the campaign is not in a state the action applies to (or a worker is contacting the patient)."""
+
+    error = "invalid_transition"
+
+
+@dataclass(frozen=True)
+class CampaignFilters:
+    """What staff filter the campaign list by (local dates, inclusive)."""
+
+    campaign_type: CampaignType | None = None
+    status: CampaignStatus | None = None
+    q: str | None = None
+    created_from: date | None = None
+    created_to: date | None = None
+    sort: str = "-updated_at"
+
+
+@dataclass(frozen=True)
+class NewPatient:
+    """Contact details of a patient to find (by email, else phone) or create."""
+
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    timezone: str | None = None
+
+
+@dataclass(frozen=True)
+class NewCampaign:
+    """A staff-created campaign: for an existing patient id or for a patient given by contact details."""
+
+    campaign_type: CampaignType
+    patient_id: str | None = None
+    patient: NewPatient | None = None
+    channel: Channel = Channel.EMAIL
+    max_attempts: int = 3
+    first_attempt_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CreatedCampaign:
+    """A new campaign, its patient, and whether the patient was created too."""
+
+    campaign: Campaign
+    patient: Patient
+    patient_created: bool
+
+
+class CampaignAdminService:
+    """Staff views and lifecycle actions on campaigns, all audited."""
+
+    def __init__(
+        self, *, settings: Settings, clock: Clock, repos: AdminRepositories, audit: AuditRepository,
+        on_change: Callable[[], None] | None = None,
+    ):
+        self.settings = settings
+        self.clock = clock
+        self.repos = repos
+        self.audit_repo = audit
+        self.audit = AuditTrail(repo=audit, clock=clock)
+        self._on_change = on_change or (lambda: None)
+
+    @asynccontextmanager
+    async def _audited(
+        self, actor: Actor, action: str, resource: str, patient_id: str | None = None
+    ) -> AsyncIterator[dict[str, str | None]]:
+        """Record the action with its outcome: success, or failure when an expected error ends it."""
+        subject: dict[str, str | None] = {"patient_id": patient_id}
+        try:
+            yield subject
+        except AppError:
+            await self.audit.record(actor, action, resource, patient_id=subject["patient_id"],
+                                    outcome=AuditOutcome.FAILURE)
+            raise
+        await self.audit.record(actor, action, resource, patient_id=subject["patient_id"])
+
+    # ---- reads ----------------------------------------------------------------------------------------------
+
+    async def list_campaigns(
+        self, actor: Actor, filters: CampaignFilters, *, page: int, page_size: int
+    ) -> tuple[list[CampaignRow], int]:
+        """Campaigns by type, status, patient search and local creation dates, sorted and paged; audited."""
+        if filters.sort not in SORTS:
+            raise Unprocessable(f"sort must be one of {', '.join(SORTS)}", error="invalid_sort")
+        zone = self.settings.zone
+        async with self._audited(actor, "campaigns.list", "campaigns"):
+            patient_ids = await self.repos.patients.search_ids(filters.q) if filters.q else None
+            query = CampaignQuery(
+                campaign_type=filters.campaign_type, status=filters.status, patient_ids=patient_ids,
+                created_from=local_midnight_utc(zone, filters.created_from) if filters.created_from else None,
+                created_to=(local_midnight_utc(zone, filters.created_to + timedelta(days=1))
+                            if filters.created_to else None),
+                sort=filters.sort,
+            )
+            return await self.repos.campaigns.page(query, skip=(page - 1) * page_size, limit=page_size)
+
+    async def detail(self, actor: Actor, campaign_id: str) -> CampaignWithConversation:
+        """A campaign with its patient and whole conversation, oldest first; audited."""
+        async with self._audited(actor, "campaigns.read", f"campaigns/{campaign_id}") as subject:
+            found = await self.repos.campaigns.detail(campaign_id)
+            if found is None:
+                raise NotFound("Campaign not found", error="campaign_not_found")
+            subject["patient_id"] = found.campaign.patient_id
+            return found
+
+    async def handoffs(self, actor: Actor, *, page: int, page_size: int) -> tuple[list[HandoffRow], int]:
+        """Campaigns waiting for staff, longest waiting first, with reason and last incoming message; audited."""
+        async with self._audited(actor, "handoffs.list", "campaigns?status=HANDOFF"):
+            return await self.repos.campaigns.handoffs(skip=(page - 1) * page_size, limit=page_size)
+
+    async def audit_log(
+        self, *, page: int, page_size: int, actor: str | None = None
+    ) -> tuple[list[AuditRecord], int]:
+        """The audit trail, newest first."""
+        return await self.audit_repo.page(skip=(page - 1) * page_size, limit=page_size, actor=actor)
+
+    # ---- writes ---------------------------------------------------------------------------------------------
+
+    async def _patient(self, new: NewCampaign, now: datetime) -> tuple[Patient, bool]:
+        if new.patient_id:
+            patient = await self.repos.patients.get(new.patient_id)
+            if patient is None:
+                raise NotFound("Patient not found", error="patient_not_found")
+            return patient, False
+        if new.patient is None or not (new.patient.email or new.patient.phone):
+            raise Unprocessable("Give patient_id, or a patient with an email or a phone", error="patient_required")
+        given = new.patient
+        return await self.repos.patients.find_or_create(
+            name=given.name, email=given.email, phone=given.phone, timezone=given.timezone, now=now
+        )
+
+    def _first_attempt(self, requested: datetime | None, now: datetime) -> datetime:
+        if requested is None:
+            return now
+        if requested < now - PAST_TOLERANCE:
+            raise Unprocessable("first_attempt_at is in the past", error="first_attempt_in_past")
+        return max(requested, now)
+
+    async def create(self, actor: Actor, new: NewCampaign) -> CreatedCampaign:
+        """Create an active campaign (first attempt now or at the given time); 409 when one of that type is active."""
+        now = self.clock.now()
+        async with self._audited(actor, "campaigns.create", "campaigns", new.patient_id) as subject:
+            first = self._first_attempt(new.first_attempt_at, now)
+            patient, created = await self._patient(new, now)
+            subject["patient_id"] = patient.id
+            if new.channel == Channel.EMAIL and not patient.email:
+                raise Unprocessable("The patient has no email address for an email campaign", error="no_contact")
+            if new.channel in (Channel.SMS, Channel.CALL) and not patient.phone:
+                raise Unprocessable("The patient has no phone number for an SMS or call campaign", error="no_contact")
+            campaign = Campaign(
+                id=new_id(), patient_id=patient.id, campaign_type=new.campaign_type,
+                status=ATTEMPTING_BY_TYPE[new.campaign_type], channel=new.channel,
+                follow_up_details=FollowUpDetails(
+                    max_attempts=new.max_attempts, next_follow_up_at=first,
+                    cadence_days=self.settings.follow_up_cadence,
+                ),
+                created_at=now, updated_at=now,
+            )
+            if not await self.repos.campaigns.insert_active(campaign):
+                raise ActiveCampaignExists(
+                    f"The patient already has an active {new.campaign_type.value} campaign"
+                )
+        self._on_change()
+        return CreatedCampaign(campaign, patient, created)
+
+    async def _transition(
+        self, actor: Actor, action: str, campaign_id: str, *, from_statuses: tuple[CampaignStatus, ...],
+        changes: Callable[[Campaign], dict[str, object]], active: bool | None,
+        unchanged: Callable[[Campaign], bool] = lambda _: False,
+    ) -> Campaign:
+        now = self.clock.now()
+        async with self._audited(actor, action, f"campaigns/{campaign_id}") as subject:
+            current = await self.repos.campaigns.get(campaign_id)
+            if current is None:
+                raise NotFound("Campaign not found", error="campaign_not_found")
+            subject["patient_id"] = current.patient_id
+            if unchanged(current):
+                return current
+            try:
+                changed = await self.repos.campaigns.transition(
+                    campaign_id, from_statuses=from_statuses, now=now, changes=changes(current), active=active
+                )
+            except ActiveKeyTaken as exc:
+                raise ActiveCampaignExists(
+                    f"The patient already has another active {current.campaign_type.value} campaign"
+                ) from exc
+            if changed is None:
+                raise InvalidTransition(
+                    f"The campaign is {current.status.value} or is being worked on right now; reload and retry"
+                )
+        self._on_change()
+        return changed
+
+    async def pause(self, actor: Actor, campaign_id: str) -> Campaign:
+        """Stop outreach for now (from any active state); pausing a paused campaign changes nothing."""
+        return await self._transition(
+            actor, "campaigns.pause", campaign_id, from_statuses=ACTIVE_STATUSES, active=False,
+            changes=lambda _: {"status": CampaignStatus.PAUSED.value, "follow_up_details.next_follow_up_at": None},
+            unchanged=lambda c: c.status == CampaignStatus.PAUSED,
+        )
+
+    async def resume(self, actor: Actor, campaign_id: str) -> Campaign:
+        """Back to ATTEMPTING_<type> with the next attempt due now; 409 if another campaign of that type is active."""
+        return await self._transition(
+            actor, "campaigns.resume", campaign_id, from_statuses=(CampaignStatus.PAUSED,), active=True,
+            changes=lambda c: {"status": ATTEMPTING_BY_TYPE[c.campaign_type].value,
+                               "follow_up_details.next_follow_up_at": self.clock.now()},
+            unchanged=lambda c: c.status == ATTEMPTING_BY_TYPE[c.campaign_type],
+        )
+
+    async def resolve_handoff(
+        self, actor: Actor, campaign_id: str, *, note: str, outcome: Literal["engaged", "closed"]
+    ) -> Campaign:
+        """Staff took over: back to ENGAGED, or closed as DECLINED; records the note and the resolution time."""
+
+        def changes(current: Campaign) -> dict[str, object]:
+            now = self.clock.now()
+            handoff = current.handoff or Handoff(reason="unspecified", at=now)
+            resolved = handoff.model_copy(update={"resolved_at": now, "note": note}).model_dump()
+            if outcome == "engaged":
+                return {"status": CampaignStatus.ENGAGED.value, "handoff": resolved}
+            return {"status": CampaignStatus.DECLINED.value, "handoff": resolved,
+                    "follow_up_details.next_follow_up_at": None}
+
+        return await self._transition(
+            actor, f"campaigns.resolve_handoff.{outcome}", campaign_id, from_statuses=(CampaignStatus.HANDOFF,),
+            changes=changes, active=None if outcome == "engaged" else False,
+        )

@@ -1,0 +1,253 @@
+"""Outreach use cases: claim due campaigns under a lease, check they should still run, run the graph."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+from agent.context import OutreachContext
+from agent.state import OutreachState
+from core.clock import Clock
+from core.config import Settings
+from core.container import Repositories
+from core.errors import Conflict, NotFound
+from domain.campaigns import SendWindow, attempting_status
+from models.base import new_id
+from models.campaign import Campaign, FollowUpDetails
+from models.enums import ATTEMPTING_STATUSES, CampaignStatus, CampaignType, Channel, ConsentStatus
+from models.patient import ChannelConsent, Consent, Patient
+from services.email.port import EmailPort
+from services.llm.port import LLMPort
+from services.sms.port import SmsPort
+
+log = logging.getLogger("medcampaign.outreach")
+
+Action = Literal["sent", "deferred", "skipped", "closed", "converted", "retry_later", "failed", "declined"]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one run did to one campaign."""
+
+    campaign_id: str
+    action: Action
+    status: CampaignStatus
+    channel: Channel | None = None
+    interaction_id: str | None = None
+    next_follow_up_at: datetime | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class NewPatient:
+    """A patient given to /agent/trigger."""
+
+    name: str
+    email: str | None
+    phone: str | None
+    timezone: str | None
+    sms_consent: bool
+    call_consent: bool
+
+
+@dataclass(frozen=True)
+class NewCampaign:
+    """A campaign given to /agent/trigger."""
+
+    campaign_type: CampaignType
+    channel: Channel
+    attempts_made: int
+    max_attempts: int
+
+
+def worker_id() -> str:
+    """A unique name for this worker (lease owner)."""
+    return f"worker-{uuid.uuid4().hex[:12]}"
+
+
+class OutreachService:
+    """Runs the outreach graph for due campaigns, each under an exclusive lease."""
+
+    def __init__(
+        self, *, settings: Settings, clock: Clock, repos: Repositories, email: EmailPort, sms: SmsPort | None,
+        llm: LLMPort, templates: LLMPort, graph: Any, owner: str | None = None,
+    ):
+        self.settings = settings
+        self.clock = clock
+        self.repos = repos
+        self.graph = graph
+        self.owner = owner or worker_id()
+        self.lease_ttl = timedelta(seconds=settings.OUTREACH_LEASE_SECONDS)
+        self.context = OutreachContext(
+            settings=settings, clock=clock, repos=repos, email=email, sms=sms, llm=llm, templates=templates,
+            owner=self.owner, lease_ttl=self.lease_ttl,
+        )
+        self.window = SendWindow(
+            start=settings.QUIET_HOURS_START, end=settings.QUIET_HOURS_END, clinic_zone=settings.zone,
+            holidays=frozenset(date.fromisoformat(d) for d in settings.CLINIC_HOLIDAYS),
+        )
+
+    # ---- the worker -----------------------------------------------------------------------------------------
+
+    async def run_due(self, *, limit: int, concurrency: int = 1) -> list[RunResult]:
+        """Claim and run due campaigns until none is due or `limit` were handled."""
+        results: list[RunResult] = []
+
+        async def lane() -> None:
+            while len(results) < limit:
+                campaign = await self.repos.campaigns.claim_due(owner=self.owner, now=self.clock.now(),
+                                                                ttl=self.lease_ttl)
+                if campaign is None:
+                    return
+                try:
+                    results.append(await self.process(campaign))
+                except Exception:
+                    # The lease expires and another run picks the campaign up again: nothing is lost.
+                    log.exception("outreach run failed", extra={"campaign_id": campaign.id})
+
+        await asyncio.gather(*(lane() for _ in range(concurrency)))
+        return results
+
+    async def run_forever(self, stop: asyncio.Event, *, concurrency: int = 4) -> None:
+        """The follow-up loop: run what is due, then sleep until the next poll."""
+        log.info("outreach worker started", extra={"owner": self.owner})
+        while not stop.is_set():
+            try:
+                handled = await self.run_due(limit=self.settings.WORKER_BATCH_SIZE, concurrency=concurrency)
+            except Exception:
+                log.exception("outreach worker pass failed")
+                handled = []
+            if not handled:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=self.settings.WORKER_POLL_SECONDS)
+                except TimeoutError:
+                    pass
+        log.info("outreach worker stopped", extra={"owner": self.owner})
+
+    # ---- one campaign ---------------------------------------------------------------------------------------
+
+    async def _close(self, campaign: Campaign, action: Action, fields: dict[str, Any], detail: str) -> RunResult:
+        now = self.clock.now()
+        await self.repos.campaigns.commit(campaign.id, owner=self.owner, now=now, fields=fields)
+        status = CampaignStatus(fields.get("status", campaign.status))
+        log.info("outreach skipped send", extra={"campaign_id": campaign.id, "action": action})
+        return RunResult(campaign.id, action, status, next_follow_up_at=fields.get("follow_up_details.next_follow_up_at"),
+                         detail=detail)
+
+    async def process(self, campaign: Campaign, *, respect_quiet_hours: bool = True) -> RunResult:
+        """Re-check a leased campaign, then send its next attempt through the graph."""
+        now = self.clock.now()
+        if campaign.status not in ATTEMPTING_STATUSES:
+            return await self._close(campaign, "skipped", {}, f"campaign is {campaign.status.value}")
+        patient = await self.repos.patients.get(campaign.patient_id)
+        if patient is None:
+            return await self._close(campaign, "failed", {"status": CampaignStatus.FAILED.value,
+                                                          "failure_reason": "patient record missing"}, "no patient")
+        upcoming = await self.repos.appointments.next_booked(patient.id, after=now)
+        if upcoming is not None:
+            if upcoming.created_at >= campaign.created_at:
+                return await self._close(campaign, "converted", {
+                    "status": CampaignStatus.BOOKING_COMPLETED.value, "converted_at": upcoming.created_at,
+                    "follow_up_details.next_follow_up_at": None}, "patient booked")
+            return await self._close(campaign, "closed", {
+                "status": CampaignStatus.FAILED.value, "failure_reason": "already_booked",
+                "follow_up_details.next_follow_up_at": None}, "patient already had an upcoming appointment")
+        details = campaign.follow_up_details
+        if details.attempts_made >= details.max_attempts:
+            return await self._close(campaign, "failed", {
+                "status": CampaignStatus.FAILED.value,
+                "failure_reason": f"no reply after {details.attempts_made} attempts",
+                "follow_up_details.next_follow_up_at": None}, "max attempts reached")
+        if respect_quiet_hours:
+            opening = self.window.next_opening(now, patient)
+            if opening != now:
+                return await self._close(campaign, "deferred", {"follow_up_details.next_follow_up_at": opening},
+                                         "outside the send window")
+        return await self._run_graph(campaign, patient)
+
+    async def _run_graph(self, campaign: Campaign, patient: Patient) -> RunResult:
+        state: OutreachState = {"campaign": campaign, "patient": patient,
+                                "attempt": campaign.follow_up_details.attempts_made + 1}
+        final: OutreachState = await self.graph.ainvoke(state, context=self.context)
+        fields = final.get("campaign_fields", {})
+        status = CampaignStatus(fields.get("status", campaign.status))
+        send = final.get("send")
+        if final.get("channel") is None:
+            action: Action = "declined" if status == CampaignStatus.DECLINED else "failed"
+        elif send is None or send.status in ("sent", "already_sent", "unknown"):
+            action = "sent"
+        elif send.status == "undeliverable":
+            action = "failed"
+        else:
+            action = "retry_later"
+        return RunResult(
+            campaign_id=campaign.id, action=action, status=status, channel=final.get("channel"),
+            interaction_id=final.get("interaction_id"), next_follow_up_at=final.get("next_follow_up_at"),
+            detail=final.get("channel_problem") or (send.status if send else ""),
+        )
+
+    # ---- manual runs (/agent/trigger) -----------------------------------------------------------------------
+
+    async def trigger(self, campaign_id: str, *, ignore_quiet_hours: bool = False) -> RunResult:
+        """Run one campaign now (opt-outs always respected; quiet hours unless explicitly overridden)."""
+        existing = await self.repos.campaigns.get(campaign_id)
+        if existing is None:
+            raise NotFound("Campaign not found", error="campaign_not_found")
+        if existing.status not in ATTEMPTING_STATUSES:
+            raise Conflict(f"Campaign is {existing.status.value}; only contacting campaigns can be run",
+                           error="campaign_not_attempting")
+        campaign = await self.repos.campaigns.claim(campaign_id, owner=self.owner, now=self.clock.now(),
+                                                    ttl=self.lease_ttl)
+        if campaign is None:
+            raise Conflict("A worker is processing this campaign right now; try again shortly", error="campaign_busy")
+        return await self.process(campaign, respect_quiet_hours=not ignore_quiet_hours)
+
+    async def trigger_new(self, patient: NewPatient, campaign: NewCampaign, *,
+                          ignore_quiet_hours: bool = False) -> RunResult:
+        """Create (or find) the patient and their campaign of that type, then run it now."""
+        now = self.clock.now()
+        record = await self._find_or_create_patient(patient, now)
+        active = [c for c in await self.repos.campaigns.list_for_patient(record.id)
+                  if c.campaign_type == campaign.campaign_type and c.status in ATTEMPTING_STATUSES]
+        if active:
+            target = active[0]
+        else:
+            target = Campaign(
+                id=new_id(), patient_id=record.id, campaign_type=campaign.campaign_type,
+                status=attempting_status(campaign.campaign_type), channel=campaign.channel,
+                follow_up_details=FollowUpDetails(
+                    attempts_made=campaign.attempts_made, max_attempts=campaign.max_attempts, next_follow_up_at=now,
+                    cadence_days=self.settings.follow_up_cadence,
+                ),
+                created_at=now, updated_at=now,
+            )
+            await self.repos.campaigns.insert(target)
+        return await self.trigger(target.id, ignore_quiet_hours=ignore_quiet_hours)
+
+    async def _find_or_create_patient(self, patient: NewPatient, now: datetime) -> Patient:
+        if patient.email:
+            record = await self.repos.patients.find_or_create(name=patient.name, email=patient.email,
+                                                              phone=patient.phone, now=now)
+        else:
+            record = Patient(id=new_id(), name=patient.name, phone=patient.phone, created_at=now, updated_at=now)
+            await self.repos.patients.insert(record)
+        granted = ChannelConsent(status=ConsentStatus.GRANTED, source="staff", at=now)
+        consent = record.consent.model_copy(update={
+            **({"sms": granted} if patient.sms_consent and record.consent.sms.status != ConsentStatus.REVOKED else {}),
+            **({"call": granted} if patient.call_consent and record.consent.call.status != ConsentStatus.REVOKED
+               else {}),
+        })
+        updates: dict[str, Any] = {}
+        if consent != record.consent:
+            updates["consent"] = Consent.model_validate(consent).model_dump()
+        if patient.phone and not record.phone:
+            updates["phone"] = patient.phone
+        if patient.timezone and not record.timezone:
+            updates["timezone"] = patient.timezone
+        if updates:
+            record = await self.repos.patients.update_fields(record.id, updates, now=now)
+        return record

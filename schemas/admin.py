@@ -1,0 +1,282 @@
+"""Admin API schemas: dashboard, campaigns, conversation, handoff queue, audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+
+from models.campaign import FollowUpDetails, Handoff
+from models.enums import AuditOutcome, CampaignStatus, CampaignType, Channel, Direction, Intent
+from services.sms.port import is_e164
+
+OBJECT_ID = r"^[0-9a-f]{24}$"
+
+
+class _FromAttributes(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# ---- dashboard (ARCHITECTURE §4) --------------------------------------------------------------------------------
+
+
+class KpisRead(_FromAttributes):
+    """Headline counts."""
+
+    active_recovery: int
+    active_recall: int
+    engaged_leads: int
+    handoffs: int
+    recoveries_this_month: int
+    booked_appointments_this_month: int
+
+
+class RateRead(_FromAttributes):
+    """Converted / created in a window, in [0, 1]; null when nothing was created."""
+
+    month: float | None
+    lifetime: float | None
+    trailing_90d: float | None
+
+
+class RatesRead(_FromAttributes):
+    """Rates per campaign type."""
+
+    recovery: RateRead
+    recall: RateRead
+
+
+class PerformanceMonthRead(_FromAttributes):
+    """Campaigns started and converted in one local month."""
+
+    month: str
+    recovery_started: int
+    recovery_converted: int
+    recall_started: int
+    recall_converted: int
+
+
+class BreakdownRead(_FromAttributes):
+    """Campaigns by state."""
+
+    active: int
+    recovered: int
+    failed: int
+    declined: int
+    handoffs: int
+
+
+class AppointmentsMonthRead(_FromAttributes):
+    """Appointments by status in one local month."""
+
+    month: str
+    booked: int
+    completed: int
+    cancelled: int
+    no_show: int
+
+
+class ChartsRead(_FromAttributes):
+    """Dashboard charts."""
+
+    performance_12m: list[PerformanceMonthRead]
+    campaign_breakdown: BreakdownRead
+    appointments_trend: list[AppointmentsMonthRead]
+
+
+class DashboardRead(_FromAttributes):
+    """GET /api/v1/admin/dashboard-stats."""
+
+    generated_at: datetime
+    timezone: str
+    kpis: KpisRead
+    rates: RatesRead
+    charts: ChartsRead
+
+
+# ---- campaigns ---------------------------------------------------------------------------------------------------
+
+
+class CampaignRead(_FromAttributes):
+    """A campaign's own fields."""
+
+    id: str
+    patient_id: str
+    campaign_type: CampaignType
+    status: CampaignStatus
+    channel: Channel
+    follow_up_details: FollowUpDetails
+    engagement_summary: str
+    handoff: Handoff | None
+    failure_reason: str | None
+    converted_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CampaignListItem(CampaignRead):
+    """A campaign in the staff list, with its patient's name and email."""
+
+    patient_name: str | None
+    patient_email: str | None
+
+
+class CampaignPage(BaseModel):
+    """A page of campaigns."""
+
+    items: list[CampaignListItem]
+    total: int
+    page: int
+    page_size: int
+
+
+class PatientRead(_FromAttributes):
+    """A patient as staff see it."""
+
+    id: str
+    name: str
+    email: str | None
+    phone: str | None
+    timezone: str | None
+    opted_out_channels: list[Channel]
+    created_at: datetime
+
+
+class InteractionRead(_FromAttributes):
+    """One message or call of a conversation."""
+
+    id: str
+    direction: Direction
+    channel: Channel
+    timestamp: datetime
+    body: str
+    summary: str
+    intent: Intent | None
+
+
+class CampaignDetailRead(CampaignRead):
+    """A campaign with its patient and whole conversation, oldest first."""
+
+    patient: PatientRead | None
+    conversation: list[InteractionRead]
+
+
+class PatientCreate(BaseModel):
+    """A patient given by contact details: found by email (else phone) or created."""
+
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr | None = None
+    phone: str | None = Field(default=None, max_length=16, description="E.164, e.g. +15551234567")
+    timezone: str | None = Field(default=None, max_length=64, description="IANA name, e.g. Europe/Berlin")
+
+    @field_validator("name")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be blank")
+        return value
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        if value is not None and not is_e164(value):
+            raise ValueError("phone must be in E.164 format, e.g. +15551234567")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError("timezone must be an IANA name such as Europe/Berlin") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _contact(self) -> PatientCreate:
+        if not self.email and not self.phone:
+            raise ValueError("give an email or a phone")
+        return self
+
+
+class CampaignCreate(BaseModel):
+    """POST /api/v1/admin/campaigns: exactly one of `patient_id` and `patient`."""
+
+    patient_id: str | None = Field(default=None, pattern=OBJECT_ID)
+    patient: PatientCreate | None = None
+    campaign_type: CampaignType
+    channel: Channel = Channel.EMAIL
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    first_attempt_at: AwareDatetime | None = Field(default=None, description="default: now")
+
+    @model_validator(mode="after")
+    def _one_patient(self) -> CampaignCreate:
+        if (self.patient_id is None) == (self.patient is None):
+            raise ValueError("give exactly one of patient_id and patient")
+        return self
+
+
+class HandoffResolve(BaseModel):
+    """How staff resolved a handoff."""
+
+    note: str = Field(min_length=1, max_length=2000)
+    outcome: Literal["engaged", "closed"]
+
+
+class LastMessageRead(_FromAttributes):
+    """The patient's last incoming message."""
+
+    channel: Channel
+    timestamp: datetime
+    body: str
+    summary: str
+    intent: Intent | None
+
+
+class HandoffRead(BaseModel):
+    """A campaign waiting for staff."""
+
+    campaign_id: str
+    patient_id: str
+    patient_name: str | None
+    patient_email: str | None
+    campaign_type: CampaignType
+    channel: Channel
+    reason: str | None
+    handoff_at: datetime | None
+    last_incoming: LastMessageRead | None
+
+
+class HandoffPage(BaseModel):
+    """A page of the handoff queue."""
+
+    items: list[HandoffRead]
+    total: int
+    page: int
+    page_size: int
+
+
+class AuditRead(_FromAttributes):
+    """One audit record."""
+
+    id: str
+    actor: str
+    action: str
+    resource: str
+    patient_id: str | None
+    at: datetime
+    ip: str | None
+    outcome: AuditOutcome
+
+
+class AuditPage(BaseModel):
+    """A page of the audit trail, newest first."""
+
+    items: list[AuditRead]
+    total: int
+    page: int
+    page_size: int

@@ -1,0 +1,84 @@
+"""Agent API schemas: the product guide's trigger body, or a campaign id."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+from models.enums import CampaignStatus, CampaignType, Channel
+
+
+class TriggerPatient(BaseModel):
+    """The patient to contact (created when new, matched by email)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr | None = None
+    phone: str | None = Field(default=None, pattern=r"^\+[1-9]\d{1,14}$")
+    timezone: str | None = Field(default=None, max_length=64)
+    sms_consent: bool = False
+    call_consent: bool = False
+
+    @model_validator(mode="after")
+    def _reachable(self) -> TriggerPatient:
+        if not self.email and not self.phone:
+            raise ValueError("patient needs an email or a phone number")
+        return self
+
+
+class TriggerFollowUp(BaseModel):
+    """Attempt counters as the product guide's example sends them."""
+
+    attempts_made: int = Field(default=0, ge=0, le=10)
+    max_attempts: int = Field(default=3, ge=1, le=10)
+
+
+class TriggerCampaign(BaseModel):
+    """The campaign to run."""
+
+    campaign_type: CampaignType
+    status: Literal["ATTEMPTING_RECOVERY", "ATTEMPTING_RECALL"] | None = None
+    channel: Channel = Channel.EMAIL
+    follow_up_details: TriggerFollowUp = Field(default_factory=TriggerFollowUp)
+
+    @model_validator(mode="after")
+    def _status_matches_type(self) -> TriggerCampaign:
+        if self.status and self.status != f"ATTEMPTING_{self.campaign_type.value}":
+            raise ValueError(f"status {self.status} does not match campaign_type {self.campaign_type.value}")
+        if self.follow_up_details.attempts_made >= self.follow_up_details.max_attempts:
+            raise ValueError("attempts_made must be below max_attempts")
+        return self
+
+
+class TriggerRequest(BaseModel):
+    """Either {"campaign_id"} or {"patient", "campaign"}."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    campaign_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{24}$")
+    patient: TriggerPatient | None = None
+    campaign: TriggerCampaign | None = None
+    ignore_quiet_hours: bool = False
+
+    @model_validator(mode="after")
+    def _one_form(self) -> TriggerRequest:
+        if self.campaign_id and (self.patient or self.campaign):
+            raise ValueError("give either campaign_id or patient and campaign, not both")
+        if not self.campaign_id and not (self.patient and self.campaign):
+            raise ValueError("give campaign_id, or both patient and campaign")
+        return self
+
+
+class TriggerRead(BaseModel):
+    """What the run did."""
+
+    campaign_id: str
+    interaction_id: str | None
+    channel: Channel | None
+    status: CampaignStatus
+    next_follow_up_at: datetime | None
+    action: str
+    detail: str

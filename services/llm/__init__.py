@@ -1,0 +1,1 @@
+"""The LLM port: outreach copy, conversation summaries and reply understanding (OpenAI or offline)."""
