@@ -10,13 +10,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api.v1.endpoints import admin, agent, appointments, auth, booking, health, webhooks
+from api.v1.endpoints import admin, agent, appointments, auth, booking, gmail, health, webhooks
 from core.clock import Clock
 from core.config import Settings
 from core.container import build_container
 from core.errors import install_error_handlers
 from core.logging import configure_logging
 from core.middleware import RequestContextMiddleware
+from domain.replies import gmail_maintenance
 
 log = logging.getLogger("medcampaign")
 
@@ -34,6 +35,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         loops = []
         if settings.WORKER_ENABLED:
             loops.append(asyncio.create_task(container.outreach().run_forever(stop), name="outreach-worker"))
+        if container.gmail is not None:
+            loops.append(asyncio.create_task(gmail_maintenance(container.replies(), stop), name="gmail"))
         log.info("started", extra={"environment": settings.ENVIRONMENT, "database": settings.MONGO_DB_NAME,
                                    "worker": settings.WORKER_ENABLED})
         try:
@@ -59,6 +62,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(admin.router)
     app.include_router(webhooks.router)
     app.include_router(agent.router)
+    app.include_router(gmail.router)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.ALLOWED_ORIGINS,

@@ -13,9 +13,10 @@ from db.repositories.admin import AdminRepositories
 from domain.auth import AuthService
 from domain.booking import BookingService
 from domain.campaigns_admin import CampaignAdminService
-from domain.dashboard import DashboardService
 from domain.consent import ConsentService
+from domain.dashboard import DashboardService
 from domain.outreach import OutreachService
+from domain.replies import ReplyService
 from models.enums import Role
 from models.system import User
 
@@ -83,10 +84,8 @@ ClientIP = Annotated[str | None, Depends(client_ip)]
 
 def get_booking_service(container: ContainerDep) -> BookingService:
     """The booking use case."""
-    return BookingService(
-        settings=container.settings, clock=container.clock, repos=container.repos, email=container.email,
-        sms=container.sms, background=container.background, busy_cache=container.busy_cache,
-    )
+    service: BookingService = container.booking()
+    return service
 
 
 BookingServiceDep = Annotated[BookingService, Depends(get_booking_service)]
@@ -129,3 +128,12 @@ def get_campaign_admin_service(container: ContainerDep) -> CampaignAdminService:
 
 
 CampaignAdminServiceDep = Annotated[CampaignAdminService, Depends(get_campaign_admin_service)]
+
+
+def get_reply_service(container: ContainerDep) -> ReplyService:
+    """The inbound email pipeline."""
+    service: ReplyService = container.replies()
+    return service
+
+
+ReplyServiceDep = Annotated[ReplyService, Depends(get_reply_service)]

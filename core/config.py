@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     SMTP_STARTTLS: bool = True
     SMTP_TIMEOUT_SECONDS: float = 10.0
 
+    # Reply agent
+    REPLY_MIN_CONFIDENCE: float = Field(default=0.6, ge=0, le=1)
+    REPLY_DAILY_CAP_PER_SENDER: int = Field(default=3, ge=1)
+    GMAIL_POLL_SECONDS: float = Field(default=300.0, gt=0)
+    GMAIL_FULL_SYNC_MAX: int = Field(default=50, ge=1, le=500)
+
     # Google / Gmail
     GOOGLE_CLIENT_SECRETS_FILE: str = ""
     GOOGLE_TOKEN_FILE: str = ""
@@ -120,6 +126,10 @@ class Settings(BaseSettings):
     # Admin dashboard: the oldest a served snapshot may be, and how long it keeps refreshing after the last request
     DASHBOARD_MAX_AGE_SECONDS: float = Field(default=30.0, gt=0)
     DASHBOARD_KEEP_FRESH_SECONDS: float = Field(default=300.0, ge=0)
+
+    # Gmail adapter (services/gmail): per-request HTTP timeout, and where Pub/Sub push OIDC signing certs live
+    GMAIL_API_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0)
+    PUBSUB_OIDC_CERTS_URL: str = "https://www.googleapis.com/oauth2/v1/certs"
 
     _split = field_validator(
         "ALLOWED_ORIGINS", "CLINIC_WORKING_DAYS", "CLINIC_HOLIDAYS", "GMAIL_LABEL_IDS", "CLINIC_DOCTORS",

@@ -99,6 +99,9 @@ class Container:
     llm: Any = None
     templates: Any = None
     outreach_graph: Any = None
+    reply_graph: Any = None
+    gmail: Any = None
+    oidc_verifier: Any = None
 
     async def ping(self) -> None:
         """Raise when the database does not answer."""
@@ -111,6 +114,26 @@ class Container:
         return OutreachService(
             settings=self.settings, clock=self.clock, repos=self.repos, email=self.email, sms=self.sms,
             llm=self.llm, templates=self.templates, graph=self.outreach_graph, owner=owner,
+        )
+
+    def booking(self) -> Any:
+        """A BookingService on this container."""
+        from domain.booking import BookingService
+
+        return BookingService(
+            settings=self.settings, clock=self.clock, repos=self.repos, email=self.email, sms=self.sms,
+            background=self.background, busy_cache=self.busy_cache,
+        )
+
+    def replies(self, owner: str | None = None) -> Any:
+        """A ReplyService: Gmail when configured, else SMTP replies with threading headers."""
+        from domain.replies import GmailReplies, ReplyService, SmtpReplies
+
+        sender = GmailReplies(self.gmail) if self.gmail is not None else SmtpReplies(self.email)
+        return ReplyService(
+            settings=self.settings, clock=self.clock, repos=self.repos, llm=self.llm, templates=self.templates,
+            graph=self.reply_graph, sender=sender, gmail=self.gmail, open_slots=self.booking().next_open_slots,
+            owner=owner,
         )
 
     async def drain(self, timeout: float = 10.0) -> None:
@@ -156,6 +179,9 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
         await client.close()
         raise
     from agent.graph import build_outreach_graph
+    from email_reply_agent.graph import build_reply_graph
+    from services.gmail.client import GoogleGmail
+    from services.gmail.push import OidcVerifier
     from services.llm.offline import OfflineLLM
     from services.llm.openai_llm import build_llm
 
@@ -167,5 +193,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
         email=build_email(settings), sms=build_sms(settings), clock=clock or SystemClock(),
         busy_cache=TTLCache(settings.AVAILABILITY_CACHE_SECONDS),
         llm=llm, templates=templates,
-        outreach_graph=build_outreach_graph(),
+        outreach_graph=build_outreach_graph(), reply_graph=build_reply_graph(),
+        gmail=GoogleGmail.from_settings(settings) if settings.gmail_enabled else None,
+        oidc_verifier=OidcVerifier.from_settings(settings),
     )

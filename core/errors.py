@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("medcampaign.errors")
@@ -125,6 +126,12 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(code, detail), status_code=exc.status_code, headers=exc.headers)
 
 
+async def _database_down(_: Request, exc: Exception) -> JSONResponse:
+    log.error("database unavailable", extra={"error_type": type(exc).__name__})
+    return JSONResponse(error_body("database_unavailable", "The database is not reachable; try again shortly"),
+                        status_code=503, headers={"Retry-After": "5"})
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error", extra={"error_type": type(exc).__name__})
     return JSONResponse(error_body("internal_error", "An unexpected error occurred"), status_code=500)
@@ -135,4 +142,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ConnectionFailure, _database_down)
     app.add_exception_handler(Exception, _unexpected)

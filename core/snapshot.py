@@ -3,10 +3,12 @@
 Rules, with `max_age` the oldest a served value may be:
 - no value yet (or the value is older than `max_age`): the caller waits for a computation; concurrent callers
   share that one computation (single-flight), so N requests never start N scans;
-- a value younger than `max_age` is served at once; when it is past half its life, or was marked stale by a
-  write, one background recomputation starts while the current value keeps being served;
-- while requests keep coming (within `keep_fresh` seconds of the last one) a keeper task recomputes every
-  `max_age / 2`, so a dashboard polled at any interval never waits for a scan; when requests stop, so does it.
+- a value younger than `max_age` is served at once; once it is old enough that a new computation must start to
+  be ready in time (age >= max_age - max(2 x the last computation's duration, max_age / 10)), or when a write
+  marked it stale, one background recomputation starts while the current value keeps being served;
+- while requests keep coming (within `keep_fresh` seconds of the last one) a keeper task starts that
+  recomputation on time, so a dashboard polled at any interval never waits for a scan; when requests stop, so
+  does it.
 
 The age is measured from the moment the computation started, i.e. how old the data may be.
 """
@@ -37,12 +39,17 @@ class Snapshot(Generic[T]):
         self._inflight: asyncio.Task[T] | None = None
         self._keeper: asyncio.Task[None] | None = None
         self._last_request = 0.0
+        self._duration = 0.0
         self.computations = 0
 
     @property
     def age(self) -> float | None:
         """Seconds since the current value's computation started (None when there is none)."""
         return None if self._value is None else self._monotonic() - self._born
+
+    def refresh_age(self, max_age: float) -> float:
+        """The age at which a recomputation starts, so it is ready before the value reaches max_age."""
+        return max(0.0, max_age - max(2 * self._duration, max_age / 10))
 
     def mark_stale(self) -> None:
         """A write changed the underlying data: recompute in the background at the next request."""
@@ -54,7 +61,7 @@ class Snapshot(Generic[T]):
         self._last_request = now
         value = self._value
         if value is not None and now - self._born < max_age:
-            if self._stale or now - self._born >= max_age / 2:
+            if self._stale or now - self._born >= self.refresh_age(max_age):
                 self._refresh(compute)
             self._keep(compute, max_age=max_age, keep_fresh=keep_fresh)
             return value
@@ -75,7 +82,7 @@ class Snapshot(Generic[T]):
         self._stale = False  # a write during the computation marks it stale again
         self.computations += 1
         value = await compute()
-        self._value, self._born = value, born
+        self._value, self._born, self._duration = value, born, self._monotonic() - born
         return value
 
     def _keep(self, compute: Callable[[], Awaitable[T]], *, max_age: float, keep_fresh: float) -> None:
@@ -83,12 +90,12 @@ class Snapshot(Generic[T]):
             self._keeper = asyncio.create_task(self._keep_fresh(compute, max_age=max_age, keep_fresh=keep_fresh))
 
     async def _keep_fresh(self, compute: Callable[[], Awaitable[T]], *, max_age: float, keep_fresh: float) -> None:
-        """Recompute every max_age / 2 while someone asked within the last `keep_fresh` seconds."""
+        """Recompute on time while someone asked within the last `keep_fresh` seconds."""
         while self._monotonic() - self._last_request < keep_fresh:
-            await asyncio.sleep(max(0.0, self._born + max_age / 2 - self._monotonic()))
+            await asyncio.sleep(max(0.0, self._born + self.refresh_age(max_age) - self._monotonic()))
             if self._monotonic() - self._last_request >= keep_fresh:
                 return
-            if self._value is None or self._monotonic() - self._born >= max_age / 2 or self._stale:
+            if self._value is None or self._monotonic() - self._born >= self.refresh_age(max_age) or self._stale:
                 try:
                     await asyncio.shield(self._refresh(compute))
                 except Exception:  # logged by the task's callback; try again a little later

@@ -162,6 +162,22 @@ class BookingService:
             days=[DayAvailability(day=d, slots=s) for d, s in days],
         )
 
+    async def next_open_slots(self, count: int = 3) -> list[str]:
+        """The next few bookable times, as a patient reads them ("Tuesday 1 December at 09:00")."""
+        today = self.clock.now().astimezone(self.settings.zone).date()
+        found: list[str] = []
+        month = today.replace(day=1)
+        for _ in range(2):
+            result = await self.availability(year=month.year, month=month.month, day=None, duration_minutes=30,
+                                             doctor=None)
+            for day in result.days:
+                for slot in day.slots:
+                    found.append(f"{day.day:%A} {day.day.day} {day.day:%B} at {slot:%H:%M}")
+                    if len(found) == count:
+                        return found
+            month = (month + timedelta(days=32)).replace(day=1)
+        return found
+
     async def _offered_start(
         self, *, doctor: str, day: date, at: time, duration_minutes: int, exclude: str | None = None
     ) -> datetime:

@@ -107,7 +107,6 @@ class CampaignAdminService:
         self.settings = settings
         self.clock = clock
         self.repos = repos
-        self.audit_repo = audit
         self.audit = AuditTrail(repo=audit, clock=clock)
         self._on_change = on_change or (lambda: None)
 
@@ -163,7 +162,7 @@ class CampaignAdminService:
         self, *, page: int, page_size: int, actor: str | None = None
     ) -> tuple[list[AuditRecord], int]:
         """The audit trail, newest first."""
-        return await self.audit_repo.page(skip=(page - 1) * page_size, limit=page_size, actor=actor)
+        return await self.repos.audit.page(skip=(page - 1) * page_size, limit=page_size, actor=actor)
 
     # ---- writes ---------------------------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 """The admin dashboard (ARCHITECTURE §4, definitions in docs/metrics.md).
 
 Every figure comes out of two MongoDB aggregations (one over campaigns, one over the chart's appointments), run
-concurrently; Python only computes the window boundaries (local months in the clinic timezone, DST-correct with
-zoneinfo) and places the per-month rows into the 12 chart slots. Answers are served from an in-process snapshot
-(core.snapshot) that is never older than DASHBOARD_MAX_AGE_SECONDS.
+concurrently. Months are local months of the clinic timezone: MongoDB labels each date with `$dateToString`
+(`timezone: TZ`, DST-correct), and Python computes the chart's month labels and their UTC boundaries with
+zoneinfo, then places the per-month rows into the 12 chart slots (absent months are zeros). Answers are served
+from an in-process snapshot (core.snapshot) that is never older than DASHBOARD_MAX_AGE_SECONDS.
 """
 
 from __future__ import annotations
@@ -118,8 +119,8 @@ def chart_months(zone: ZoneInfo, now: datetime) -> tuple[list[str], list[datetim
     return labels, [local_midnight_utc(zone, d) for d in firsts]
 
 
-def _by_month(rows: list[dict[str, Any]], months: int) -> dict[tuple[str, int], int]:
-    return {(row["_id"]["t"], row["_id"]["m"]): int(row["n"]) for row in rows if 0 <= row["_id"]["m"] < months}
+def _by_month(rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    return {(row["_id"]["t"], row["_id"]["m"]): int(row["n"]) for row in rows}
 
 
 def build_stats(
@@ -128,10 +129,10 @@ def build_stats(
 ) -> DashboardStats:
     """Shape the two aggregations' results (numbers are used as computed; absent rows are zeros)."""
     totals: dict[str, Any] = campaigns["totals"][0] if campaigns["totals"] else {}
-    started = _by_month(campaigns["started"], len(labels))
-    converted = _by_month(campaigns["converted"], len(labels))
-    trend = {int(row["_id"]): row for row in appointments if 0 <= row["_id"] < len(labels)}
-    current = trend.get(len(labels) - 1, {})
+    started = _by_month(campaigns["started"])
+    converted = _by_month(campaigns["converted"])
+    trend = {row["_id"]: row for row in appointments}
+    current = trend.get(labels[-1], {})
 
     def count(name: str, source: dict[str, Any] = totals) -> int:
         return int(source.get(name, 0))
@@ -154,11 +155,11 @@ def build_stats(
         charts=Charts(
             performance_12m=[
                 PerformanceMonth(
-                    month=label, recovery_started=started.get((recovery, i), 0),
-                    recovery_converted=converted.get((recovery, i), 0), recall_started=started.get((recall, i), 0),
-                    recall_converted=converted.get((recall, i), 0),
+                    month=label, recovery_started=started.get((recovery, label), 0),
+                    recovery_converted=converted.get((recovery, label), 0),
+                    recall_started=started.get((recall, label), 0), recall_converted=converted.get((recall, label), 0),
                 )
-                for i, label in enumerate(labels)
+                for label in labels
             ],
             campaign_breakdown=Breakdown(
                 active=count("breakdown_active"), recovered=count("breakdown_recovered"),
@@ -167,9 +168,9 @@ def build_stats(
             ),
             appointments_trend=[
                 AppointmentsMonth(
-                    month=label, **{s.value: count(s.value, trend.get(i, {})) for s in AppointmentStatus}
+                    month=label, **{s.value: count(s.value, trend.get(label, {})) for s in AppointmentStatus}
                 )
-                for i, label in enumerate(labels)
+                for label in labels
             ],
         ),
     )
@@ -197,9 +198,10 @@ class DashboardService:
         """One full computation: two aggregate commands, run concurrently."""
         now = self.clock.now()
         labels, bounds = chart_months(self.settings.zone, now)
+        zone = self.settings.TZ
         campaigns, appointments = await asyncio.gather(
-            self.repos.campaigns.dashboard(bounds=bounds, since=now - TRAILING_WINDOW, now=now),
-            self.repos.appointments.dashboard(bounds=bounds),
+            self.repos.campaigns.dashboard(timezone=zone, months=labels, since=now - TRAILING_WINDOW, now=now),
+            self.repos.appointments.dashboard(timezone=zone, bounds=bounds),
         )
         return build_stats(
             campaigns=campaigns, appointments=appointments, labels=labels, generated_at=now,

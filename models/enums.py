@@ -84,6 +84,7 @@ class InboundSource(StrEnum):
     GMAIL = "gmail"
     PUBSUB = "pubsub"
     TWILIO = "twilio"
+    MANUAL = "manual"
 
 
 class Role(StrEnum):

@@ -24,3 +24,4 @@ class Interaction(Document):
     provider_message_id: str | None = None
     thread_id: str | None = None
     message_id_header: str | None = None
+    kind: str | None = None  # outreach | auto_reply | patient_reply | staff

@@ -34,6 +34,12 @@ class InboundEvent(Document):
     attempts: int = 0
     payload: dict[str, object] | None = None
     error: str | None = None
+    reason: str | None = None
+    lease: Lease | None = None
+    # The auto-reply to this message, if any: claimed → sent (or unknown after a crash mid-send).
+    reply_status: OutboundStatus | None = None
+    reply_lease: Lease | None = None
+    reply_message_id: str | None = None
     created_at: datetime
     updated_at: datetime
 

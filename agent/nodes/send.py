@@ -16,6 +16,7 @@ from agent.prompts import EMAIL_FOOTER, SMS_OPT_OUT
 from agent.state import OutreachState, SendOutcome
 from core.config import Settings
 from core.security import sign_token
+from domain.consent import UNSUBSCRIBE_PURPOSE
 from models.enums import Channel, OutboundStatus
 from models.patient import Patient
 from services.email.port import EmailError, OutgoingEmail
@@ -24,7 +25,6 @@ from services.sms.port import OptedOutError, SmsError
 
 log = logging.getLogger("medcampaign.outreach")
 
-UNSUBSCRIBE_PURPOSE = "unsubscribe"
 UNSUBSCRIBE_TTL = timedelta(days=365)
 _URL = re.compile(r"https?://\S+|www\.\S+")
 

@@ -1,7 +1,9 @@
 """Admin queries: dashboard aggregations, the campaign list and detail, the handoff queue, staff lifecycle writes.
 
-Every read names its index as a hint, so the plan is an index scan on every server (some planners skip an index
-for a regex, or for a range combined with a sort); `tests/api/test_admin_indexes.py` checks the plans with explain.
+The list, search, queue and audit reads name their index as a hint, so the plan is an index scan on every server
+(some planners skip an index for a regex, or for a range combined with a sort). The dashboard aggregations leave
+the choice to the planner (on the embedded server a hinted scan costs several times more per document).
+`tests/api/test_admin_indexes.py` checks the plans with explain.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from models.enums import (
 )
 from models.interaction import Interaction
 from models.patient import Patient
+from models.system import AuditRecord
 
 ACTIVE = [s.value for s in ACTIVE_STATUSES]
 # The conversation of one campaign is read in one batch (one command), whatever its length.
@@ -51,24 +54,26 @@ def active_key(patient_id: str, campaign_type: CampaignType) -> str:
 # ---- aggregation expressions ------------------------------------------------------------------------------------
 
 
-def month_of(field: str, bounds: Sequence[datetime]) -> dict[str, Any]:
-    """Index i of the window [bounds[i], bounds[i+1]) holding the field's date; -1 when outside, null or missing."""
-    value = f"${field}"
-    branches = [{"case": {"$lt": [value, bounds[0]]}, "then": -1}]
-    branches += [{"case": {"$lt": [value, bounds[i + 1]]}, "then": i} for i in range(len(bounds) - 1)]
-    return {"$switch": {"branches": branches, "default": -1}}
+def local_month(field: str, timezone: str) -> dict[str, Any]:
+    """YYYY-MM of the field's date in the timezone (null when the field is null or missing)."""
+    return {"$dateToString": {"format": "%Y-%m", "date": f"${field}", "timezone": timezone}}
 
 
 def _all(*conditions: Any) -> Any:
     return conditions[0] if len(conditions) == 1 else {"$and": list(conditions)}
 
 
-def _count_if(*conditions: Any) -> dict[str, Any]:
-    return {"$sum": {"$cond": [_all(*conditions), 1, 0]}}
+def _sum_if(*conditions: Any) -> dict[str, Any]:
+    """Sum of the grouped rows' counts `n` where all conditions hold."""
+    return {"$sum": {"$cond": [_all(*conditions), "$n", 0]}}
 
 
 def _eq(field: str, value: Any) -> dict[str, Any]:
     return {"$eq": [f"${field}", value]}
+
+
+def _in(field: str, values: Sequence[Any]) -> dict[str, Any]:
+    return {"$in": [f"${field}", [v.value if hasattr(v, "value") else v for v in values]]}
 
 
 def _ratio(numerator: str, denominator: str) -> dict[str, Any]:
@@ -79,64 +84,69 @@ def _ratio(numerator: str, denominator: str) -> dict[str, Any]:
 RATE_TYPES = {"recovery": CampaignType.RECOVERY, "recall": CampaignType.RECALL}
 
 
-def campaign_dashboard_pipeline(*, bounds: Sequence[datetime], since: datetime, now: datetime) -> list[Mongo]:
-    """ONE aggregation over campaigns: KPIs, rates, breakdown and the per-month started/converted counts.
+def campaign_dashboard_pipeline(
+    *, timezone: str, months: Sequence[str], since: datetime, now: datetime
+) -> list[Mongo]:
+    """ONE aggregation over campaigns: KPIs, rates, breakdown and per-month started/converted counts.
 
-    `bounds` are the UTC instants starting each local month of the chart plus the start of the next month, so the
-    last window is the current month; `since` starts the trailing-90-day window ending at `now`.
+    A single pass reduces every campaign to a count per (type, status, local month created, local month
+    converted, created in [since, now]); the figures are then computed over those few hundred rows. `months` are
+    the chart's YYYY-MM labels, the last one the current month.
     """
-    current = len(bounds) - 2
+    current = months[-1]
+    t, s, m, v, r = "t", "s", "m", "v", "r"
+    booked = _eq(s, CampaignStatus.BOOKING_COMPLETED.value)
     totals: dict[str, Any] = {
         "_id": None,
-        "active_recovery": _count_if(_eq("t", CampaignType.RECOVERY.value), {"$in": ["$s", ACTIVE]}),
-        "active_recall": _count_if(_eq("t", CampaignType.RECALL.value), {"$in": ["$s", ACTIVE]}),
-        "engaged_leads": _count_if(_eq("s", CampaignStatus.ENGAGED.value)),
-        "handoffs": _count_if(_eq("s", CampaignStatus.HANDOFF.value)),
-        "recoveries_this_month": _count_if(_eq("t", CampaignType.RECOVERY.value), _eq("vm", current)),
-        "breakdown_active": _count_if(
-            {"$in": ["$s", [s.value for s in (*ATTEMPTING_STATUSES, CampaignStatus.ENGAGED)]]}
-        ),
-        "breakdown_recovered": _count_if(_eq("s", CampaignStatus.BOOKING_COMPLETED.value)),
-        "breakdown_failed": _count_if(_eq("s", CampaignStatus.FAILED.value)),
-        "breakdown_declined": _count_if(_eq("s", CampaignStatus.DECLINED.value)),
-        "breakdown_handoffs": _count_if(_eq("s", CampaignStatus.HANDOFF.value)),
+        "active_recovery": _sum_if(_eq(t, CampaignType.RECOVERY.value), _in(s, ACTIVE)),
+        "active_recall": _sum_if(_eq(t, CampaignType.RECALL.value), _in(s, ACTIVE)),
+        "engaged_leads": _sum_if(_eq(s, CampaignStatus.ENGAGED.value)),
+        "handoffs": _sum_if(_eq(s, CampaignStatus.HANDOFF.value)),
+        "recoveries_this_month": _sum_if(_eq(t, CampaignType.RECOVERY.value), _eq(v, current)),
+        "breakdown_active": _sum_if(_in(s, [*ATTEMPTING_STATUSES, CampaignStatus.ENGAGED])),
+        "breakdown_recovered": _sum_if(booked),
+        "breakdown_failed": _sum_if(_eq(s, CampaignStatus.FAILED.value)),
+        "breakdown_declined": _sum_if(_eq(s, CampaignStatus.DECLINED.value)),
+        "breakdown_handoffs": _sum_if(_eq(s, CampaignStatus.HANDOFF.value)),
     }
-    windows = {"month": [_eq("cm", current)], "lifetime": [], "trailing_90d": ["$c90"]}
+    windows: dict[str, list[Any]] = {"month": [_eq(m, current)], "lifetime": [], "trailing_90d": [_eq(r, True)]}
     rates: dict[str, Any] = {}
     for key, campaign_type in RATE_TYPES.items():
         for window, conditions in windows.items():
-            of_type = _eq("t", campaign_type.value)
-            totals[f"{key}_{window}_created"] = _count_if(of_type, *conditions) if conditions else _count_if(of_type)
-            totals[f"{key}_{window}_converted"] = _count_if(of_type, *conditions, "$done")
+            of_type = _eq(t, campaign_type.value)
+            totals[f"{key}_{window}_created"] = _sum_if(of_type, *conditions)
+            totals[f"{key}_{window}_converted"] = _sum_if(of_type, *conditions, booked)
             rates[f"rate_{key}_{window}"] = _ratio(f"{key}_{window}_converted", f"{key}_{window}_created")
+    created_in_window = {"$and": [{"$gte": ["$created_at", since]}, {"$lte": ["$created_at", now]}]}
     return [
-        # Every campaign has one of the two types: the match only lets the planner use the covering index.
-        {"$match": {"campaign_type": {"$in": [t.value for t in CampaignType]}}},
-        {"$project": {
-            "_id": 0, "t": "$campaign_type", "s": "$status",
-            "cm": month_of("created_at", bounds), "vm": month_of("converted_at", bounds),
-            "c90": {"$and": [{"$gte": ["$created_at", since]}, {"$lte": ["$created_at", now]}]},
-            "done": _eq("status", CampaignStatus.BOOKING_COMPLETED.value),
+        # Every campaign has one of the two types: the match lets the planner serve the pass from an index.
+        {"$match": {"campaign_type": {"$in": [c.value for c in CampaignType]}}},
+        {"$group": {
+            "_id": {t: "$campaign_type", s: "$status", m: local_month("created_at", timezone),
+                    v: local_month("converted_at", timezone), r: created_in_window},
+            "n": {"$sum": 1},
         }},
+        {"$project": {"_id": 0, t: "$_id.t", s: "$_id.s", m: "$_id.m", v: "$_id.v", r: "$_id.r", "n": 1}},
         {"$facet": {
             "totals": [{"$group": totals}, {"$addFields": rates}],
-            "started": [{"$match": {"cm": {"$gte": 0}}},
-                        {"$group": {"_id": {"t": "$t", "m": "$cm"}, "n": {"$sum": 1}}}],
-            "converted": [{"$match": {"vm": {"$gte": 0}}},
-                          {"$group": {"_id": {"t": "$t", "m": "$vm"}, "n": {"$sum": 1}}}],
+            "started": [{"$match": {m: {"$in": list(months)}}},
+                        {"$group": {"_id": {t: "$t", "m": "$m"}, "n": {"$sum": "$n"}}}],
+            "converted": [{"$match": {v: {"$in": list(months)}}},
+                          {"$group": {"_id": {t: "$t", "m": "$v"}, "n": {"$sum": "$n"}}}],
         }},
     ]
 
 
-def appointment_dashboard_pipeline(*, bounds: Sequence[datetime]) -> list[Mongo]:
+def appointment_dashboard_pipeline(*, timezone: str, bounds: Sequence[datetime]) -> list[Mongo]:
     """ONE aggregation over the chart's appointments: per local month, counts by status and not cancelled."""
     return [
         {"$match": {"start": {"$gte": bounds[0], "$lt": bounds[-1]}}},
-        {"$project": {"_id": 0, "m": month_of("start", bounds), "s": "$status"}},
+        {"$group": {"_id": {"m": local_month("start", timezone), "s": "$status"}, "n": {"$sum": 1}}},
+        {"$project": {"_id": 0, "m": "$_id.m", "s": "$_id.s", "n": 1}},
         {"$group": {
             "_id": "$m",
-            **{status.value: _count_if(_eq("s", status.value)) for status in AppointmentStatus},
-            "not_cancelled": _count_if({"$ne": ["$s", AppointmentStatus.CANCELLED.value]}),
+            **{status.value: _sum_if(_eq("s", status.value)) for status in AppointmentStatus},
+            "not_cancelled": _sum_if({"$ne": ["$s", AppointmentStatus.CANCELLED.value]}),
         }},
     ]
 
@@ -228,11 +238,10 @@ class AdminCampaignRepository(Repository[Campaign]):
     collection_name = "campaigns"
     model = Campaign
 
-    async def dashboard(self, *, bounds: Sequence[datetime], since: datetime, now: datetime) -> Mongo:
+    async def dashboard(self, *, timezone: str, months: Sequence[str], since: datetime, now: datetime) -> Mongo:
         """The dashboard's campaign figures: ONE aggregate command returning one document."""
-        cursor = await self.collection.aggregate(
-            campaign_dashboard_pipeline(bounds=bounds, since=since, now=now), hint="dashboard"
-        )
+        pipeline = campaign_dashboard_pipeline(timezone=timezone, months=months, since=since, now=now)
+        cursor = await self.collection.aggregate(pipeline)
         docs = await cursor.to_list()
         return docs[0] if docs else {"totals": [], "started": [], "converted": []}
 
@@ -363,9 +372,10 @@ class AdminAppointmentRepository(Repository[Appointment]):
     collection_name = "appointments"
     model = Appointment
 
-    async def dashboard(self, *, bounds: Sequence[datetime]) -> list[Mongo]:
-        """Per chart month: counts by status and not cancelled: ONE aggregate command (covered by start_status)."""
-        cursor = await self.collection.aggregate(appointment_dashboard_pipeline(bounds=bounds), hint="start_status")
+    async def dashboard(self, *, timezone: str, bounds: Sequence[datetime]) -> list[Mongo]:
+        """Per chart month: counts by status and not cancelled: ONE aggregate command (an index range on start)."""
+        pipeline = appointment_dashboard_pipeline(timezone=timezone, bounds=bounds)
+        cursor = await self.collection.aggregate(pipeline)
         return await cursor.to_list()
 
 
@@ -413,6 +423,25 @@ class AdminPatientRepository(Repository[Patient]):
         raise AssertionError("unreachable")
 
 
+class AdminAuditRepository(Repository[AuditRecord]):
+    """audit_log: paging for admins (the trail is written through AuditRepository)."""
+
+    collection_name = "audit_log"
+    model = AuditRecord
+
+    async def page(self, *, skip: int, limit: int, actor: str | None = None) -> tuple[list[AuditRecord], int]:
+        """Newest first, optionally one actor's, with the total."""
+        query: Mongo = {"actor": actor} if actor else {}
+        hint = "actor_at" if actor else "at"
+        cursor = self.collection.find(query, sort=[("at", -1)], skip=skip, limit=limit, hint=hint)
+        items = [AuditRecord.from_mongo(doc) async for doc in cursor]
+        if actor:
+            total = await self.collection.count_documents(query, hint=hint)
+        else:
+            total = await self.collection.estimated_document_count()
+        return items, total
+
+
 @dataclass
 class AdminRepositories:
     """The admin repositories over one database."""
@@ -420,8 +449,10 @@ class AdminRepositories:
     campaigns: AdminCampaignRepository
     appointments: AdminAppointmentRepository
     patients: AdminPatientRepository
+    audit: AdminAuditRepository
 
     @classmethod
     def over(cls, db: AsyncDatabase[Mongo]) -> AdminRepositories:
         """Build them on a database."""
-        return cls(AdminCampaignRepository(db), AdminAppointmentRepository(db), AdminPatientRepository(db))
+        return cls(AdminCampaignRepository(db), AdminAppointmentRepository(db), AdminPatientRepository(db),
+                   AdminAuditRepository(db))

@@ -23,6 +23,8 @@ from models.enums import (
     CampaignStatus,
     Channel,
     ConsentStatus,
+    InboundSource,
+    InboundStatus,
     OutboundStatus,
     Role,
 )
@@ -142,6 +144,14 @@ class CampaignRepository(Repository[Campaign]):
         """Plain field update (staff actions, new campaigns' schedule)."""
         await self.collection.update_one({"_id": oid(campaign_id)}, {"$set": {**fields, "updated_at": now}})
 
+    async def latest_active_for_patient(self, patient_id: str) -> Campaign | None:
+        """The patient's most recently updated active campaign."""
+        doc = await self.collection.find_one(
+            {"patient_id": oid(patient_id), "status": {"$in": [s.value for s in ACTIVE_STATUSES]}},
+            sort=[("updated_at", -1)],
+        )
+        return self._load(doc)
+
     async def mark_converted(self, *, patient_id: str, campaign_id: str | None, now: datetime) -> list[str]:
         """Active campaigns of the patient (or the given one of theirs) become BOOKING_COMPLETED; follow-ups stop."""
         query: dict[str, Any] = {"patient_id": oid(patient_id), "status": {"$in": [s.value for s in ACTIVE_STATUSES]}}
@@ -153,7 +163,9 @@ class CampaignRepository(Repository[Campaign]):
             await self.collection.update_many(
                 {**query, "_id": {"$in": [oid(i) for i in ids]}},
                 {"$set": {"status": CampaignStatus.BOOKING_COMPLETED.value, "converted_at": now, "updated_at": now,
-                          "follow_up_details.next_follow_up_at": None}},
+                          "follow_up_details.next_follow_up_at": None},
+                 # no longer active: free the one-active-campaign-per-type marker (db/repositories/admin.py)
+                 "$unset": {"active_key": ""}},
             )
         return ids
 
@@ -339,6 +351,32 @@ class InteractionRepository(Repository[Interaction]):
         cursor = self.collection.find({"campaign_id": oid(campaign_id)}).sort("timestamp", 1)
         return [Interaction.from_mongo(doc) async for doc in cursor]
 
+    async def recent_for_campaign(self, campaign_id: str, *, limit: int) -> list[Interaction]:
+        """The last `limit` interactions of a campaign, oldest first."""
+        cursor = self.collection.find({"campaign_id": oid(campaign_id)}).sort("timestamp", -1).limit(limit)
+        return list(reversed([Interaction.from_mongo(doc) async for doc in cursor]))
+
+    async def by_message_ids(self, message_ids: list[str]) -> Interaction | None:
+        """The most recent interaction carrying one of these Message-ID headers (threading by reference)."""
+        if not message_ids:
+            return None
+        doc = await self.collection.find_one({"message_id_header": {"$in": message_ids}}, sort=[("timestamp", -1)])
+        return self._load(doc)
+
+    async def by_thread(self, thread_id: str) -> Interaction | None:
+        """The most recent interaction in a mail thread."""
+        doc = await self.collection.find_one({"thread_id": thread_id}, sort=[("timestamp", -1)])
+        return self._load(doc)
+
+    async def count_auto_replies(self, *, thread_id: str | None, patient_id: str | None, since: datetime) -> int:
+        """Automatic replies sent in a thread, or to a patient, since a time."""
+        query: dict[str, Any] = {"kind": "auto_reply", "timestamp": {"$gte": since}}
+        if thread_id is not None:
+            query["thread_id"] = thread_id
+        if patient_id is not None:
+            query["patient_id"] = oid(patient_id)
+        return await self.collection.count_documents(query)
+
 
 class OutboundMessageRepository(Repository[OutboundMessage]):
     """outbound_messages: one row per (campaign, attempt, channel), so each step is sent at most once."""
@@ -417,12 +455,117 @@ class InboundEventRepository(Repository[InboundEvent]):
             return False
         return True
 
+    async def find_one(self, source: InboundSource, external_id: str) -> InboundEvent | None:
+        """An event by its external id."""
+        return self._load(await self.collection.find_one({"source": source.value, "external_id": external_id}))
+
+    async def mark_done(self, event_id: str, *, now: datetime) -> None:
+        """Close an event that needs no lease (e.g. a push whose sync finished)."""
+        await self.collection.update_one(
+            {"_id": oid(event_id)}, {"$set": {"status": InboundStatus.DONE.value, "updated_at": now}}
+        )
+
+    async def claim(
+        self, *, source: InboundSource, external_id: str, owner: str, now: datetime, ttl: timedelta
+    ) -> InboundEvent | None:
+        """Lease a pending event for processing (a fresh one, or one whose last worker vanished)."""
+        doc = await self.collection.find_one_and_update(
+            {"source": source.value, "external_id": external_id, "status": InboundStatus.PENDING.value,
+             "$or": [{"lease": None}, {"lease.until": {"$lte": now}}]},
+            {"$set": {"lease": {"owner": owner, "until": now + ttl}, "updated_at": now}, "$inc": {"attempts": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return self._load(doc)
+
+    async def finish(self, event_id: str, *, owner: str, status: InboundStatus, now: datetime,
+                     reason: str | None = None, payload: dict[str, Any] | None = None) -> bool:
+        """Close an event we hold."""
+        fields: dict[str, Any] = {"status": status.value, "lease": None, "reason": reason, "updated_at": now}
+        if payload is not None:
+            fields["payload"] = payload
+        result = await self.collection.update_one({"_id": oid(event_id), "lease.owner": owner}, {"$set": fields})
+        return result.modified_count == 1
+
+    async def release(self, event_id: str, *, owner: str, error: str, now: datetime) -> None:
+        """Give a failed event back for a later retry."""
+        await self.collection.update_one(
+            {"_id": oid(event_id), "lease.owner": owner},
+            {"$set": {"lease": None, "error": error[:300], "updated_at": now}},
+        )
+
+    async def pending_ids(self, *, source: InboundSource, older_than: datetime, limit: int) -> list[str]:
+        """External ids of pending events untouched since a time (for the sweeper)."""
+        cursor = self.collection.find(
+            {"source": source.value, "status": InboundStatus.PENDING.value, "updated_at": {"$lte": older_than},
+             "$or": [{"lease": None}, {"lease.until": {"$lte": older_than}}]},
+            {"external_id": 1},
+        ).sort("updated_at", 1).limit(limit)
+        return [doc["external_id"] async for doc in cursor]
+
+    async def claim_reply(self, event_id: str, *, owner: str, now: datetime, ttl: timedelta) -> bool:
+        """The right to send the one auto-reply to this message."""
+        result = await self.collection.update_one(
+            {"_id": oid(event_id), "$or": [{"reply_status": None}, {"reply_status": OutboundStatus.FAILED.value}]},
+            {"$set": {"reply_status": OutboundStatus.CLAIMED.value, "reply_lease": {"owner": owner,
+                                                                                   "until": now + ttl}}},
+        )
+        if result.modified_count == 1:
+            return True
+        # A sender that vanished mid-send leaves the outcome unknown: never send again.
+        await self.collection.update_one(
+            {"_id": oid(event_id), "reply_status": OutboundStatus.CLAIMED.value, "reply_lease.until": {"$lte": now}},
+            {"$set": {"reply_status": OutboundStatus.UNKNOWN.value}},
+        )
+        return False
+
+    async def finish_reply(self, event_id: str, *, owner: str, status: OutboundStatus,
+                           message_id: str | None = None) -> None:
+        """Record the outcome of our reply send."""
+        await self.collection.update_one(
+            {"_id": oid(event_id), "reply_lease.owner": owner},
+            {"$set": {"reply_status": status.value, "reply_message_id": message_id}},
+        )
+
 
 class GmailStateRepository(Repository[GmailState]):
-    """gmail_state."""
+    """gmail_state: the history cursor only ever moves forward."""
 
     collection_name = "gmail_state"
     model = GmailState
+
+    async def get_by_address(self, email_address: str) -> GmailState | None:
+        """The state of a mailbox."""
+        return self._load(await self.collection.find_one({"email_address": email_address.lower()}))
+
+    async def _upsert(self, email_address: str, update: dict[str, Any], now: datetime) -> GmailState:
+        for attempt in range(2):
+            try:
+                doc = await self.collection.find_one_and_update(
+                    {"email_address": email_address.lower()},
+                    {**update, "$set": {**update.get("$set", {}), "updated_at": now},
+                     "$setOnInsert": {"_id": ObjectId()}},
+                    upsert=True, return_document=ReturnDocument.AFTER,
+                )
+                return GmailState.from_mongo(doc)
+            except DuplicateKeyError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def advance(self, email_address: str, history_id: int, *, now: datetime) -> GmailState:
+        """Move the cursor to `history_id` unless it is already further."""
+        return await self._upsert(email_address, {"$max": {"history_id": history_id}}, now)
+
+    async def set_watch(self, email_address: str, *, history_id: int, expiration: datetime,
+                        now: datetime) -> GmailState:
+        """Record a (re)started watch; the cursor starts there if there was none."""
+        return await self._upsert(
+            email_address, {"$set": {"watch_expiration": expiration}, "$max": {"history_id": history_id}}, now
+        )
+
+    async def touch_push(self, email_address: str, *, now: datetime) -> None:
+        """Remember when the last push arrived (the poll fallback looks at it)."""
+        await self._upsert(email_address, {"$set": {"last_push_at": now}}, now)
 
 
 class LeaseRepository(Repository[NamedLease]):

@@ -1,5 +1,4 @@
-"""Deterministic reply understanding for the offline LLM: quoted-text stripping, negation-aware intent
-patterns, and lexical knowledge-base retrieval."""
+"""Offline reply understanding: quoted-text stripping, negation-aware intent patterns, lexical KB retrieval."""
 
 from __future__ import annotations
 
@@ -42,7 +41,7 @@ def strip_quoted(text: str) -> str:
     for index, line in enumerate(lines):
         stripped = line.strip()
         following = lines[index + 1].strip() if index + 1 < len(lines) else ""
-        if _ON_WROTE.match(stripped) or _ORIGINAL.match(stripped) or stripped in ("--", "-- "):
+        if _ON_WROTE.match(stripped) or _ORIGINAL.match(stripped) or stripped == "--":
             break
         # Gmail wraps long attribution lines: "On Mon, 3 Jun 2024 at 10:00, Clinic <a@b.c>" / "wrote:".
         if stripped.lower().startswith("on ") and _WROTE_ONLY.match(following):
@@ -148,7 +147,7 @@ _CONFUSED = _compile(
     r"\bhow did you get my\b",
     r"\bwhat are you talking about\b",
     r"^(?:huh|what|eh)\W*$",
-    r"^\W+$",
+    r"^\?+$",
 )
 _WEAK_BOOKING = re.compile(
     r"^(?:yes|yeah|yep|yup|sure|sounds good|absolutely|definitely|please do|let's do it|i'm in)\b"

@@ -27,7 +27,7 @@ from services.llm.schemas import (
     OutreachRequest,
     ReplyUnderstanding,
 )
-from services.llm.templates import render, template_for
+from services.llm.templates import render
 from services.llm.validation import validate_outreach, validate_understanding
 
 QUOTE_MAX = 120
@@ -80,7 +80,7 @@ class OfflineLLM(LLMPort):
     async def write_outreach(self, req: OutreachRequest) -> OutreachMessage:
         """Fill in the template for the request's campaign type, attempt and channel."""
         subject, body, short_text = render(
-            template_for(req.campaign_type, req.attempt), channel=req.channel, first_name=req.first_name,
+            req.campaign_type, req.attempt, channel=req.channel, first_name=req.first_name,
             clinic=req.clinic_name, phone=req.clinic_phone, link=req.booking_link,
         )
         return validate_outreach(OutreachMessage(subject=subject, body=body, short_text=short_text), req)

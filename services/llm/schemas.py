@@ -53,8 +53,9 @@ class OutreachRequest(BaseModel):
     attempt: int = Field(ge=1, description="1-based attempt number")
     channel: Channel
     clinic_name: str = Field(min_length=1, max_length=120)
-    clinic_phone: str = Field(min_length=1, max_length=40)
-    booking_link: str = Field(min_length=1, max_length=500)
+    clinic_phone: str = Field(min_length=1, max_length=32)
+    # Short enough that the minimal SMS ("Book: <link> or call <phone>") always fits in SHORT_TEXT_MAX.
+    booking_link: str = Field(min_length=1, max_length=240)
 
 
 class OutreachMessage(BaseModel):

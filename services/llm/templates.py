@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from models.enums import CampaignType, Channel
+from services.llm.schemas import BODY_MAX, SHORT_TEXT_MAX, SUBJECT_MAX
 
 MAX_TEMPLATE_ATTEMPT = 3
 _FIELD = re.compile(r"\{(first_name|clinic|phone|link)\}")
@@ -146,20 +147,61 @@ TEMPLATES: dict[tuple[CampaignType, int], OutreachTemplate] = {
 }
 
 
+# Fallbacks for long names, clinic names or links: each text falls back on its own to the compact version of
+# its campaign type, then to the minimal one, whichever first fits its limit.
+COMPACT: dict[CampaignType, OutreachTemplate] = {
+    CampaignType.RECOVERY: OutreachTemplate(
+        subject="Finish your treatment at {clinic}",
+        body=(
+            "Hi {first_name},\n\nYour treatment at {clinic} isn't finished yet. Book your next visit here:\n"
+            "{link}\n\nOr call us at {phone}." + _SIGN_OFF.replace("{closing}", "Warm regards")
+        ),
+        sms="{clinic}: your treatment isn't finished yet. Book: {link} or call {phone}.",
+        call=(
+            "Hello {first_name}, this is {clinic}. Your treatment with us isn't finished yet. "
+            "Please call us at {phone}."
+        ),
+    ),
+    CampaignType.RECALL: OutreachTemplate(
+        subject="Your check-up at {clinic} is due",
+        body=(
+            "Hi {first_name},\n\nYour check-up at {clinic} is due. Book it here:\n{link}\n\n"
+            "Or call us at {phone}." + _SIGN_OFF.replace("{closing}", "Kind regards")
+        ),
+        sms="{clinic}: your check-up is due. Book: {link} or call {phone}.",
+        call="Hello {first_name}, this is {clinic}. Your check-up is due. Please call us at {phone}.",
+    ),
+}
+MINIMAL = OutreachTemplate(
+    subject="Book your next visit",
+    body="Hi {first_name},\n\nBook your next visit here:\n{link}\n\nOr call us at {phone}.\n\nThe team at {clinic}",
+    sms="Book: {link} or call {phone}",
+    call="Hello, this is {clinic}. Please call us at {phone}.",
+)
+
+
 def template_for(campaign_type: CampaignType, attempt: int) -> OutreachTemplate:
     """The template of `campaign_type` for `attempt` (1, 2, or 3 and later)."""
     return TEMPLATES[(campaign_type, min(max(attempt, 1), MAX_TEMPLATE_ATTEMPT))]
 
 
+def _first_fitting(candidates: list[str], limit: int) -> str:
+    return next((text for text in candidates if len(text) <= limit), candidates[-1])
+
+
 def render(
-    template: OutreachTemplate, *, channel: Channel, first_name: str, clinic: str, phone: str, link: str
+    campaign_type: CampaignType, attempt: int, *, channel: Channel, first_name: str, clinic: str, phone: str,
+    link: str,
 ) -> tuple[str, str, str]:
-    """Fill `template` in: (subject, email body, short text for `channel`)."""
+    """(subject, email body, short text for `channel`), each from the fullest template version that fits."""
     values = {"first_name": first_name, "clinic": clinic, "phone": phone, "link": link}
 
     def fill(text: str) -> str:
         # One pass, not str.format: a name or link containing braces must come out verbatim.
         return _FIELD.sub(lambda match: values[match.group(1)], text)
 
-    short = template.call if channel == Channel.CALL else template.sms
-    return fill(template.subject), fill(template.body), fill(short)
+    chain = (template_for(campaign_type, attempt), COMPACT[campaign_type], MINIMAL)
+    subject = _first_fitting([fill(t.subject) for t in chain], SUBJECT_MAX)
+    body = _first_fitting([fill(t.body) for t in chain], BODY_MAX)
+    short = _first_fitting([fill(t.call if channel == Channel.CALL else t.sms) for t in chain], SHORT_TEXT_MAX)
+    return subject, body, short

@@ -365,6 +365,19 @@ async def test_offline_templates_are_complete_and_valid(
         assert expected in message.body
 
 
+@pytest.mark.parametrize("campaign_type", list(CampaignType))
+@pytest.mark.parametrize("channel", list(Channel))
+async def test_offline_templates_fall_back_to_shorter_versions_for_long_values(
+    offline: OfflineLLM, campaign_type: CampaignType, channel: Channel
+) -> None:
+    link = "https://booking.example/" + "t" * 216
+    request = OutreachRequest(first_name="N" * 60, campaign_type=campaign_type, attempt=1, channel=channel,
+                              clinic_name="C" * 120, clinic_phone="+1-555-123-4567 ext. 1234567890", booking_link=link)
+    message = await offline.write_outreach(request)
+    assert link in message.body and request.clinic_phone in message.short_text
+    assert (link in message.short_text) is (channel != Channel.CALL)
+
+
 async def test_offline_templates_differ_per_attempt(offline: OfflineLLM) -> None:
     bodies = {(await offline.write_outreach(outreach_request(attempt=attempt))).body for attempt in (1, 2, 3)}
     assert len(bodies) == 3

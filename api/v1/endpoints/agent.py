@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import CurrentStaff, OutreachServiceDep
+from api.deps import CurrentStaff, OutreachServiceDep, ReplyServiceDep
 from domain.outreach import NewCampaign, NewPatient, RunResult
 from schemas.agent import TriggerRead, TriggerRequest
 from schemas.common import ErrorRead
+from schemas.gmail import ReplyRead, ReplyRequest
 
 router = APIRouter(prefix="/agent", tags=["agent"])
 ERRORS = {401: {"model": ErrorRead}, 404: {"model": ErrorRead}, 409: {"model": ErrorRead}, 422: {"model": ErrorRead}}
@@ -36,3 +37,12 @@ async def trigger(body: TriggerRequest, user: CurrentStaff, outreach: OutreachSe
         ignore_quiet_hours=body.ignore_quiet_hours,
     )
     return _read(result)
+
+
+@router.post("/reply", response_model=ReplyRead, responses=ERRORS)
+async def reply(body: ReplyRequest, user: CurrentStaff, replies: ReplyServiceDep) -> ReplyRead:
+    """Run the reply agent on a message (manual use and testing)."""
+    outcome = await replies.manual(thread_id=body.thread_id, body=body.body,
+                                   from_address=str(body.from_) if body.from_ else None, message_id=body.message_id)
+    return ReplyRead(intent=outcome.intent, action=outcome.action, reply_sent=outcome.reply_sent,
+                     campaign_status=outcome.campaign_status)

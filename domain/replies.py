@@ -1,0 +1,355 @@
+"""Inbound email pipeline: Pub/Sub push → history sync → each Gmail message exactly once → the reply graph.
+
+Every Gmail message id is recorded under a unique key before anything else happens, so duplicate pushes,
+overlapping history windows and concurrent workers lead to one reply. The history cursor only moves forward
+and only after the last page of a window was handled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from core.clock import Clock
+from core.config import Settings
+from core.container import Repositories
+from core.errors import NotFound, ServiceUnavailable
+from email_reply_agent.context import ReplyContext, ReplySender
+from email_reply_agent.nodes.send_email import ReplyNotSent
+from email_reply_agent.state import InboundEmail, ReplyState
+from models.base import new_id
+from models.campaign import Campaign
+from models.enums import CampaignStatus, InboundSource, InboundStatus, Intent
+from models.messaging import InboundEvent
+from models.patient import Patient
+from services.email.port import EmailPort, OutgoingEmail
+from services.gmail.port import GmailMessage, GmailPort, HistoryGone
+from services.gmail.push import PushNotice
+from services.llm.port import LLMPort
+
+log = logging.getLogger("medcampaign.replies")
+
+EVENT_LEASE = timedelta(minutes=5)
+REPLY_LEASE = timedelta(minutes=2)
+_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+
+
+@dataclass(frozen=True)
+class ReplyOutcome:
+    """What happened to one incoming email."""
+
+    intent: Intent | None
+    action: str
+    reply_sent: bool
+    campaign_status: CampaignStatus | None
+    skipped: str | None = None
+
+
+class GmailReplies:
+    """Replies through Gmail, in the thread."""
+
+    def __init__(self, gmail: GmailPort):
+        self.gmail = gmail
+
+    async def send_reply(self, *, to: str, subject: str, text: str, thread_id: str, in_reply_to: str | None,
+                         references: str | None) -> str:
+        """users.messages.send with threadId and threading headers."""
+        return await self.gmail.send_reply(thread_id=thread_id, to=to, subject=subject, text=text,
+                                           in_reply_to=in_reply_to, references=references,
+                                           extra_headers={"Auto-Submitted": "auto-replied"})
+
+
+class SmtpReplies:
+    """Replies by SMTP with the same threading headers (when Gmail is not configured)."""
+
+    def __init__(self, email: EmailPort):
+        self.email = email
+
+    async def send_reply(self, *, to: str, subject: str, text: str, thread_id: str, in_reply_to: str | None,
+                         references: str | None) -> str:
+        """Send with In-Reply-To / References so mail clients thread it."""
+        headers = {"Auto-Submitted": "auto-replied"}
+        if in_reply_to:
+            headers["In-Reply-To"] = in_reply_to
+        if references:
+            headers["References"] = references
+        return await self.email.send(OutgoingEmail(to=to, subject=subject, text=text, headers=headers))
+
+
+def skip_reason(message: GmailMessage, *, own_address: str) -> str | None:
+    """Why a message must not get an automatic reply (mail loops, bulk mail, bounces), else None."""
+    headers = message.headers
+    labels = set(message.label_ids)
+    if labels & {"SENT", "DRAFT"}:
+        return "own_or_draft"
+    if own_address and message.from_address.lower() == own_address.lower():
+        return "from_us"
+    if headers.get("auto-submitted", "no").strip().lower() != "no":
+        return "auto_submitted"
+    if "x-auto-response-suppress" in headers:
+        return "auto_response_suppressed"
+    if "list-id" in headers or "list-unsubscribe" in headers:
+        return "mailing_list"
+    if headers.get("precedence", "").strip().lower() in ("bulk", "list", "junk"):
+        return "bulk"
+    if "return-path" in headers and headers["return-path"].strip() in ("", "<>"):
+        return "null_return_path"
+    if message.is_bounce:
+        return "bounce"
+    return None
+
+
+class ReplyService:
+    """Matches incoming mail to patients and runs the reply graph, exactly once per message."""
+
+    def __init__(
+        self, *, settings: Settings, clock: Clock, repos: Repositories, llm: LLMPort, templates: LLMPort,
+        graph: Any, sender: ReplySender, gmail: GmailPort | None, open_slots: Any, owner: str | None = None,
+    ):
+        self.settings = settings
+        self.clock = clock
+        self.repos = repos
+        self.graph = graph
+        self.gmail = gmail
+        self.owner = owner or f"replies-{uuid.uuid4().hex[:12]}"
+        self.context = ReplyContext(settings=settings, clock=clock, repos=repos, llm=llm, templates=templates,
+                                    sender=sender, open_slots=open_slots, owner=self.owner, reply_lease=REPLY_LEASE)
+
+    @property
+    def mailbox(self) -> str:
+        """Our own address."""
+        return self.settings.CLINIC_EMAIL.lower()
+
+    # ---- matching -------------------------------------------------------------------------------------------
+
+    async def match(self, *, thread_id: str, from_address: str | None, references: str | None,
+                    in_reply_to: str | None) -> tuple[Patient | None, Campaign | None]:
+        """The patient and campaign of a message: by thread first, then by the sender's address."""
+        interactions = self.repos.interactions
+        known = await interactions.by_thread(thread_id) if thread_id else None
+        if known is None:
+            ids = _MESSAGE_ID.findall(" ".join(r for r in (in_reply_to, references) if r))
+            known = await interactions.by_message_ids(ids)
+        if known is not None and known.patient_id:
+            patient = await self.repos.patients.get(known.patient_id)
+            campaign = await self.repos.campaigns.get(known.campaign_id) if known.campaign_id else None
+            if patient is not None:
+                return patient, campaign or await self.repos.campaigns.latest_active_for_patient(patient.id)
+        if from_address:
+            patient = await self.repos.patients.get_by_email(from_address)
+            if patient is not None:
+                return patient, await self.repos.campaigns.latest_active_for_patient(patient.id)
+        return None, None
+
+    # ---- one message ----------------------------------------------------------------------------------------
+
+    async def run_graph(self, inbound: InboundEmail, patient: Patient, campaign: Campaign | None) -> ReplyOutcome:
+        """Run the reply graph for a matched message."""
+        state: ReplyState = {"inbound": inbound, "patient": patient, "campaign": campaign}
+        final: ReplyState = await self.graph.ainvoke(state, context=self.context)
+        return ReplyOutcome(intent=final.get("intent"), action=final["action"],
+                            reply_sent=bool(final.get("reply_sent")), campaign_status=final.get("campaign_status"))
+
+    async def handle_gmail_message(self, message_id: str) -> ReplyOutcome | None:
+        """Record the Gmail message id first, then (once) filter, match and reply. None when already handled."""
+        events = self.repos.inbound_events
+        now = self.clock.now()
+        await events.record(InboundEvent(id=new_id(), source=InboundSource.GMAIL, external_id=message_id,
+                                         created_at=now, updated_at=now))
+        event = await events.claim(source=InboundSource.GMAIL, external_id=message_id, owner=self.owner, now=now,
+                                   ttl=EVENT_LEASE)
+        if event is None:
+            return None  # done, skipped, or being handled by someone else right now
+        try:
+            outcome = await self._handle_claimed(event, message_id)
+        except ReplyNotSent as exc:
+            await events.release(event.id, owner=self.owner, error=str(exc), now=self.clock.now())
+            raise
+        except BaseException as exc:
+            await events.release(event.id, owner=self.owner, error=type(exc).__name__, now=self.clock.now())
+            raise
+        status = InboundStatus.SKIPPED if outcome.skipped else InboundStatus.DONE
+        await events.finish(event.id, owner=self.owner, status=status, now=self.clock.now(), reason=outcome.skipped)
+        return outcome
+
+    async def _handle_claimed(self, event: InboundEvent, message_id: str) -> ReplyOutcome:
+        assert self.gmail is not None
+        message = await self.gmail.get_message(message_id)
+        reason = skip_reason(message, own_address=self.mailbox)
+        if reason is None and self.settings.GMAIL_PROCESS_REPLIES_ONLY and not await self._ours(message):
+            reason = "not_a_reply_to_us"
+        if reason:
+            return ReplyOutcome(None, "skipped", False, None, skipped=reason)
+        patient, campaign = await self.match(thread_id=message.thread_id, from_address=message.from_address,
+                                             references=message.references, in_reply_to=message.in_reply_to)
+        if patient is None:
+            log.info("email from an unknown sender recorded for staff", extra={"event_id": event.id})
+            return ReplyOutcome(None, "skipped", False, None, skipped="unknown_sender")
+        inbound = InboundEmail(
+            event_id=event.id, provider_message_id=message.id, thread_id=message.thread_id,
+            from_address=message.from_address, subject=message.subject, text=message.text,
+            message_id_header=message.message_id_header, references=message.references,
+        )
+        return await self.run_graph(inbound, patient, campaign)
+
+    async def _ours(self, message: GmailMessage) -> bool:
+        if await self.repos.interactions.by_thread(message.thread_id) is not None:
+            return True
+        ids = _MESSAGE_ID.findall(" ".join(r for r in (message.in_reply_to, message.references) if r))
+        return await self.repos.interactions.by_message_ids(ids) is not None
+
+    async def manual(self, *, thread_id: str, body: str, from_address: str | None,
+                     message_id: str | None) -> ReplyOutcome:
+        """/agent/reply: run the graph on a given message (deduplicated by message_id when given)."""
+        now = self.clock.now()
+        external = message_id or f"manual-{uuid.uuid4().hex}"
+        event = InboundEvent(id=new_id(), source=InboundSource.MANUAL, external_id=external,
+                             status=InboundStatus.DONE, created_at=now, updated_at=now)
+        if not await self.repos.inbound_events.record(event):
+            existing = await self.repos.inbound_events.find_one(InboundSource.MANUAL, external)
+            assert existing is not None
+            event = existing
+        patient, campaign = await self.match(thread_id=thread_id, from_address=from_address, references=message_id,
+                                             in_reply_to=message_id)
+        if patient is None or not patient.email:
+            raise NotFound("No patient matches this thread or sender", error="unknown_sender")
+        inbound = InboundEmail(event_id=event.id, provider_message_id=None, thread_id=thread_id,
+                               from_address=patient.email, subject="Your message", text=body,
+                               message_id_header=message_id)
+        return await self.run_graph(inbound, patient, campaign)
+
+    # ---- Gmail sync -----------------------------------------------------------------------------------------
+
+    async def sync(self) -> int:
+        """Read history from the stored cursor (all pages), handle each new message; returns messages seen."""
+        if self.gmail is None:
+            raise ServiceUnavailable("Gmail is not configured", error="gmail_not_configured")
+        state = await self.repos.gmail_state.get_by_address(self.mailbox)
+        if state is None or state.history_id is None:
+            return 0  # no watch started yet: nothing to read from
+        label = self.settings.GMAIL_LABEL_IDS[0] if (
+            self.settings.GMAIL_LABEL_FILTER_ACTION == "include" and len(self.settings.GMAIL_LABEL_IDS) == 1
+        ) else None
+        ids: list[str] = []
+        token: str | None = None
+        latest = state.history_id
+        try:
+            while True:
+                page = await self.gmail.history_page(start_history_id=state.history_id, page_token=token,
+                                                     label_id=label)
+                ids.extend(i for i in page.message_ids if i not in ids)
+                latest = max(latest, page.history_id)
+                token = page.next_page_token
+                if not token:
+                    break
+        except HistoryGone:
+            log.warning("gmail history expired; running one bounded full sync")
+            ids = await self.gmail.recent_message_ids(max_results=self.settings.GMAIL_FULL_SYNC_MAX, query=None)
+            latest = await self._current_history_id(latest)
+        await self._handle_all(ids)
+        await self.repos.gmail_state.advance(self.mailbox, latest, now=self.clock.now())
+        return len(ids)
+
+    async def _current_history_id(self, fallback: int) -> int:
+        assert self.gmail is not None
+        try:
+            return (await self.gmail.watch(topic=self.settings.GMAIL_TOPIC_NAME, label_ids=self.settings.GMAIL_LABEL_IDS,
+                                           label_filter_action=self.settings.GMAIL_LABEL_FILTER_ACTION)).history_id
+        except Exception:
+            return fallback
+
+    async def _handle_all(self, ids: list[str]) -> None:
+        failures = 0
+        for message_id in ids:
+            try:
+                await self.handle_gmail_message(message_id)
+            except Exception:
+                failures += 1
+                log.exception("incoming message failed; it stays pending for the sweeper")
+        if failures:
+            log.warning("some incoming messages failed", extra={"failed": failures, "total": len(ids)})
+
+    async def sweep(self, *, older_than: timedelta = timedelta(minutes=2), limit: int = 50) -> int:
+        """Retry messages left pending by a crash or an outage."""
+        ids = await self.repos.inbound_events.pending_ids(source=InboundSource.GMAIL,
+                                                          older_than=self.clock.now() - older_than, limit=limit)
+        await self._handle_all(ids)
+        return len(ids)
+
+    async def start_watch(self) -> tuple[int, Any]:
+        """users.watch, storing the history id and expiration."""
+        if self.gmail is None or not self.settings.GMAIL_TOPIC_NAME:
+            raise ServiceUnavailable("Gmail is not configured (GMAIL_TOPIC_NAME, GOOGLE_TOKEN_FILE)",
+                                     error="gmail_not_configured")
+        result = await self.gmail.watch(topic=self.settings.GMAIL_TOPIC_NAME, label_ids=self.settings.GMAIL_LABEL_IDS,
+                                        label_filter_action=self.settings.GMAIL_LABEL_FILTER_ACTION)
+        await self.repos.gmail_state.set_watch(self.mailbox, history_id=result.history_id,
+                                               expiration=result.expiration, now=self.clock.now())
+        return result.history_id, result.expiration
+
+    async def accept_push(self, notice: PushNotice) -> str | None:
+        """Record a Pub/Sub delivery under its messageId; None for a duplicate (answered 2xx, nothing done)."""
+        now = self.clock.now()
+        event = InboundEvent(id=new_id(), source=InboundSource.PUBSUB, external_id=notice.message_id,
+                             payload={"history_id": notice.history_id}, created_at=now, updated_at=now)
+        if not await self.repos.inbound_events.record(event):
+            return None
+        await self.repos.gmail_state.touch_push(self.mailbox, now=now)
+        return event.id
+
+    async def poll_if_quiet(self) -> bool:
+        """The fallback: sync when no push arrived for GMAIL_POLL_SECONDS; True when it synced."""
+        state = await self.repos.gmail_state.get_by_address(self.mailbox)
+        quiet_since = self.clock.now() - timedelta(seconds=self.settings.GMAIL_POLL_SECONDS)
+        if state is None or (state.last_push_at is not None and state.last_push_at > quiet_since):
+            return False
+        await self.sync()
+        return True
+
+    async def run_push(self, event_id: str) -> None:
+        """Durable work behind one recorded push: sync, then mark the push done."""
+        try:
+            await self.sync()
+        except Exception:
+            log.exception("push processing failed; the sweeper will retry")
+            return
+        await self.repos.inbound_events.mark_done(event_id, now=self.clock.now())
+
+
+WATCH_LEASE = "gmail-watch"
+WATCH_RENEW_AFTER = timedelta(days=1)
+WATCH_LIFETIME = timedelta(days=7)
+
+
+async def gmail_maintenance(service: ReplyService, stop: asyncio.Event, *, interval: float = 60.0) -> None:
+    """Renew the watch daily, poll when pushes stop, retry stuck messages: only on the lease holder."""
+    leases = service.repos.leases
+    while not stop.is_set():
+        try:
+            now = service.clock.now()
+            if await leases.claim(WATCH_LEASE, owner=service.owner, ttl=timedelta(seconds=interval * 3), now=now):
+                state = await service.repos.gmail_state.get_by_address(service.mailbox)
+                expires = state.watch_expiration if state else None
+                if expires is None or expires - now < WATCH_LIFETIME - WATCH_RENEW_AFTER:
+                    await service.start_watch()
+                    log.info("gmail watch renewed")
+                await service.poll_if_quiet()
+                await service.sweep()
+        except Exception:
+            log.exception("gmail maintenance pass failed")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        except TimeoutError:
+            pass
+
+
+async def background(coro: Any, tasks: set[asyncio.Task[None]]) -> None:
+    """Run a coroutine after the response, keeping a reference so it is not collected."""
+    task = asyncio.create_task(coro)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)

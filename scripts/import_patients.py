@@ -1,0 +1,239 @@
+"""Import patients and start their campaigns from a CSV file: `python -m scripts.import_patients patients.csv`.
+
+Columns: name,email,phone,campaign_type and optionally channel,timezone (header row required; email or phone may
+be empty, not both). Each row is validated (email syntax, E.164 phone, RECOVERY/RECALL, channel, IANA timezone);
+rejected rows are written with their line number and reason to `<name>.rejected.csv` beside the input (that file
+holds the rows, for the operator; logs carry only line numbers). Re-running is safe: patients are found by email
+(else phone) and a campaign is skipped when the patient already has an active one of that type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import typer
+from email_validator import EmailNotValidError, validate_email
+from tqdm import tqdm
+
+from core.config import Settings
+from core.container import Container
+from core.errors import AppError
+from db.repositories.admin import AdminRepositories
+from domain.audit import Actor
+from domain.campaigns_admin import ActiveCampaignExists, CampaignAdminService, NewCampaign, NewPatient
+from models.enums import CampaignType, Channel
+from scripts.common import open_container
+from services.sms.port import is_e164
+
+log = logging.getLogger("medcampaign.import")
+REQUIRED_COLUMNS = ("name", "email", "phone", "campaign_type")
+OPTIONAL_COLUMNS = ("channel", "timezone")
+ACTOR = Actor("cli:import_patients", None)
+MAX_NAME_LENGTH = 200
+
+app = typer.Typer(add_completion=False, help=__doc__)
+
+
+class CsvFormatError(ValueError):
+    """The file cannot be imported at all (no header, missing columns, not UTF-8)."""
+
+
+class RowError(ValueError):
+    """Why a row is rejected (never contains the row's values)."""
+
+
+@dataclass(frozen=True)
+class PatientRow:
+    """One valid row."""
+
+    line: int
+    name: str
+    email: str | None
+    phone: str | None
+    campaign_type: CampaignType
+    channel: Channel
+    timezone: str | None
+
+    @property
+    def key(self) -> tuple[str, CampaignType]:
+        """The patient (email, else phone) and campaign type this row asks for."""
+        return (self.email or self.phone or "", self.campaign_type)
+
+
+@dataclass
+class ImportReport:
+    """What an import did."""
+
+    rows: int = 0
+    patients_created: int = 0
+    campaigns_created: int = 0
+    skipped_active: int = 0
+    skipped_duplicate: int = 0
+    rejected: list[tuple[int, str, dict[str, str]]] = field(default_factory=list)
+
+
+def validate_row(line: int, raw: dict[str, str]) -> PatientRow:
+    """A valid row, or RowError with the reason."""
+    values = {k: (v or "").strip() for k, v in raw.items() if k}
+    name = values.get("name", "")
+    if not name:
+        raise RowError("name is empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise RowError(f"name is longer than {MAX_NAME_LENGTH} characters")
+    email = values.get("email") or None
+    if email:
+        try:
+            email = validate_email(email, check_deliverability=False).normalized.lower()
+        except EmailNotValidError:
+            raise RowError("email is not a valid address") from None
+    phone = values.get("phone") or None
+    if phone and not is_e164(phone):
+        raise RowError("phone is not in E.164 format (e.g. +15551234567)")
+    if not email and not phone:
+        raise RowError("email and phone are both empty")
+    try:
+        campaign_type = CampaignType(values.get("campaign_type", "").upper())
+    except ValueError:
+        raise RowError("campaign_type must be RECOVERY or RECALL") from None
+    try:
+        channel = Channel(values["channel"].lower()) if values.get("channel") else (
+            Channel.EMAIL if email else Channel.SMS)
+    except ValueError:
+        raise RowError("channel must be email, sms or call") from None
+    if channel == Channel.EMAIL and not email:
+        raise RowError("channel email needs an email address")
+    if channel in (Channel.SMS, Channel.CALL) and not phone:
+        raise RowError(f"channel {channel.value} needs a phone number")
+    timezone = values.get("timezone") or None
+    if timezone:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise RowError("timezone is not an IANA name (e.g. Europe/Berlin)") from None
+    return PatientRow(line, name, email, phone, campaign_type, channel, timezone)
+
+
+def read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """The header and (line number, row) pairs; CsvFormatError when required columns are missing."""
+    try:
+        return _read_rows(path)
+    except UnicodeDecodeError as exc:
+        raise CsvFormatError("the file is not UTF-8 text") from exc
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        if missing:
+            raise CsvFormatError(f"missing column(s): {', '.join(missing)}; expected {','.join(REQUIRED_COLUMNS)}"
+                             f"[,{','.join(OPTIONAL_COLUMNS)}]")
+        reader.fieldnames = header
+        rows = []
+        for raw in reader:
+            values = {k: v or "" for k, v in raw.items() if k}
+            if any(v.strip() for v in values.values()):
+                # line_num is the record's last physical line; quoted fields may span several
+                rows.append((reader.line_num - sum(v.count("\n") for v in values.values()), values))
+    return header, rows
+
+
+async def import_rows(
+    container: Container, rows: Iterable[tuple[int, dict[str, str]]], *, progress: bool = True,
+    dry_run: bool = False,
+) -> ImportReport:
+    """Validate and import rows one by one; returns the report."""
+    service = CampaignAdminService(
+        settings=container.settings, clock=container.clock, repos=AdminRepositories.over(container.db),
+        audit=container.repos.audit, on_change=container.dashboard.mark_stale,
+    )
+    report = ImportReport()
+    seen: set[tuple[str, CampaignType]] = set()
+    items = list(rows)
+    for line, raw in tqdm(items, desc="Importing", unit="row", disable=not progress):
+        report.rows += 1
+        try:
+            row = validate_row(line, raw)
+        except RowError as exc:
+            report.rejected.append((line, str(exc), raw))
+            log.warning("row rejected", extra={"line": line, "reason": str(exc)})
+            continue
+        if row.key in seen:
+            report.skipped_duplicate += 1
+            continue
+        seen.add(row.key)
+        if dry_run:
+            continue
+        try:
+            created = await service.create(ACTOR, NewCampaign(
+                campaign_type=row.campaign_type, channel=row.channel,
+                patient=NewPatient(name=row.name, email=row.email, phone=row.phone, timezone=row.timezone),
+            ))
+        except ActiveCampaignExists:
+            report.skipped_active += 1
+            continue
+        except AppError as exc:
+            report.rejected.append((line, exc.detail, raw))
+            log.warning("row rejected", extra={"line": line, "reason": exc.error})
+            continue
+        report.campaigns_created += 1
+        report.patients_created += int(created.patient_created)
+    return report
+
+
+def rejected_path(source: Path) -> Path:
+    """`<name>.rejected.csv` beside the input."""
+    return source.with_name(f"{source.stem}.rejected.csv")
+
+
+def write_rejected(source: Path, header: list[str], rejected: list[tuple[int, str, dict[str, str]]]) -> Path | None:
+    """Write the rejected rows (line, reason, the row) beside the input; None (and no file) when there are none."""
+    target = rejected_path(source)
+    if not rejected:
+        target.unlink(missing_ok=True)
+        return None
+    with target.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["line", "reason", *header])
+        for line, reason, raw in rejected:
+            writer.writerow([line, reason, *(raw.get(h, "") for h in header)])
+    return target
+
+
+async def _run(settings: Settings, path: Path, *, dry_run: bool) -> tuple[ImportReport, Path | None]:
+    header, rows = read_rows(path)
+    async with open_container(settings) as container:
+        report = await import_rows(container, rows, progress=True, dry_run=dry_run)
+    return report, write_rejected(path, header, report.rejected)
+
+
+@app.command()
+def main(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV file to import.")],
+    dry_run: Annotated[bool, typer.Option(help="Only validate; write nothing to the database.")] = False,
+) -> None:
+    """Import patients and campaigns from a CSV file."""
+    try:
+        report, rejected = asyncio.run(_run(Settings(), file, dry_run=dry_run))
+    except CsvFormatError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(
+        f"{report.rows} rows: {report.campaigns_created} campaigns created ({report.patients_created} new patients),"
+        f" {report.skipped_active} skipped (active campaign of that type), {report.skipped_duplicate} duplicate"
+        f" rows, {len(report.rejected)} rejected" + (" [dry run]" if dry_run else "")
+    )
+    if rejected:
+        typer.echo(f"Rejected rows with reasons: {rejected}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,166 @@
+"""/agent/reply on a fresh install (no Gmail): the reply graph answers by SMTP with threading headers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from core.config import Settings
+from core.container import Container
+from core.security import hash_password
+from main import create_app
+from models.base import new_id
+from models.campaign import Campaign, FollowUpDetails
+from models.enums import CampaignStatus, CampaignType, Channel, Direction, Role
+from models.interaction import Interaction
+from models.patient import Patient
+from models.system import KbArticle
+from tests.fakes.smtp import SmtpSink
+
+OUR_MESSAGE_ID = "<outreach-1@brightsmiles.test>"
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    sink = SmtpSink()
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+async def env(make_settings: Callable[..., Settings], smtp: SmtpSink) -> AsyncIterator[tuple[httpx.AsyncClient,
+                                                                                              Container, dict[str, str]]]:
+    settings = make_settings(SMTP_HOST="127.0.0.1", SMTP_PORT=smtp.port, SMTP_STARTTLS=False,
+                             SMTP_FROM_EMAIL="desk@brightsmiles.test", CLINIC_NAME="Bright Smiles",
+                             PUBLIC_BASE_URL="https://clinic.example", OUTREACH_RETRY_DELAYS_SECONDS="0.01")
+    app = create_app(settings)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as http:
+        container: Container = app.state.container
+        await container.repos.users.create_or_reset(email="desk@clinic.test", password_hash=hash_password("pw-123456789"),
+                                                    role=Role.STAFF, now=container.clock.now())
+        token = (await http.post("/api/v1/auth/login", data={"username": "desk@clinic.test",
+                                                              "password": "pw-123456789"})).json()["access_token"]
+        yield http, container, {"Authorization": f"Bearer {token}"}
+        await container.client.drop_database(settings.MONGO_DB_NAME)
+
+
+async def seed(container: Container) -> Campaign:
+    now = container.clock.now()
+    patient = Patient(id=new_id(), name="Ann Lee", email="ann@example.com", created_at=now, updated_at=now)
+    await container.repos.patients.insert(patient)
+    campaign = Campaign(id=new_id(), patient_id=patient.id, campaign_type=CampaignType.RECALL,
+                        status=CampaignStatus.ATTEMPTING_RECALL,
+                        follow_up_details=FollowUpDetails(attempts_made=1, next_follow_up_at=now + timedelta(days=2)),
+                        created_at=now, updated_at=now)
+    await container.repos.campaigns.insert(campaign)
+    await container.repos.interactions.insert(Interaction(
+        id=new_id(), campaign_id=campaign.id, patient_id=patient.id, direction=Direction.OUTGOING,
+        channel=Channel.EMAIL, timestamp=now - timedelta(hours=1), body="Time for your check-up",
+        thread_id="thread-1", message_id_header=OUR_MESSAGE_ID, kind="outreach",
+    ))
+    await container.repos.kb_articles.upsert_many([
+        KbArticle(id=new_id(), title="Opening hours", answer="We are open Monday to Saturday, 9:00 to 20:30.",
+                  tags=["hours"], updated_at=now),
+        KbArticle(id=new_id(), title="Parking", answer="Free parking is available behind the building.",
+                  tags=["parking"], updated_at=now),
+    ])
+    return campaign
+
+
+CASES = [
+    ("I'd like to book an appointment please", "booking_request", "booking_reply", CampaignStatus.ENGAGED, True),
+    ("No thanks, I don't want to book anything.", "service_denial", "thank_you", CampaignStatus.DECLINED, True),
+    ("Who is this? I don't understand this email.", "irrelevant_confused", "clarification", CampaignStatus.ENGAGED,
+     True),
+    ("What are your opening hours?", "question", "kb_answer", CampaignStatus.ENGAGED, True),
+    ("Do you treat cats and dogs?", "question", "offer_human_help", CampaignStatus.HANDOFF, True),
+    ("Please unsubscribe me", "service_denial", "opt_out", CampaignStatus.DECLINED, False),
+]
+
+
+@pytest.mark.parametrize(("body", "intent", "action", "status", "sends"), CASES)
+async def test_each_intent_by_smtp(env: tuple[httpx.AsyncClient, Container, dict[str, str]], smtp: SmtpSink,
+                                   body: str, intent: str, action: str, status: CampaignStatus, sends: bool) -> None:
+    http, container, headers = env
+    campaign = await seed(container)
+    response = await http.post("/agent/reply", json={"thread_id": "thread-1", "body": body,
+                                                     "message_id": "<patient-1@example.com>"}, headers=headers)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert (result["intent"], result["action"], result["reply_sent"]) == (intent, action, sends)
+    assert result["campaign_status"] == status.value
+    stored = await container.repos.campaigns.get(campaign.id)
+    assert stored is not None and stored.status == status
+    assert stored.follow_up_details.next_follow_up_at is None
+    conversation = await container.repos.interactions.for_campaign(campaign.id)
+    incoming = [i for i in conversation if i.direction == Direction.INCOMING]
+    assert len(incoming) == 1 and incoming[0].intent is not None and incoming[0].intent.value == intent
+    if not sends:
+        assert smtp.messages == []
+        patient = await container.repos.patients.get(campaign.patient_id)
+        assert patient is not None and Channel.EMAIL in patient.opted_out_channels
+        return
+    [message] = smtp.messages
+    assert message["To"] == "ann@example.com" and message["Subject"] == "Re: Your message"
+    assert message["In-Reply-To"] == "<patient-1@example.com>" and "<patient-1@example.com>" in message["References"]
+    assert message["Auto-Submitted"] == "auto-replied"
+    text = message.get_content()
+    assert text.startswith("Hi Ann,")
+    links = {link.rstrip(".,)") for link in re.findall(r"https?://\S+", text)}
+    assert links <= {"https://clinic.example/book"}
+    if action == "kb_answer":
+        assert "Monday to Saturday, 9:00 to 20:30" in text
+    if action == "booking_reply":
+        assert "https://clinic.example/book" in text
+    if status == CampaignStatus.HANDOFF:
+        assert stored.handoff is not None and stored.handoff.reason
+    outgoing = [i for i in conversation if i.direction == Direction.OUTGOING and i.kind == "auto_reply"]
+    assert len(outgoing) == 1
+
+
+async def test_same_message_id_replies_once_and_caps_per_thread(
+    env: tuple[httpx.AsyncClient, Container, dict[str, str]], smtp: SmtpSink
+) -> None:
+    http, container, headers = env
+    campaign = await seed(container)
+    body = {"thread_id": "thread-1", "body": "Can I book for Tuesday?", "message_id": "<p-1@example.com>"}
+    first = await http.post("/agent/reply", json=body, headers=headers)
+    again = await http.post("/agent/reply", json=body, headers=headers)
+    assert first.json()["reply_sent"] is True and again.json()["reply_sent"] is False
+    other = await http.post("/agent/reply", json={**body, "message_id": "<p-2@example.com>"}, headers=headers)
+    # A second auto-reply in the same thread within the hour goes to staff instead.
+    assert other.json()["reply_sent"] is False and other.json()["campaign_status"] == "HANDOFF"
+    assert len(smtp.messages) == 1
+    stored = await container.repos.campaigns.get(campaign.id)
+    assert stored is not None and stored.handoff is not None and "limit" in stored.handoff.reason
+
+
+async def test_unknown_thread_and_sender_is_404(env: tuple[httpx.AsyncClient, Container, dict[str, str]],
+                                                smtp: SmtpSink) -> None:
+    http, container, headers = env
+    response = await http.post("/agent/reply", json={"thread_id": "nope", "body": "hello"}, headers=headers)
+    assert response.status_code == 404 and response.json()["error"] == "unknown_sender"
+    assert smtp.messages == []
+
+
+@pytest.mark.parametrize("bad", [{}, {"thread_id": "t"}, {"body": "x"}, {"thread_id": "t", "body": ""},
+                                 {"thread_id": "t", "body": "x", "from": "not-an-email"},
+                                 {"thread_id": "t", "body": "x", "extra": 1}])
+async def test_bad_reply_bodies_are_422(env: tuple[httpx.AsyncClient, Container, dict[str, str]],
+                                        bad: dict[str, Any]) -> None:
+    http, _, headers = env
+    response = await http.post("/agent/reply", json=bad, headers=headers)
+    assert response.status_code == 422
+
+
+async def test_reply_needs_staff(env: tuple[httpx.AsyncClient, Container, dict[str, str]]) -> None:
+    http, _, _ = env
+    assert (await http.post("/agent/reply", json={"thread_id": "t", "body": "x"})).status_code == 401
