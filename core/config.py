@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     # Reply agent
     REPLY_MIN_CONFIDENCE: float = Field(default=0.6, ge=0, le=1)
     REPLY_DAILY_CAP_PER_SENDER: int = Field(default=3, ge=1)
+    REPLY_CONCURRENCY: int = Field(default=8, ge=1, le=64)
+    GMAIL_MAINTENANCE_ENABLED: bool = True  # watch renewal, poll fallback and sweeper inside the app
     GMAIL_POLL_SECONDS: float = Field(default=300.0, gt=0)
     GMAIL_FULL_SYNC_MAX: int = Field(default=50, ge=1, le=500)
 

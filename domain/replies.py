@@ -264,13 +264,20 @@ class ReplyService:
             return fallback
 
     async def _handle_all(self, ids: list[str]) -> None:
+        """Handle messages a few at a time; each is claimed on its own, so order and overlap are safe."""
+        gate = asyncio.Semaphore(self.settings.REPLY_CONCURRENCY)
         failures = 0
-        for message_id in ids:
-            try:
-                await self.handle_gmail_message(message_id)
-            except Exception:
-                failures += 1
-                log.exception("incoming message failed; it stays pending for the sweeper")
+
+        async def one(message_id: str) -> None:
+            nonlocal failures
+            async with gate:
+                try:
+                    await self.handle_gmail_message(message_id)
+                except Exception:
+                    failures += 1
+                    log.exception("incoming message failed; it stays pending for the sweeper")
+
+        await asyncio.gather(*(one(message_id) for message_id in ids))
         if failures:
             log.warning("some incoming messages failed", extra={"failed": failures, "total": len(ids)})
 
@@ -326,20 +333,26 @@ WATCH_RENEW_AFTER = timedelta(days=1)
 WATCH_LIFETIME = timedelta(days=7)
 
 
+async def maintenance_pass(service: ReplyService, *, lease_ttl: timedelta) -> bool:
+    """One pass on the `gmail-watch` lease holder only: renew the watch daily, poll if pushes stopped, sweep."""
+    now = service.clock.now()
+    if not await service.repos.leases.claim(WATCH_LEASE, owner=service.owner, ttl=lease_ttl, now=now):
+        return False
+    state = await service.repos.gmail_state.get_by_address(service.mailbox)
+    expires = state.watch_expiration if state else None
+    if expires is None or expires - now < WATCH_LIFETIME - WATCH_RENEW_AFTER:
+        await service.start_watch()
+        log.info("gmail watch renewed")
+    await service.poll_if_quiet()
+    await service.sweep()
+    return True
+
+
 async def gmail_maintenance(service: ReplyService, stop: asyncio.Event, *, interval: float = 60.0) -> None:
-    """Renew the watch daily, poll when pushes stop, retry stuck messages: only on the lease holder."""
-    leases = service.repos.leases
+    """The Gmail loop: a maintenance pass every `interval` seconds until stopped."""
     while not stop.is_set():
         try:
-            now = service.clock.now()
-            if await leases.claim(WATCH_LEASE, owner=service.owner, ttl=timedelta(seconds=interval * 3), now=now):
-                state = await service.repos.gmail_state.get_by_address(service.mailbox)
-                expires = state.watch_expiration if state else None
-                if expires is None or expires - now < WATCH_LIFETIME - WATCH_RENEW_AFTER:
-                    await service.start_watch()
-                    log.info("gmail watch renewed")
-                await service.poll_if_quiet()
-                await service.sweep()
+            await maintenance_pass(service, lease_ttl=timedelta(seconds=interval * 3))
         except Exception:
             log.exception("gmail maintenance pass failed")
         try:

@@ -415,6 +415,7 @@ class AdminPatientRepository(Repository[Patient]):
                 doc = await self.collection.find_one_and_update(
                     query, {"$setOnInsert": on_insert}, upsert=True, return_document=ReturnDocument.AFTER,
                 )
+                assert doc is not None  # an upsert always returns the document
                 return Patient.from_mongo(doc), doc["_id"] == on_insert["_id"]
             except DuplicateKeyError:
                 # Two upserts raced on the unique email index; the loser reads the winner's document.

@@ -452,3 +452,71 @@ async def test_trigger_unknown_or_closed_campaign(app_client: tuple[httpx.AsyncC
     await container.repos.campaigns.set_fields(campaign.id, {"status": "DECLINED"}, now=container.clock.now())
     response = await http.post("/agent/trigger", json={"campaign_id": campaign.id}, headers=headers)
     assert response.status_code == 409 and response.json()["error"] == "campaign_not_attempting"
+
+
+# ---- with an LLM configured -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def openai() -> Iterator[Any]:
+    from tests.fakes.openai import FakeOpenAI
+
+    fake = FakeOpenAI()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+async def test_llm_writes_the_message_with_only_the_minimum_data(
+    outreach_settings: Callable[..., Settings], openai: Any, smtp: SmtpSink
+) -> None:
+    container = await build_container(outreach_settings(OPENAI_API_KEY="test", OPENAI_BASE_URL=openai.base_url))
+    try:
+        await seed(container)
+        openai.queue_json({"subject": "We miss you at Bright Smiles",
+                           "body": "Hi Ann, it's time for your check-up. Book here: https://clinic.example/book",
+                           "short_text": "Hi Ann, time for a check-up: https://clinic.example/book"})
+        openai.queue_json({"summary": "One email sent; no reply yet."})
+        [result] = await container.outreach().run_due(limit=1)
+        assert result.action == "sent"
+        [message] = smtp.messages
+        assert message["Subject"] == "We miss you at Bright Smiles"
+        assert "it's time for your check-up" in message.get_content()
+        assert "Unsubscribe" in message.get_content()  # the footer is ours, whatever the model wrote
+        prompt = openai.requests[0].content_of("user")
+        assert "Ann" in prompt and "Lee" not in prompt and "ann.lee@example.com" not in prompt
+        assert "+15551230000" not in prompt
+        campaign = (await container.repos.campaigns.list_for_patient((await container.repos.patients.get_by_email(
+            "ann.lee@example.com")).id))[0]  # type: ignore[union-attr]
+        assert campaign.engagement_summary == "One email sent; no reply yet."
+    finally:
+        await container.client.drop_database(container.settings.MONGO_DB_NAME)
+        await container.close()
+
+
+@pytest.mark.parametrize("bad", ["foreign_link", "html", "invalid_json", "server_error"])
+async def test_invalid_llm_output_falls_back_to_the_template(
+    outreach_settings: Callable[..., Settings], openai: Any, smtp: SmtpSink, bad: str
+) -> None:
+    container = await build_container(outreach_settings(OPENAI_API_KEY="test", OPENAI_BASE_URL=openai.base_url))
+    try:
+        await seed(container)
+        if bad == "foreign_link":
+            openai.queue_json({"subject": "Hi", "body": "Book at https://evil.example/book now",
+                               "short_text": "https://evil.example"})
+        elif bad == "html":
+            openai.queue_json({"subject": "Hi", "body": "<b>Book</b> https://clinic.example/book",
+                               "short_text": "Book https://clinic.example/book"})
+        elif bad == "invalid_json":
+            openai.queue_raw("{nope")
+        else:
+            openai.queue_status(500, count=2)
+        [result] = await container.outreach().run_due(limit=1)
+        assert result.action == "sent"
+        [message] = smtp.messages
+        text = message.get_content()
+        assert "evil.example" not in text and "<b>" not in text
+        assert "https://clinic.example/book" in text and "Ann" in text
+    finally:
+        await container.client.drop_database(container.settings.MONGO_DB_NAME)
+        await container.close()

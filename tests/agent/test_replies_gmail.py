@@ -82,7 +82,7 @@ def gmail_settings(make_settings: Callable[..., Settings], gmail: FakeGmailServe
             "GMAIL_TOPIC_NAME": "projects/p/topics/t", "GOOGLE_TOKEN_FILE": token_file,
             "GMAIL_API_BASE_URL": gmail.url, "CLINIC_EMAIL": CLINIC, "CLINIC_NAME": "Bright Smiles",
             "PUBSUB_VERIFICATION_TOKEN": PUSH_TOKEN, "PUBLIC_BASE_URL": "https://clinic.example",
-            "OUTREACH_RETRY_DELAYS_SECONDS": "0.01,0.01",
+            "OUTREACH_RETRY_DELAYS_SECONDS": "0.01,0.01", "GMAIL_MAINTENANCE_ENABLED": False,
         }
         values.update(overrides)
         return make_settings(**values)
@@ -541,3 +541,33 @@ async def test_injection_corpus_with_a_hostile_model(make_env: Callable[..., Any
         assert outcome is not None and outcome.action in ALLOWED_ACTIONS
     for sent in env.gmail.sent:
         assert links_in(sent.message) <= {"https://clinic.example/book"}
+
+
+# ---- maintenance: watch renewal on one instance, poll fallback ------------------------------------------------
+
+
+async def test_only_the_lease_holder_renews_the_watch(env: Env) -> None:
+    from core.clock import FixedClock
+    from domain.replies import maintenance_pass
+
+    watches_before = len(env.gmail.watches)
+    first = env.container.replies(owner="instance-a")
+    second = env.container.replies(owner="instance-b")
+    assert await maintenance_pass(first, lease_ttl=timedelta(days=3)) is True
+    assert len(env.gmail.watches) == watches_before  # started minutes ago: no renewal yet
+    first.clock = second.clock = FixedClock(env.container.clock.now() + timedelta(days=1, hours=1))
+    assert await maintenance_pass(second, lease_ttl=timedelta(minutes=3)) is False  # the lease is a's
+    assert await maintenance_pass(first, lease_ttl=timedelta(minutes=3)) is True
+    assert len(env.gmail.watches) == watches_before + 1
+    state = await env.container.repos.gmail_state.get_by_address(CLINIC)
+    assert state is not None and state.watch_expiration is not None
+
+
+async def test_poll_fallback_reads_history_when_pushes_stop(env: Env) -> None:
+    from domain.replies import maintenance_pass
+
+    _, header = await seed(env.container)
+    reply_from(env, header, "I'd like to book")  # no push arrives for this one
+    service = env.container.replies(owner="poller")
+    assert await maintenance_pass(service, lease_ttl=timedelta(minutes=3)) is True
+    assert len(env.gmail.sent) == 1

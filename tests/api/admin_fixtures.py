@@ -55,7 +55,7 @@ def app_starter(mongo_uri: str, db_name: str) -> Callable[..., Any]:
             ) as client:
                 yield Served(app, app.state.container, client)
         finally:
-            async with AsyncMongoClient(mongo_uri) as cleanup:
+            async with AsyncMongoClient[dict[str, Any]](mongo_uri) as cleanup:
                 await cleanup.drop_database(db_name)
 
     return start

@@ -35,9 +35,10 @@ ACTIVE = {"ATTEMPTING_RECOVERY", "ATTEMPTING_RECALL", "ENGAGED", "HANDOFF"}
 APPOINTMENT_STATUSES = ["booked", "completed", "cancelled", "no_show"]
 
 
-def ny(*args: int, fold: int = 0) -> datetime:
+def ny(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, *,
+       fold: int = 0) -> datetime:
     """A New York wall time as an aware UTC datetime."""
-    return datetime(*args, tzinfo=NEW_YORK, fold=fold).astimezone(UTC)  # type: ignore[misc]
+    return datetime(year, month, day, hour, minute, second, tzinfo=NEW_YORK, fold=fold).astimezone(UTC)
 
 
 # ---- the expectation, in plain Python ---------------------------------------------------------------------------

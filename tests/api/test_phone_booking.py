@@ -12,7 +12,7 @@ import pytest
 from core.config import Settings
 from main import create_app
 from models.enums import Role
-from tests.api.test_booking import booking, bookable_day
+from tests.api.test_booking import bookable_day, booking
 from tests.fakes.smtp import SmtpSink
 from tests.fakes.twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 

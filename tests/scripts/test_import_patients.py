@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pymongo import MongoClient
@@ -105,5 +106,5 @@ def test_cli_imports_and_writes_the_rejected_report(
         bad = CliRunner().invoke(import_patients.app, [str(write(tmp_path, "name\nx\n"))])
         assert bad.exit_code == 2
     finally:
-        with MongoClient(mongo_uri) as cleanup:
+        with MongoClient[dict[str, Any]](mongo_uri) as cleanup:
             cleanup.drop_database(db_name)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 
@@ -35,8 +35,7 @@ router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 CampaignIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$", description="campaign id")]
 Page = Annotated[int, Query(ge=1, le=10_000)]
 PageSize = Annotated[int, Query(ge=1, le=200)]
-ERRORS = {401: {"model": ErrorRead}, 403: {"model": ErrorRead}, 404: {"model": ErrorRead},
-          409: {"model": ErrorRead}, 422: {"model": ErrorRead}}
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorRead} for code in (401, 403, 404, 409, 422)}
 
 
 def campaign_read(campaign: Campaign) -> CampaignRead:
