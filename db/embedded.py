@@ -53,10 +53,30 @@ class EmbeddedMongo:
         """Connection string of the running server."""
         return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
 
+    @property
+    def pid_path(self) -> Path:
+        """Where the running server's process id is kept."""
+        return self.storage_path.parent / f"{self.storage_path.name}.pid"
+
+    def _stop_leftover(self) -> None:
+        """Stop a server an earlier run left behind on the same data (it holds the storage lock)."""
+        try:
+            pid = int(self.pid_path.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError):
+            return
+        if "secantusd" in cmdline and str(self.storage_path) in cmdline:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                if not Path(f"/proc/{pid}").exists():
+                    break
+                time.sleep(0.1)
+
     def start(self, timeout: float = 60.0) -> str:
         """Start the server and wait until it answers ping; returns the URI."""
         self.storage_path.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._stop_leftover()
         cmd = [
             _executable(), "--host", "127.0.0.1", "--port", str(self.port),
             "--storage-path", str(self.storage_path), "--log-level", "WARNING",
@@ -66,6 +86,7 @@ class EmbeddedMongo:
                 cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
             )
+        self.pid_path.write_text(str(self._process.pid))
         self._wait_ready(timeout)
         log.info("embedded database started", extra={"port": self.port})
         return self.uri
@@ -89,6 +110,7 @@ class EmbeddedMongo:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
+        self.pid_path.unlink(missing_ok=True)
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=timeout)

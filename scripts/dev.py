@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
+import signal
+import sys
 from pathlib import Path
 
 import typer
 import uvicorn
 
-from core.config import Settings
+from core.config import DEFAULT_JWT_SECRET, Settings
 from db.embedded import EmbeddedMongo
 from scripts.common import open_container
 from scripts.seed_demo import DEMO_ADMIN_EMAIL, demo_admin_password, ensure_demo_admin, is_empty, seed
@@ -33,6 +36,18 @@ async def prepare(settings: Settings) -> None:
         await ensure_demo_admin(container)
 
 
+def ensure_dev_secret(settings: Settings) -> None:
+    """Outside production, replace the placeholder JWT secret with a random one kept under ./var."""
+    if settings.is_production or settings.JWT_SECRET_KEY != DEFAULT_JWT_SECRET:
+        return
+    path = VAR / "jwt-secret"
+    if not path.exists():
+        VAR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    os.environ["JWT_SECRET_KEY"] = path.read_text().strip()
+
+
 def start_embedded() -> EmbeddedMongo:
     """Start the embedded database under ./var and point MONGO_URI at it."""
     server = EmbeddedMongo(storage_path=VAR / "db", log_path=VAR / "secantusdb.log")
@@ -46,6 +61,9 @@ def main() -> None:
     """Serve the app for development, with an embedded database and demo data when needed."""
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
+    # SIGTERM (e.g. from a process manager) must still reach the `finally` that stops the database.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    ensure_dev_secret(Settings())
     settings = Settings()
     server: EmbeddedMongo | None = None
     try:

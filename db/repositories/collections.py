@@ -13,8 +13,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from db.repositories.base import Repository, oid
 from models.appointment import Appointment, SlotClaim
 from models.base import new_id, plain
-from models.campaign import Campaign
-from models.campaign import Lease
+from models.campaign import Campaign, Lease
 from models.enums import (
     ACTIVE_STATUSES,
     ATTEMPTING_STATUSES,

@@ -20,7 +20,7 @@ from main import create_app
 from models.appointment import Appointment
 from models.base import new_id
 from models.campaign import Campaign, FollowUpDetails
-from models.enums import CampaignStatus, CampaignType, Channel, ConsentStatus, OutboundStatus, Role
+from models.enums import CampaignStatus, CampaignType, Channel, ConsentStatus, Role
 from models.patient import ChannelConsent, Consent, Patient
 from services.email.port import OutgoingEmail
 from tests.fakes.smtp import SmtpSink
