@@ -19,7 +19,7 @@ from domain.campaigns import SendWindow, attempting_status
 from models.base import new_id
 from models.campaign import Campaign, FollowUpDetails
 from models.enums import ATTEMPTING_STATUSES, CampaignStatus, CampaignType, Channel, ConsentStatus
-from models.patient import ChannelConsent, Consent, Patient
+from models.patient import ChannelConsent, Patient
 from services.email.port import EmailPort
 from services.llm.port import LLMPort
 from services.sms.port import SmsPort
@@ -229,21 +229,22 @@ class OutreachService:
         return await self.trigger(target.id, ignore_quiet_hours=ignore_quiet_hours)
 
     async def _find_or_create_patient(self, patient: NewPatient, now: datetime) -> Patient:
+        same_phone = await self.repos.patients.ids_by_phone(patient.phone) if patient.phone else []
         if patient.email:
             record = await self.repos.patients.find_or_create(name=patient.name, email=patient.email,
                                                               phone=patient.phone, now=now)
+        elif same_phone and (known := await self.repos.patients.get(same_phone[0])) is not None:
+            record = known
         else:
             record = Patient(id=new_id(), name=patient.name, phone=patient.phone, created_at=now, updated_at=now)
             await self.repos.patients.insert(record)
-        granted = ChannelConsent(status=ConsentStatus.GRANTED, source="staff", at=now)
-        consent = record.consent.model_copy(update={
-            **({"sms": granted} if patient.sms_consent and record.consent.sms.status != ConsentStatus.REVOKED else {}),
-            **({"call": granted} if patient.call_consent and record.consent.call.status != ConsentStatus.REVOKED
-               else {}),
-        })
         updates: dict[str, Any] = {}
-        if consent != record.consent:
-            updates["consent"] = Consent.model_validate(consent).model_dump()
+        for channel, wanted in ((Channel.SMS, patient.sms_consent), (Channel.CALL, patient.call_consent)):
+            # Staff may record consent the patient gave; a revocation is never overridden from here.
+            if wanted and getattr(record.consent, channel.value).status == ConsentStatus.UNKNOWN:
+                updates[f"consent.{channel.value}"] = ChannelConsent(
+                    status=ConsentStatus.GRANTED, source="staff", at=now
+                ).model_dump()
         if patient.phone and not record.phone:
             updates["phone"] = patient.phone
         if patient.timezone and not record.timezone:

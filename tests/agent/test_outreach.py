@@ -426,6 +426,20 @@ async def test_trigger_with_the_product_guide_body(app_client: tuple[httpx.Async
     assert await container.repos.patients.count() == 1 and await container.repos.campaigns.count() == 1
 
 
+async def test_trigger_sms_only_patient_with_consent(app_client: tuple[httpx.AsyncClient, Container],
+                                                     twilio: FakeTwilio) -> None:
+    http, container = app_client
+    headers = await _staff(http, container)
+    body = {"patient": {"name": "Bo", "phone": "+15557770000", "sms_consent": True},
+            "campaign": {"campaign_type": "RECALL", "channel": "sms"}}
+    first = await http.post("/agent/trigger", json=body, headers=headers)
+    assert first.status_code == 200 and first.json()["channel"] == "sms"
+    assert [m.form["To"] for m in twilio.messages] == ["+15557770000"]
+    again = await http.post("/agent/trigger", json=body, headers=headers)
+    assert again.status_code == 200
+    assert await container.repos.patients.count() == 1 and await container.repos.campaigns.count() == 1
+
+
 @pytest.mark.parametrize("bad", [
     {},
     {"patient": {"name": "Alice", "email": "alice@example.com"}},
