@@ -61,7 +61,7 @@ class NewCampaign:
     campaign_type: CampaignType
     channel: Channel
     attempts_made: int
-    max_attempts: int
+    max_attempts: int | None
 
 
 def worker_id() -> str:
@@ -220,7 +220,8 @@ class OutreachService:
                 id=new_id(), patient_id=record.id, campaign_type=campaign.campaign_type,
                 status=attempting_status(campaign.campaign_type), channel=campaign.channel,
                 follow_up_details=FollowUpDetails(
-                    attempts_made=campaign.attempts_made, max_attempts=campaign.max_attempts, next_follow_up_at=now,
+                    attempts_made=campaign.attempts_made,
+                    max_attempts=campaign.max_attempts or self.settings.FOLLOW_UP_MAX_ATTEMPTS, next_follow_up_at=now,
                     cadence_days=self.settings.follow_up_cadence,
                 ),
                 created_at=now, updated_at=now,

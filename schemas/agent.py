@@ -33,7 +33,7 @@ class TriggerFollowUp(BaseModel):
     """Attempt counters as the product guide's example sends them."""
 
     attempts_made: int = Field(default=0, ge=0, le=10)
-    max_attempts: int = Field(default=3, ge=1, le=10)
+    max_attempts: int | None = Field(default=None, ge=1, le=10, description="default: FOLLOW_UP_MAX_ATTEMPTS")
 
 
 class TriggerCampaign(BaseModel):
@@ -48,7 +48,8 @@ class TriggerCampaign(BaseModel):
     def _status_matches_type(self) -> TriggerCampaign:
         if self.status and self.status != f"ATTEMPTING_{self.campaign_type.value}":
             raise ValueError(f"status {self.status} does not match campaign_type {self.campaign_type.value}")
-        if self.follow_up_details.attempts_made >= self.follow_up_details.max_attempts:
+        details = self.follow_up_details
+        if details.max_attempts is not None and details.attempts_made >= details.max_attempts:
             raise ValueError("attempts_made must be below max_attempts")
         return self
 

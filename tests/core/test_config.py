@@ -78,3 +78,14 @@ def test_reads_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.zone.key == "America/New_York"
     assert settings.CLINIC_HOLIDAYS == ["2026-12-25", "2026-12-26"]
+
+
+def test_sample_env_documents_every_setting_and_loads() -> None:
+    import re
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "sample.env"
+    present = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", path.read_text(), re.MULTILINE))
+    assert set(Settings.model_fields) <= present
+    loaded = Settings(_env_file=str(path))  # type: ignore[call-arg]
+    assert loaded.FOLLOW_UP_MAX_ATTEMPTS == 3 and loaded.follow_up_cadence == [2, 5, 10]
