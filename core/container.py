@@ -102,6 +102,7 @@ class Container:
     reply_graph: Any = None
     gmail: Any = None
     oidc_verifier: Any = None
+    sync_coalescer: Any = None
 
     async def ping(self) -> None:
         """Raise when the database does not answer."""
@@ -133,7 +134,7 @@ class Container:
         return ReplyService(
             settings=self.settings, clock=self.clock, repos=self.repos, llm=self.llm, templates=self.templates,
             graph=self.reply_graph, sender=sender, gmail=self.gmail, open_slots=self.booking().next_open_slots,
-            owner=owner,
+            owner=owner, coalescer=self.sync_coalescer,
         )
 
     async def drain(self, timeout: float = 10.0) -> None:
@@ -181,6 +182,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
     from agent.graph import build_outreach_graph
     from email_reply_agent.graph import build_reply_graph
     from services.gmail.client import GoogleGmail
+    from domain.replies import Coalescer
     from services.gmail.push import OidcVerifier
     from services.llm.offline import OfflineLLM
     from services.llm.openai_llm import build_llm
@@ -195,5 +197,5 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
         llm=llm, templates=templates,
         outreach_graph=build_outreach_graph(), reply_graph=build_reply_graph(),
         gmail=GoogleGmail.from_settings(settings) if settings.gmail_enabled else None,
-        oidc_verifier=OidcVerifier.from_settings(settings),
+        oidc_verifier=OidcVerifier.from_settings(settings), sync_coalescer=Coalescer(),
     )

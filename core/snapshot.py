@@ -40,6 +40,7 @@ class Snapshot(Generic[T]):
         self._keeper: asyncio.Task[None] | None = None
         self._last_request = 0.0
         self._duration = 0.0
+        self._max_age = 0.0
         self.computations = 0
 
     @property
@@ -58,7 +59,7 @@ class Snapshot(Generic[T]):
     async def get(self, compute: Callable[[], Awaitable[T]], *, max_age: float, keep_fresh: float = 0.0) -> T:
         """The value, never older than `max_age` seconds; only a cold (or expired) snapshot makes the caller wait."""
         now = self._monotonic()
-        self._last_request = now
+        self._last_request, self._max_age = now, max_age
         value = self._value
         if value is not None and now - self._born < max_age:
             if self._stale or now - self._born >= self.refresh_age(max_age):
@@ -83,6 +84,9 @@ class Snapshot(Generic[T]):
         self.computations += 1
         value = await compute()
         self._value, self._born, self._duration = value, born, self._monotonic() - born
+        if self._max_age and self._duration > self._max_age / 3:
+            log.warning("snapshot computation is slow for its maximum age: the database is kept busy refreshing it",
+                        extra={"seconds": round(self._duration, 3), "max_age_seconds": self._max_age})
         return value
 
     def _keep(self, compute: Callable[[], Awaitable[T]], *, max_age: float, keep_fresh: float) -> None:

@@ -42,6 +42,10 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel("timestamp", name="timestamp"),
         IndexModel("patient_id", name="patient_id"),
         IndexModel("thread_id", name="thread_id"),
+        IndexModel("message_id_header", name="message_id_header"),
+        IndexModel([("thread_id", ASCENDING), ("kind", ASCENDING), ("timestamp", ASCENDING)], name="thread_kind_time"),
+        IndexModel([("patient_id", ASCENDING), ("kind", ASCENDING), ("timestamp", ASCENDING)],
+                   name="patient_kind_time"),
         IndexModel(
             "provider_message_id", name="provider_message_unique", unique=True,
             partialFilterExpression={"provider_message_id": _STRING},
@@ -56,7 +60,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "inbound_events": [
         IndexModel([("source", ASCENDING), ("external_id", ASCENDING)], name="external_unique", unique=True),
-        IndexModel([("status", ASCENDING), ("updated_at", ASCENDING)], name="status_updated"),
+        IndexModel([("source", ASCENDING), ("status", ASCENDING), ("updated_at", ASCENDING)],
+                   name="source_status_updated"),
     ],
     "gmail_state": [IndexModel("email_address", name="email_address_unique", unique=True)],
     "leases": [IndexModel("name", name="name_unique", unique=True)],

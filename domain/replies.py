@@ -11,6 +11,7 @@ import asyncio
 import logging
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -104,12 +105,36 @@ def skip_reason(message: GmailMessage, *, own_address: str) -> str | None:
     return None
 
 
+class Coalescer:
+    """Runs one job at a time; calls that arrive meanwhile make the running job go once more, then return."""
+
+    def __init__(self) -> None:
+        self._running = False
+        self._again = False
+
+    async def run(self, job: Callable[[], Awaitable[Any]]) -> None:
+        """Run `job`, or have the run in progress repeat it."""
+        if self._running:
+            self._again = True
+            return
+        self._running = True
+        try:
+            while True:
+                self._again = False
+                await job()
+                if not self._again:
+                    return
+        finally:
+            self._running = False
+
+
 class ReplyService:
     """Matches incoming mail to patients and runs the reply graph, exactly once per message."""
 
     def __init__(
         self, *, settings: Settings, clock: Clock, repos: Repositories, llm: LLMPort, templates: LLMPort,
         graph: Any, sender: ReplySender, gmail: GmailPort | None, open_slots: Any, owner: str | None = None,
+        coalescer: Coalescer | None = None,
     ):
         self.settings = settings
         self.clock = clock
@@ -117,6 +142,7 @@ class ReplyService:
         self.graph = graph
         self.gmail = gmail
         self.owner = owner or f"replies-{uuid.uuid4().hex[:12]}"
+        self.coalescer = coalescer or Coalescer()
         self.context = ReplyContext(settings=settings, clock=clock, repos=repos, llm=llm, templates=templates,
                                     sender=sender, open_slots=open_slots, owner=self.owner, reply_lease=REPLY_LEASE)
 
@@ -265,6 +291,8 @@ class ReplyService:
 
     async def _handle_all(self, ids: list[str]) -> None:
         """Handle messages a few at a time; each is claimed on its own, so order and overlap are safe."""
+        finished = await self.repos.inbound_events.finished_ids(InboundSource.GMAIL, ids)
+        ids = [i for i in ids if i not in finished]
         gate = asyncio.Semaphore(self.settings.REPLY_CONCURRENCY)
         failures = 0
 
@@ -321,7 +349,8 @@ class ReplyService:
     async def run_push(self, event_id: str) -> None:
         """Durable work behind one recorded push: sync, then mark the push done."""
         try:
-            await self.sync()
+            # Pushes arriving during a sync are folded into one more pass instead of re-reading the same window.
+            await self.coalescer.run(self.sync)
         except Exception:
             log.exception("push processing failed; the sweeper will retry")
             return

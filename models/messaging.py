@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from models.base import Document
 from models.campaign import Lease
@@ -36,6 +36,8 @@ class InboundEvent(Document):
     error: str | None = None
     reason: str | None = None
     lease: Lease | None = None
+    # When the current processing lease ends (the epoch when free): claims need no `$or`.
+    lease_until: datetime = datetime(1970, 1, 1, tzinfo=UTC)
     # The auto-reply to this message, if any: claimed → sent (or unknown after a crash mid-send).
     reply_status: OutboundStatus | None = None
     reply_lease: Lease | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -111,25 +112,39 @@ class CampaignRepository(Repository[Campaign]):
         return [Campaign.from_mongo(doc) async for doc in cursor]
 
     async def claim_due(self, *, owner: str, now: datetime, ttl: timedelta) -> Campaign | None:
-        """Atomically lease the most overdue attempting campaign whose lease is free or expired."""
-        doc = await self.collection.find_one_and_update(
-            {"status": {"$in": [s.value for s in ATTEMPTING_STATUSES]},
-             "follow_up_details.next_follow_up_at": {"$lte": now},
-             "$or": [{"lease": None}, {"lease.until": {"$lte": now}}]},
-            {"$set": {"lease": {"owner": owner, "until": now + ttl}}},
-            sort=[("follow_up_details.next_follow_up_at", 1)],
-            return_document=ReturnDocument.AFTER,
-        )
-        return self._load(doc)
+        """Atomically lease the most overdue attempting campaign.
+
+        Claiming moves `next_follow_up_at` to the lease's end, so a held campaign is not due for anyone else and
+        one whose worker vanished becomes due again when the lease runs out: the filter is one index range per
+        status, with no `$or`, which every server answers from the (status, next_follow_up_at) index.
+        """
+        statuses = [s.value for s in ATTEMPTING_STATUSES]
+        random.shuffle(statuses)  # neither campaign type starves the other
+        for status in statuses:
+            doc = await self.collection.find_one_and_update(
+                {"status": status, "follow_up_details.next_follow_up_at": {"$lte": now}},
+                {"$set": {"lease": {"owner": owner, "until": now + ttl},
+                          "follow_up_details.next_follow_up_at": now + ttl}},
+                sort=[("follow_up_details.next_follow_up_at", 1)],
+                return_document=ReturnDocument.BEFORE,
+            )
+            if doc is not None:
+                doc["lease"] = {"owner": owner, "until": now + ttl}
+                return Campaign.from_mongo(doc)
+        return None
 
     async def claim(self, campaign_id: str, *, owner: str, now: datetime, ttl: timedelta) -> Campaign | None:
         """Lease one campaign (for a manual run) if nobody else holds it."""
         doc = await self.collection.find_one_and_update(
             {"_id": oid(campaign_id), "$or": [{"lease": None}, {"lease.until": {"$lte": now}}, {"lease.owner": owner}]},
-            {"$set": {"lease": {"owner": owner, "until": now + ttl}}},
-            return_document=ReturnDocument.AFTER,
+            {"$set": {"lease": {"owner": owner, "until": now + ttl},
+                      "follow_up_details.next_follow_up_at": now + ttl}},
+            return_document=ReturnDocument.BEFORE,
         )
-        return self._load(doc)
+        if doc is None:
+            return None
+        doc["lease"] = {"owner": owner, "until": now + ttl}
+        return Campaign.from_mongo(doc)
 
     async def commit(self, campaign_id: str, *, owner: str, now: datetime, fields: dict[str, Any]) -> bool:
         """Write a run's outcome and drop the lease, only if the lease is still ours and unexpired."""
@@ -454,6 +469,15 @@ class InboundEventRepository(Repository[InboundEvent]):
             return False
         return True
 
+    async def finished_ids(self, source: InboundSource, external_ids: list[str]) -> set[str]:
+        """Which of these external ids are already done or skipped (one query for a whole history window)."""
+        if not external_ids:
+            return set()
+        cursor = self.collection.find(
+            {"source": source.value, "external_id": {"$in": external_ids}}, {"external_id": 1, "status": 1}
+        )
+        return {doc["external_id"] async for doc in cursor if doc["status"] != InboundStatus.PENDING.value}
+
     async def find_one(self, source: InboundSource, external_id: str) -> InboundEvent | None:
         """An event by its external id."""
         return self._load(await self.collection.find_one({"source": source.value, "external_id": external_id}))
@@ -470,8 +494,9 @@ class InboundEventRepository(Repository[InboundEvent]):
         """Lease a pending event for processing (a fresh one, or one whose last worker vanished)."""
         doc = await self.collection.find_one_and_update(
             {"source": source.value, "external_id": external_id, "status": InboundStatus.PENDING.value,
-             "$or": [{"lease": None}, {"lease.until": {"$lte": now}}]},
-            {"$set": {"lease": {"owner": owner, "until": now + ttl}, "updated_at": now}, "$inc": {"attempts": 1}},
+             "lease_until": {"$lte": now}},
+            {"$set": {"lease": {"owner": owner, "until": now + ttl}, "lease_until": now + ttl, "updated_at": now},
+             "$inc": {"attempts": 1}},
             return_document=ReturnDocument.AFTER,
         )
         return self._load(doc)
@@ -479,7 +504,8 @@ class InboundEventRepository(Repository[InboundEvent]):
     async def finish(self, event_id: str, *, owner: str, status: InboundStatus, now: datetime,
                      reason: str | None = None, payload: dict[str, Any] | None = None) -> bool:
         """Close an event we hold."""
-        fields: dict[str, Any] = {"status": status.value, "lease": None, "reason": reason, "updated_at": now}
+        fields: dict[str, Any] = {"status": status.value, "lease": None, "lease_until": now, "reason": reason,
+                                  "updated_at": now}
         if payload is not None:
             fields["payload"] = payload
         result = await self.collection.update_one({"_id": oid(event_id), "lease.owner": owner}, {"$set": fields})
@@ -489,14 +515,14 @@ class InboundEventRepository(Repository[InboundEvent]):
         """Give a failed event back for a later retry."""
         await self.collection.update_one(
             {"_id": oid(event_id), "lease.owner": owner},
-            {"$set": {"lease": None, "error": error[:300], "updated_at": now}},
+            {"$set": {"lease": None, "lease_until": now, "error": error[:300], "updated_at": now}},
         )
 
     async def pending_ids(self, *, source: InboundSource, older_than: datetime, limit: int) -> list[str]:
         """External ids of pending events untouched since a time (for the sweeper)."""
         cursor = self.collection.find(
             {"source": source.value, "status": InboundStatus.PENDING.value, "updated_at": {"$lte": older_than},
-             "$or": [{"lease": None}, {"lease.until": {"$lte": older_than}}]},
+             "lease_until": {"$lte": older_than}},
             {"external_id": 1},
         ).sort("updated_at", 1).limit(limit)
         return [doc["external_id"] async for doc in cursor]
@@ -504,7 +530,7 @@ class InboundEventRepository(Repository[InboundEvent]):
     async def claim_reply(self, event_id: str, *, owner: str, now: datetime, ttl: timedelta) -> bool:
         """The right to send the one auto-reply to this message."""
         result = await self.collection.update_one(
-            {"_id": oid(event_id), "$or": [{"reply_status": None}, {"reply_status": OutboundStatus.FAILED.value}]},
+            {"_id": oid(event_id), "reply_status": {"$in": [None, OutboundStatus.FAILED.value]}},
             {"$set": {"reply_status": OutboundStatus.CLAIMED.value, "reply_lease": {"owner": owner,
                                                                                    "until": now + ttl}}},
         )
