@@ -94,8 +94,8 @@ class Container:
     clock: Clock = field(default_factory=SystemClock)
     background: set[asyncio.Task[None]] = field(default_factory=set)
     dashboard: Snapshot[Any] = field(default_factory=Snapshot)
-    # Busy intervals per (doctor, month) for availability; booking always re-checks against the database.
-    busy_cache: TTLCache[Any] = field(default_factory=lambda: TTLCache(0))
+    # Availability per (doctor, month, duration, day); booking always re-checks against the database.
+    availability_cache: TTLCache[Any] = field(default_factory=lambda: TTLCache(0))
     llm: Any = None
     templates: Any = None
     outreach_graph: Any = None
@@ -123,7 +123,7 @@ class Container:
 
         return BookingService(
             settings=self.settings, clock=self.clock, repos=self.repos, email=self.email, sms=self.sms,
-            background=self.background, busy_cache=self.busy_cache,
+            background=self.background, availability_cache=self.availability_cache,
         )
 
     def replies(self, owner: str | None = None) -> Any:
@@ -193,7 +193,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
     return Container(
         settings=settings, client=client, db=db, repos=Repositories.over(db),
         email=build_email(settings), sms=build_sms(settings), clock=clock or SystemClock(),
-        busy_cache=TTLCache(settings.AVAILABILITY_CACHE_SECONDS),
+        availability_cache=TTLCache(settings.AVAILABILITY_CACHE_SECONDS),
         llm=llm, templates=templates,
         outreach_graph=build_outreach_graph(), reply_graph=build_reply_graph(),
         gmail=GoogleGmail.from_settings(settings) if settings.gmail_enabled else None,

@@ -107,7 +107,7 @@ class BookingService:
 
     def __init__(
         self, *, settings: Settings, clock: Clock, repos: Repositories, email: EmailPort, sms: SmsPort | None,
-        background: set[asyncio.Task[None]] | None = None, busy_cache: TTLCache[list[Busy]] | None = None,
+        background: set[asyncio.Task[None]] | None = None, availability_cache: TTLCache[Availability] | None = None,
     ):
         self.settings = settings
         self.clock = clock
@@ -117,7 +117,7 @@ class BookingService:
         self.schedule = ClinicSchedule.from_settings(settings)
         self.audit = AuditTrail(repo=repos.audit, clock=clock)
         self._background = background if background is not None else set()
-        self._busy_cache: TTLCache[list[Busy]] = busy_cache if busy_cache is not None else TTLCache(0)
+        self._cache: TTLCache[Availability] = availability_cache if availability_cache is not None else TTLCache(0)
 
     # ---- availability -------------------------------------------------------------------------------------
 
@@ -150,17 +150,20 @@ class BookingService:
         """Free slots for a month (or one day of it): one database query."""
         chosen = self._doctor(doctor)
         self._check_window(year, month, day)
-        start, end = month_bounds_utc(self.schedule, year, month)
-        # Served from a short-lived cache: a slot shown free may be gone by booking time, and booking checks.
-        busy = await self._busy_cache.get((chosen, start), lambda: self._busy(chosen, start, end))
-        days = month_availability(
-            self.schedule, year=year, month=month, duration_minutes=duration_minutes, busy=busy,
-            now=self.clock.now(), only_day=day,
-        )
-        return Availability(
-            timezone=self.settings.TZ, doctor=chosen, duration_minutes=duration_minutes,
-            days=[DayAvailability(day=d, slots=s) for d, s in days],
-        )
+
+        async def compute() -> Availability:
+            start, end = month_bounds_utc(self.schedule, year, month)
+            days = month_availability(
+                self.schedule, year=year, month=month, duration_minutes=duration_minutes,
+                busy=await self._busy(chosen, start, end), now=self.clock.now(), only_day=day,
+            )
+            return Availability(
+                timezone=self.settings.TZ, doctor=chosen, duration_minutes=duration_minutes,
+                days=[DayAvailability(day=d, slots=s) for d, s in days],
+            )
+
+        # Served from a short-lived cache: a slot shown free may be gone by booking time, and booking re-checks.
+        return await self._cache.get((chosen, year, month, duration_minutes, day), compute)
 
     async def next_open_slots(self, count: int = 3) -> list[str]:
         """The next few bookable times, as a patient reads them ("Tuesday 1 December at 09:00")."""
@@ -267,7 +270,7 @@ class BookingService:
         except BaseException:
             await self.repos.slot_claims.release(appointment_id)
             raise
-        self._busy_cache.invalidate()
+        self._cache.invalidate()
         converted = await self.repos.campaigns.mark_converted(patient_id=patient.id, campaign_id=campaign_id, now=now)
         if converted and appointment.campaign_id is None:
             appointment = appointment.model_copy(update={"campaign_id": converted[0]})
@@ -321,7 +324,7 @@ class BookingService:
         if cancelled is None:
             raise Conflict("This appointment was changed meanwhile; reload it", error="not_changeable")
         await self.repos.slot_claims.release(appointment.id)
-        self._busy_cache.invalidate()
+        self._cache.invalidate()
         return cancelled
 
     async def reschedule_by_token(self, token: str, *, day: date, at: time) -> Appointment:
@@ -345,7 +348,7 @@ class BookingService:
             await self.repos.slot_claims.release(appointment.id, bucket_starts=extra)
             raise Conflict("This appointment was changed meanwhile; reload it", error="not_changeable")
         await self.repos.slot_claims.release(appointment.id, bucket_starts=[b for b in old if b not in set(new)])
-        self._busy_cache.invalidate()
+        self._cache.invalidate()
         patient = await self.repos.patients.get(appointment.patient_id)
         if patient:
             self._confirm_later(patient, moved, None, "moved")
