@@ -285,15 +285,20 @@ async def _push_all(base_url: str, gmail: FakeGmailServer, history_ids: list[int
 
 
 def _settle(mongo_uri: str, pushes: int) -> tuple[float, dict[str, int], dict[str, int], int]:
-    """Wait until every push is marked done; returns (seconds waited, push statuses, gmail event statuses,
-    auto-reply interactions)."""
+    """Wait until every push is marked done.
+
+    Returns the seconds waited, the pubsub and gmail inbound events per status, and the auto_reply interactions.
+    """
     started = time.perf_counter()
     client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri, tz_aware=True)
     with client:
         events = client[DB_NAME]["inbound_events"]
 
         def by_status(source: str) -> dict[str, int]:
-            pipeline = [{"$match": {"source": source}}, {"$group": {"_id": "$status", "n": {"$sum": 1}}}]
+            pipeline: list[dict[str, Any]] = [
+                {"$match": {"source": source}},
+                {"$group": {"_id": "$status", "n": {"$sum": 1}}},
+            ]
             return {str(doc["_id"]): doc["n"] for doc in events.aggregate(pipeline)}
 
         while True:

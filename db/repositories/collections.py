@@ -58,7 +58,7 @@ class PatientRepository(Repository[Patient]):
                 doc = await self.collection.find_one_and_update(
                     {"email": email.lower()}, {"$setOnInsert": on_insert},
                     upsert=True, return_document=ReturnDocument.AFTER,
-                )
+                ) or await self.collection.find_one({"email": email.lower()})
                 return Patient.from_mongo(doc)
             except DuplicateKeyError:
                 # Two upserts raced on the unique index; the loser reads the winner's document.
@@ -146,17 +146,25 @@ class CampaignRepository(Repository[Campaign]):
         doc["lease"] = {"owner": owner, "until": now + ttl}
         return Campaign.from_mongo(doc)
 
+    @staticmethod
+    def _update(fields: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """$set the fields; a campaign leaving the active set also frees its one-active-per-type key."""
+        update: dict[str, Any] = {"$set": {**fields, "updated_at": now}}
+        if "status" in fields and fields["status"] not in {s.value for s in ACTIVE_STATUSES}:
+            update["$unset"] = {"active_key": ""}
+        return update
+
     async def commit(self, campaign_id: str, *, owner: str, now: datetime, fields: dict[str, Any]) -> bool:
         """Write a run's outcome and drop the lease, only if the lease is still ours and unexpired."""
         result = await self.collection.update_one(
             {"_id": oid(campaign_id), "lease.owner": owner, "lease.until": {"$gt": now}},
-            {"$set": {**fields, "lease": None, "updated_at": now}},
+            self._update({**fields, "lease": None}, now),
         )
         return result.modified_count == 1
 
     async def set_fields(self, campaign_id: str, fields: dict[str, Any], *, now: datetime) -> None:
         """Plain field update (staff actions, new campaigns' schedule)."""
-        await self.collection.update_one({"_id": oid(campaign_id)}, {"$set": {**fields, "updated_at": now}})
+        await self.collection.update_one({"_id": oid(campaign_id)}, self._update(fields, now))
 
     async def latest_active_for_patient(self, patient_id: str) -> Campaign | None:
         """The patient's most recently updated active campaign."""
@@ -346,7 +354,7 @@ class RateLimitRepository:
                     {"key": key, "window_start": window_start},
                     {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": expires_at}},
                     upsert=True, return_document=ReturnDocument.AFTER,
-                )
+                ) or await self.collection.find_one({"key": key, "window_start": window_start})
                 return int(doc["count"])
             except DuplicateKeyError:
                 if attempt:
@@ -570,7 +578,7 @@ class GmailStateRepository(Repository[GmailState]):
                     {**update, "$set": {**update.get("$set", {}), "updated_at": now},
                      "$setOnInsert": {"_id": ObjectId()}},
                     upsert=True, return_document=ReturnDocument.AFTER,
-                )
+                ) or await self.collection.find_one({"email_address": email_address.lower()})
                 return GmailState.from_mongo(doc)
             except DuplicateKeyError:
                 if attempt:
@@ -672,7 +680,7 @@ class LoginAttemptRepository:
             ],
             upsert=True,
             return_document=ReturnDocument.AFTER,
-        )
+        ) or await self.collection.find_one({"key": key})
         if doc["failures"] >= max_failures:
             until = now + lockout
             await self.collection.update_one(
