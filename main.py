@@ -37,8 +37,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             loops.append(asyncio.create_task(container.outreach().run_forever(stop), name="outreach-worker"))
         if container.gmail is not None and settings.GMAIL_MAINTENANCE_ENABLED:
             loops.append(asyncio.create_task(gmail_maintenance(container.replies(), stop), name="gmail"))
-        log.info("started", extra={"environment": settings.ENVIRONMENT, "database": settings.MONGO_DB_NAME,
-                                   "worker": settings.WORKER_ENABLED})
+        log.info(
+            "started",
+            extra={
+                "environment": settings.ENVIRONMENT,
+                "database": settings.MONGO_DB_NAME,
+                "worker": settings.WORKER_ENABLED,
+            },
+        )
         try:
             yield
         finally:

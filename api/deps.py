@@ -50,8 +50,11 @@ def get_auth_service(container: ContainerDep) -> AuthService:
     """The authentication use case."""
     repos = container.repos
     return AuthService(
-        settings=container.settings, clock=container.clock, users=repos.users,
-        attempts=repos.login_attempts, audit=repos.audit,
+        settings=container.settings,
+        clock=container.clock,
+        users=repos.users,
+        attempts=repos.login_attempts,
+        audit=repos.audit,
     )
 
 
@@ -91,7 +94,6 @@ def get_booking_service(container: ContainerDep) -> BookingService:
 BookingServiceDep = Annotated[BookingService, Depends(get_booking_service)]
 
 
-
 def get_outreach_service(container: ContainerDep) -> OutreachService:
     """The outreach use case, sharing the container's compiled graph and ports."""
     return container.outreach()
@@ -111,7 +113,9 @@ ConsentServiceDep = Annotated[ConsentService, Depends(get_consent_service)]
 def get_dashboard_service(container: ContainerDep) -> DashboardService:
     """The dashboard, served from the instance's snapshot."""
     return DashboardService(
-        settings=container.settings, clock=container.clock, repos=AdminRepositories.over(container.db),
+        settings=container.settings,
+        clock=container.clock,
+        repos=AdminRepositories.over(container.db),
         snapshot=container.dashboard,
     )
 
@@ -122,8 +126,11 @@ DashboardServiceDep = Annotated[DashboardService, Depends(get_dashboard_service)
 def get_campaign_admin_service(container: ContainerDep) -> CampaignAdminService:
     """Staff campaign views and actions; status changes mark the dashboard snapshot stale."""
     return CampaignAdminService(
-        settings=container.settings, clock=container.clock, repos=AdminRepositories.over(container.db),
-        audit=container.repos.audit, on_change=container.dashboard.mark_stale,
+        settings=container.settings,
+        clock=container.clock,
+        repos=AdminRepositories.over(container.db),
+        audit=container.repos.audit,
+        on_change=container.dashboard.mark_stale,
     )
 
 

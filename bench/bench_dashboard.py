@@ -51,8 +51,15 @@ TZ = "Europe/Berlin"
 EMAIL = "bench-admin@bench.test"
 PASSWORD = "bench-admin-password"  # noqa: S105 - a throwaway account in a throwaway database
 HANDSHAKE = {"hello", "ismaster", "isMaster", "ping", "endSessions", "saslStart", "saslContinue", "buildInfo"}
-STATUSES = [("ATTEMPTING", 20), ("ENGAGED", 10), ("HANDOFF", 4), ("BOOKING_COMPLETED", 26), ("DECLINED", 12),
-            ("FAILED", 22), ("PAUSED", 6)]
+STATUSES = [
+    ("ATTEMPTING", 20),
+    ("ENGAGED", 10),
+    ("HANDOFF", 4),
+    ("BOOKING_COMPLETED", 26),
+    ("DECLINED", 12),
+    ("FAILED", 22),
+    ("PAUSED", 6),
+]
 APPOINTMENT_STATUSES = [("booked", 30), ("completed", 45), ("cancelled", 15), ("no_show", 10)]
 
 
@@ -89,32 +96,68 @@ def _documents(n: int, now: datetime) -> dict[str, list[dict[str, Any]]]:
             status = f"ATTEMPTING_{kind}"
         converted = min(created + timedelta(days=rng.uniform(0, 30)), now) if status == "BOOKING_COMPLETED" else None
         patient_id, campaign_id = ObjectId(), ObjectId()
-        docs["patients"].append({"_id": patient_id, "name": f"Bench Patient {i}", "email": f"p{i}@bench.test",
-                                 "phone": None, "opted_out_channels": [], "created_at": created,
-                                 "updated_at": created})
+        docs["patients"].append(
+            {
+                "_id": patient_id,
+                "name": f"Bench Patient {i}",
+                "email": f"p{i}@bench.test",
+                "phone": None,
+                "opted_out_channels": [],
+                "created_at": created,
+                "updated_at": created,
+            }
+        )
         handoff = {"reason": "asked for a human", "at": created, "resolved_at": None} if status == "HANDOFF" else None
-        docs["campaigns"].append({
-            "_id": campaign_id, "patient_id": patient_id, "campaign_type": kind, "status": status,
-            "channel": "email", "follow_up_details": {"attempts_made": 2, "max_attempts": 3,
-                                                      "next_follow_up_at": None, "cadence_days": [2, 5, 10]},
-            "engagement_summary": "", "handoff": handoff, "converted_at": converted, "created_at": created,
-            "updated_at": converted or created,
-        })
+        docs["campaigns"].append(
+            {
+                "_id": campaign_id,
+                "patient_id": patient_id,
+                "campaign_type": kind,
+                "status": status,
+                "channel": "email",
+                "follow_up_details": {
+                    "attempts_made": 2,
+                    "max_attempts": 3,
+                    "next_follow_up_at": None,
+                    "cadence_days": [2, 5, 10],
+                },
+                "engagement_summary": "",
+                "handoff": handoff,
+                "converted_at": converted,
+                "created_at": created,
+                "updated_at": converted or created,
+            }
+        )
         for k in range(INTERACTIONS_PER_CAMPAIGN):
-            docs["interactions"].append({
-                "_id": ObjectId(), "campaign_id": campaign_id, "patient_id": patient_id,
-                "direction": "outgoing" if k % 2 == 0 else "incoming", "channel": "email",
-                "timestamp": created + timedelta(hours=6 * k), "body": f"message {k} of campaign {i}",
-                "summary": "", "intent": None,
-            })
+            docs["interactions"].append(
+                {
+                    "_id": ObjectId(),
+                    "campaign_id": campaign_id,
+                    "patient_id": patient_id,
+                    "direction": "outgoing" if k % 2 == 0 else "incoming",
+                    "channel": "email",
+                    "timestamp": created + timedelta(hours=6 * k),
+                    "body": f"message {k} of campaign {i}",
+                    "summary": "",
+                    "intent": None,
+                }
+            )
         if converted is not None or rng.random() < 0.1:
             start = (converted or created) + timedelta(days=rng.uniform(1, 20))
-            docs["appointments"].append({
-                "_id": ObjectId(), "patient_id": patient_id, "campaign_id": campaign_id, "doctor": "Dr. Smith",
-                "service": "Check-up", "start": start, "duration_minutes": 30,
-                "status": "booked" if start > now else _pick(rng, APPOINTMENT_STATUSES),
-                "created_at": converted or created, "updated_at": converted or created,
-            })
+            docs["appointments"].append(
+                {
+                    "_id": ObjectId(),
+                    "patient_id": patient_id,
+                    "campaign_id": campaign_id,
+                    "doctor": "Dr. Smith",
+                    "service": "Check-up",
+                    "start": start,
+                    "duration_minutes": 30,
+                    "status": "booked" if start > now else _pick(rng, APPOINTMENT_STATUSES),
+                    "created_at": converted or created,
+                    "updated_at": converted or created,
+                }
+            )
     return docs
 
 
@@ -130,15 +173,24 @@ def generate(mongo_uri: str, db_name: str, n: int) -> dict[str, float]:
         started = time.perf_counter()
         for name, items in docs.items():
             for offset in range(0, len(items), BATCH):
-                db[name].insert_many(items[offset:offset + BATCH], ordered=False)
+                db[name].insert_many(items[offset : offset + BATCH], ordered=False)
         timings["insert_many"] = time.perf_counter() - started
         started = time.perf_counter()
         for name, models in INDEXES.items():
             db[name].create_indexes(models)
         timings["create indexes"] = time.perf_counter() - started
         now = datetime.now(UTC)
-        db["users"].insert_one({"_id": ObjectId(), "email": EMAIL, "password_hash": hash_password(PASSWORD),
-                                "role": "admin", "is_active": True, "created_at": now, "updated_at": now})
+        db["users"].insert_one(
+            {
+                "_id": ObjectId(),
+                "email": EMAIL,
+                "password_hash": hash_password(PASSWORD),
+                "role": "admin",
+                "is_active": True,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
     timings["documents"] = sum(len(v) for v in docs.values())
     return timings
 
@@ -148,8 +200,9 @@ async def _compute(mongo_uri: str, db_name: str, runs: int) -> tuple[list[float]
     counter = CommandCounter()
     client = make_client(settings, event_listeners=[counter])
     try:
-        service = DashboardService(settings=settings, clock=SystemClock(), snapshot=Snapshot(),
-                                   repos=AdminRepositories.over(client[db_name]))
+        service = DashboardService(
+            settings=settings, clock=SystemClock(), snapshot=Snapshot(), repos=AdminRepositories.over(client[db_name])
+        )
         await client.admin.command("ping")
         seconds, commands = [], []
         for _ in range(runs):
@@ -186,11 +239,15 @@ async def _paced(url: str, headers: dict[str, str]) -> LoadResult:
     started = time.perf_counter()
     result = LoadResult(duration=DURATION_SECONDS)
     # Spread the clients' start over one interval so the requests arrive evenly.
-    await asyncio.gather(*(
-        _delayed(i * PACED_INTERVAL_SECONDS / CONCURRENCY, _paced_client(url, headers, started + DURATION_SECONDS,
-                                                                         result))
-        for i in range(CONCURRENCY)
-    ))
+    await asyncio.gather(
+        *(
+            _delayed(
+                i * PACED_INTERVAL_SECONDS / CONCURRENCY,
+                _paced_client(url, headers, started + DURATION_SECONDS, result),
+            )
+            for i in range(CONCURRENCY)
+        )
+    )
     result.duration = time.perf_counter() - started
     return result
 
@@ -201,14 +258,15 @@ async def _delayed(delay: float, job: Awaitable[None]) -> None:
 
 
 def _describe(label: str, result: LoadResult) -> str:
-    return (f"{label}: {result.requests} requests in {result.duration:.1f} s, {result.requests_per_second:.0f} req/s,"
-            f" p50 {result.percentile_ms(0.5):.1f} ms, p99 {result.percentile_ms(0.99):.1f} ms,"
-            f" max {max(result.latencies, default=0) * 1000:.0f} ms, errors {result.errors}")
+    return (
+        f"{label}: {result.requests} requests in {result.duration:.1f} s, {result.requests_per_second:.0f} req/s,"
+        f" p50 {result.percentile_ms(0.5):.1f} ms, p99 {result.percentile_ms(0.99):.1f} ms,"
+        f" max {max(result.latencies, default=0) * 1000:.0f} ms, errors {result.errors}"
+    )
 
 
 def _login(base_url: str) -> dict[str, str]:
-    response = httpx.post(f"{base_url}/api/v1/auth/login", data={"username": EMAIL, "password": PASSWORD},
-                          timeout=30.0)
+    response = httpx.post(f"{base_url}/api/v1/auth/login", data={"username": EMAIL, "password": PASSWORD}, timeout=30.0)
     response.raise_for_status()
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
@@ -218,11 +276,15 @@ def run_size(mongo_uri: str, n: int) -> list[list[object]]:
     db_name = f"bench_dashboard_{n}"
     print(f"\n-- {n:,} campaigns --")
     timings = generate(mongo_uri, db_name, n)
-    print(f"generated {int(timings['documents']):,} documents: build {timings['build documents']:.1f} s,"
-          f" insert_many {timings['insert_many']:.1f} s, indexes {timings['create indexes']:.1f} s")
+    print(
+        f"generated {int(timings['documents']):,} documents: build {timings['build documents']:.1f} s,"
+        f" insert_many {timings['insert_many']:.1f} s, indexes {timings['create indexes']:.1f} s"
+    )
     seconds, commands = asyncio.run(_compute(mongo_uri, db_name, runs=3))
-    print(f"full computation: {', '.join(f'{s * 1000:.0f} ms' for s in seconds)}; commands per computation:"
-          f" {[len(c) for c in commands]} {commands[0]}")
+    print(
+        f"full computation: {', '.join(f'{s * 1000:.0f} ms' for s in seconds)}; commands per computation:"
+        f" {[len(c) for c in commands]} {commands[0]}"
+    )
     rows = []
     for max_age in MAX_AGES:
         env = {"TZ": TZ, "DASHBOARD_MAX_AGE_SECONDS": str(max_age)}
@@ -238,12 +300,22 @@ def run_size(mongo_uri: str, n: int) -> list[list[object]]:
             print(_describe(f"  {CONCURRENCY} clients, closed loop", closed))
             paced = asyncio.run(_paced(url, auth))
             print(_describe(f"  {CONCURRENCY} clients, paced", paced))
-        rows.append([
-            f"{n:,}", f"{statistics.median(seconds) * 1000:.0f}", max(len(c) for c in commands), max_age,
-            f"{first * 1000:.0f}", f"{closed.requests_per_second:.0f}", f"{closed.percentile_ms(0.5):.1f}",
-            f"{closed.percentile_ms(0.99):.1f}", f"{paced.requests_per_second:.0f}",
-            f"{paced.percentile_ms(0.5):.1f}", f"{paced.percentile_ms(0.99):.1f}", closed.errors + paced.errors,
-        ])
+        rows.append(
+            [
+                f"{n:,}",
+                f"{statistics.median(seconds) * 1000:.0f}",
+                max(len(c) for c in commands),
+                max_age,
+                f"{first * 1000:.0f}",
+                f"{closed.requests_per_second:.0f}",
+                f"{closed.percentile_ms(0.5):.1f}",
+                f"{closed.percentile_ms(0.99):.1f}",
+                f"{paced.requests_per_second:.0f}",
+                f"{paced.percentile_ms(0.5):.1f}",
+                f"{paced.percentile_ms(0.99):.1f}",
+                closed.errors + paced.errors,
+            ]
+        )
     return rows
 
 
@@ -255,9 +327,25 @@ def main() -> None:
         for n in sizes:
             rows.extend(run_size(mongo_uri, n))
     print()
-    print(f"dashboard-stats: {CONCURRENCY} concurrent clients, {DURATION_SECONDS:.0f} s closed loop then"
-          f" {DURATION_SECONDS:.0f} s paced at {CONCURRENCY / PACED_INTERVAL_SECONDS:.0f} req/s; one uvicorn worker,"
-          " embedded SecantusDB; compute = median of 3 in-process full computations")
-    print_table(["campaigns", "compute ms", "db commands", "max age s", "cold request ms", "closed req/s",
-                 "closed p50 ms",
-                 "closed p99 ms", "paced req/s", "paced p50 ms", "paced p99 ms", "errors"], rows)
+    print(
+        f"dashboard-stats: {CONCURRENCY} concurrent clients, {DURATION_SECONDS:.0f} s closed loop then"
+        f" {DURATION_SECONDS:.0f} s paced at {CONCURRENCY / PACED_INTERVAL_SECONDS:.0f} req/s; one uvicorn worker,"
+        " embedded SecantusDB; compute = median of 3 in-process full computations"
+    )
+    print_table(
+        [
+            "campaigns",
+            "compute ms",
+            "db commands",
+            "max age s",
+            "cold request ms",
+            "closed req/s",
+            "closed p50 ms",
+            "closed p99 ms",
+            "paced req/s",
+            "paced p50 ms",
+            "paced p99 ms",
+            "errors",
+        ],
+        rows,
+    )

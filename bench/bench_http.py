@@ -37,9 +37,7 @@ def _create_admin(mongo_uri: str) -> None:
 
 
 def _login(base_url: str) -> dict[str, str]:
-    response = httpx.post(
-        f"{base_url}/api/v1/auth/login", data={"username": EMAIL, "password": PASSWORD}, timeout=10.0
-    )
+    response = httpx.post(f"{base_url}/api/v1/auth/login", data={"username": EMAIL, "password": PASSWORD}, timeout=10.0)
     response.raise_for_status()
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
@@ -51,9 +49,7 @@ def main() -> None:
         with app_server(mongo_uri, DB_NAME) as app:
             auth = _login(app.url)
             cases = [("GET /", {}), ("GET /api/v1/auth/me", auth)]
-            print(
-                f"{CONCURRENCY} concurrent clients, {DURATION_SECONDS:.0f} s per endpoint, one uvicorn worker"
-            )
+            print(f"{CONCURRENCY} concurrent clients, {DURATION_SECONDS:.0f} s per endpoint, one uvicorn worker")
             rows = []
             for name, headers in cases:
                 path = name.split(" ", 1)[1]

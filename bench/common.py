@@ -45,9 +45,7 @@ class AppProcess:
 
 
 @contextmanager
-def app_server(
-    mongo_uri: str, db_name: str, *, extra_env: Mapping[str, str] | None = None
-) -> Iterator[AppProcess]:
+def app_server(mongo_uri: str, db_name: str, *, extra_env: Mapping[str, str] | None = None) -> Iterator[AppProcess]:
     """Serve the app with one uvicorn worker on a free loopback port; always stops it."""
     port = free_port()
     env = {

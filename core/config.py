@@ -134,8 +134,14 @@ class Settings(BaseSettings):
     PUBSUB_OIDC_CERTS_URL: str = "https://www.googleapis.com/oauth2/v1/certs"
 
     _split = field_validator(
-        "ALLOWED_ORIGINS", "CLINIC_WORKING_DAYS", "CLINIC_HOLIDAYS", "GMAIL_LABEL_IDS", "CLINIC_DOCTORS",
-        "FOLLOW_UP_CADENCE_DAYS", "OUTREACH_RETRY_DELAYS_SECONDS", mode="before",
+        "ALLOWED_ORIGINS",
+        "CLINIC_WORKING_DAYS",
+        "CLINIC_HOLIDAYS",
+        "GMAIL_LABEL_IDS",
+        "CLINIC_DOCTORS",
+        "FOLLOW_UP_CADENCE_DAYS",
+        "OUTREACH_RETRY_DELAYS_SECONDS",
+        mode="before",
     )(_split_csv)
 
     @field_validator("TZ")

@@ -113,8 +113,15 @@ class Container:
         from domain.outreach import OutreachService  # domain depends on the container, not the reverse
 
         return OutreachService(
-            settings=self.settings, clock=self.clock, repos=self.repos, email=self.email, sms=self.sms,
-            llm=self.llm, templates=self.templates, graph=self.outreach_graph, owner=owner,
+            settings=self.settings,
+            clock=self.clock,
+            repos=self.repos,
+            email=self.email,
+            sms=self.sms,
+            llm=self.llm,
+            templates=self.templates,
+            graph=self.outreach_graph,
+            owner=owner,
         )
 
     def booking(self) -> Any:
@@ -122,8 +129,13 @@ class Container:
         from domain.booking import BookingService
 
         return BookingService(
-            settings=self.settings, clock=self.clock, repos=self.repos, email=self.email, sms=self.sms,
-            background=self.background, availability_cache=self.availability_cache,
+            settings=self.settings,
+            clock=self.clock,
+            repos=self.repos,
+            email=self.email,
+            sms=self.sms,
+            background=self.background,
+            availability_cache=self.availability_cache,
         )
 
     def replies(self, owner: str | None = None) -> Any:
@@ -132,12 +144,20 @@ class Container:
 
         sender = GmailReplies(self.gmail) if self.gmail is not None else SmtpReplies(self.email)
         return ReplyService(
-            settings=self.settings, clock=self.clock, repos=self.repos, llm=self.llm, templates=self.templates,
-            graph=self.reply_graph, sender=sender, gmail=self.gmail, open_slots=self.booking().next_open_slots,
-            owner=owner, coalescer=self.sync_coalescer,
+            settings=self.settings,
+            clock=self.clock,
+            repos=self.repos,
+            llm=self.llm,
+            templates=self.templates,
+            graph=self.reply_graph,
+            sender=sender,
+            gmail=self.gmail,
+            open_slots=self.booking().next_open_slots,
+            owner=owner,
+            coalescer=self.sync_coalescer,
         )
 
-    async def drain(self, timeout: float = 10.0) -> None:
+    async def drain(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - a bound for asyncio.wait, not a cancel
         """Wait for background work (e.g. confirmation emails) to finish."""
         if self.background:
             await asyncio.wait(set(self.background), timeout=timeout)
@@ -180,9 +200,9 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
         await client.close()
         raise
     from agent.graph import build_outreach_graph
+    from domain.replies import Coalescer
     from email_reply_agent.graph import build_reply_graph
     from services.gmail.client import GoogleGmail
-    from domain.replies import Coalescer
     from services.gmail.push import OidcVerifier
     from services.llm.offline import OfflineLLM
     from services.llm.openai_llm import build_llm
@@ -191,11 +211,19 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
     # Without an LLM both are the same object: nodes then skip the LLM path entirely.
     llm = build_llm(settings) if settings.llm_enabled else templates
     return Container(
-        settings=settings, client=client, db=db, repos=Repositories.over(db),
-        email=build_email(settings), sms=build_sms(settings), clock=clock or SystemClock(),
+        settings=settings,
+        client=client,
+        db=db,
+        repos=Repositories.over(db),
+        email=build_email(settings),
+        sms=build_sms(settings),
+        clock=clock or SystemClock(),
         availability_cache=TTLCache(settings.AVAILABILITY_CACHE_SECONDS),
-        llm=llm, templates=templates,
-        outreach_graph=build_outreach_graph(), reply_graph=build_reply_graph(),
+        llm=llm,
+        templates=templates,
+        outreach_graph=build_outreach_graph(),
+        reply_graph=build_reply_graph(),
         gmail=GoogleGmail.from_settings(settings) if settings.gmail_enabled else None,
-        oidc_verifier=OidcVerifier.from_settings(settings), sync_coalescer=Coalescer(),
+        oidc_verifier=OidcVerifier.from_settings(settings),
+        sync_coalescer=Coalescer(),
     )

@@ -111,9 +111,7 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     fields = [{"field": _field_name(tuple(e.get("loc", ()))), "message": e.get("msg", "")} for e in exc.errors()]
     names = ", ".join(dict.fromkeys(f["field"] for f in fields))
-    return JSONResponse(
-        error_body("validation_error", f"Invalid input: {names}", fields=fields), status_code=422
-    )
+    return JSONResponse(error_body("validation_error", f"Invalid input: {names}", fields=fields), status_code=422)
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
@@ -128,8 +126,11 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _database_down(_: Request, exc: Exception) -> JSONResponse:
     log.error("database unavailable", extra={"error_type": type(exc).__name__})
-    return JSONResponse(error_body("database_unavailable", "The database is not reachable; try again shortly"),
-                        status_code=503, headers={"Retry-After": "5"})
+    return JSONResponse(
+        error_body("database_unavailable", "The database is not reachable; try again shortly"),
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -16,8 +16,24 @@ REDACTED = "[redacted]"
 # Extra fields whose values are never logged, whatever they contain.
 SENSITIVE_KEYS = frozenset(
     {
-        "authorization", "body", "content", "email", "from", "message", "name", "password", "phone",
-        "snippet", "subject", "text", "to", "token", "access_token", "secret", "cookie", "number",
+        "authorization",
+        "body",
+        "content",
+        "email",
+        "from",
+        "message",
+        "name",
+        "password",
+        "phone",
+        "snippet",
+        "subject",
+        "text",
+        "to",
+        "token",
+        "access_token",
+        "secret",
+        "cookie",
+        "number",
     }
 )
 _PATTERNS = [

@@ -85,8 +85,10 @@ class Snapshot(Generic[T]):
         value = await compute()
         self._value, self._born, self._duration = value, born, self._monotonic() - born
         if self._max_age and self._duration > self._max_age / 3:
-            log.warning("snapshot computation is slow for its maximum age: the database is kept busy refreshing it",
-                        extra={"seconds": round(self._duration, 3), "max_age_seconds": self._max_age})
+            log.warning(
+                "snapshot computation is slow for its maximum age: the database is kept busy refreshing it",
+                extra={"seconds": round(self._duration, 3), "max_age_seconds": self._max_age},
+            )
         return value
 
     def _keep(self, compute: Callable[[], Awaitable[T]], *, max_age: float, keep_fresh: float) -> None:

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
@@ -78,13 +79,24 @@ class EmbeddedMongo:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._stop_leftover()
         cmd = [
-            _executable(), "--host", "127.0.0.1", "--port", str(self.port),
-            "--storage-path", str(self.storage_path), "--log-level", "WARNING",
+            _executable(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--storage-path",
+            str(self.storage_path),
+            "--log-level",
+            "WARNING",
         ]
         with open(self.log_path, "ab") as log_file:
             self._process = subprocess.Popen(
-                cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
+                cmd,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                start_new_session=True,
             )
         self.pid_path.write_text(str(self._process.pid))
         self._wait_ready(timeout)
@@ -97,7 +109,7 @@ class EmbeddedMongo:
             if self._process is not None and self._process.poll() is not None:
                 raise RuntimeError(f"SecantusDB exited with code {self._process.returncode}; see {self.log_path}")
             try:
-                with MongoClient(self.uri, serverSelectionTimeoutMS=500) as client:
+                with MongoClient[dict[str, Any]](self.uri, serverSelectionTimeoutMS=500) as client:
                     client.admin.command("ping")
                     return
             except PyMongoError:

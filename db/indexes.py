@@ -29,7 +29,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel("patient_id", name="patient_id"),
         IndexModel([("doctor", ASCENDING), ("start", ASCENDING)], name="doctor_start"),
         IndexModel(
-            "manage_token_hash", name="manage_token_unique", unique=True,
+            "manage_token_hash",
+            name="manage_token_unique",
+            unique=True,
             partialFilterExpression={"manage_token_hash": _STRING},
         ),
     ],
@@ -44,24 +46,29 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel("thread_id", name="thread_id"),
         IndexModel("message_id_header", name="message_id_header"),
         IndexModel([("thread_id", ASCENDING), ("kind", ASCENDING), ("timestamp", ASCENDING)], name="thread_kind_time"),
-        IndexModel([("patient_id", ASCENDING), ("kind", ASCENDING), ("timestamp", ASCENDING)],
-                   name="patient_kind_time"),
         IndexModel(
-            "provider_message_id", name="provider_message_unique", unique=True,
+            [("patient_id", ASCENDING), ("kind", ASCENDING), ("timestamp", ASCENDING)], name="patient_kind_time"
+        ),
+        IndexModel(
+            "provider_message_id",
+            name="provider_message_unique",
+            unique=True,
             partialFilterExpression={"provider_message_id": _STRING},
         ),
     ],
     "outbound_messages": [
         IndexModel(
             [("campaign_id", ASCENDING), ("attempt", ASCENDING), ("channel", ASCENDING)],
-            name="send_key_unique", unique=True,
+            name="send_key_unique",
+            unique=True,
         ),
         IndexModel("status", name="status"),
     ],
     "inbound_events": [
         IndexModel([("source", ASCENDING), ("external_id", ASCENDING)], name="external_unique", unique=True),
-        IndexModel([("source", ASCENDING), ("status", ASCENDING), ("updated_at", ASCENDING)],
-                   name="source_status_updated"),
+        IndexModel(
+            [("source", ASCENDING), ("status", ASCENDING), ("updated_at", ASCENDING)], name="source_status_updated"
+        ),
     ],
     "gmail_state": [IndexModel("email_address", name="email_address_unique", unique=True)],
     "leases": [IndexModel("name", name="name_unique", unique=True)],
@@ -93,18 +100,25 @@ ADMIN_INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("status", ASCENDING), ("handoff.at", ASCENDING)], name="status_handoff_at"),
         # The dashboard reads only these four fields: the scan is covered by the index.
         IndexModel(
-            [("campaign_type", ASCENDING), ("status", ASCENDING), ("created_at", ASCENDING),
-             ("converted_at", ASCENDING)],
+            [
+                ("campaign_type", ASCENDING),
+                ("status", ASCENDING),
+                ("created_at", ASCENDING),
+                ("converted_at", ASCENDING),
+            ],
             name="dashboard",
         ),
         # "patient_id:campaign_type" while the campaign is active: at most one active campaign per patient and type.
-        IndexModel("active_key", name="active_key_unique", unique=True,
-                   partialFilterExpression={"active_key": _STRING}),
+        IndexModel(
+            "active_key", name="active_key_unique", unique=True, partialFilterExpression={"active_key": _STRING}
+        ),
     ],
     "appointments": [IndexModel([("start", ASCENDING), ("status", ASCENDING)], name="start_status")],
     "interactions": [
-        IndexModel([("campaign_id", ASCENDING), ("direction", ASCENDING), ("timestamp", ASCENDING)],
-                   name="campaign_direction_timestamp"),
+        IndexModel(
+            [("campaign_id", ASCENDING), ("direction", ASCENDING), ("timestamp", ASCENDING)],
+            name="campaign_direction_timestamp",
+        ),
     ],
 }
 for _collection, _models in ADMIN_INDEXES.items():

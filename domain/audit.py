@@ -25,11 +25,21 @@ class AuditTrail:
         self.clock = clock
 
     async def record(
-        self, actor: Actor, action: str, resource: str, *, patient_id: str | None = None,
+        self,
+        actor: Actor,
+        action: str,
+        resource: str,
+        *,
+        patient_id: str | None = None,
         outcome: AuditOutcome = AuditOutcome.SUCCESS,
     ) -> None:
         """One entry: actor, action, resource, patient, time, address, outcome."""
         await self.repo.record(
-            actor=actor.email, action=action, resource=resource, patient_id=patient_id, at=self.clock.now(),
-            ip=actor.ip, outcome=outcome,
+            actor=actor.email,
+            action=action,
+            resource=resource,
+            patient_id=patient_id,
+            at=self.clock.now(),
+            ip=actor.ip,
+            outcome=outcome,
         )

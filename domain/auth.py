@@ -30,8 +30,13 @@ class AuthService:
     """Login, token verification and role checks."""
 
     def __init__(
-        self, *, settings: Settings, clock: Clock, users: UserRepository,
-        attempts: LoginAttemptRepository, audit: AuditRepository,
+        self,
+        *,
+        settings: Settings,
+        clock: Clock,
+        users: UserRepository,
+        attempts: LoginAttemptRepository,
+        audit: AuditRepository,
     ):
         self.settings = settings
         self.clock = clock
@@ -46,14 +51,14 @@ class AuthService:
         key = sha256_hex(email)
         if await self.attempts.locked_until(key, now):
             await self._audit(email, "login", AuditOutcome.DENIED, ip)
-            raise TooManyRequests(
-                "Too many failed login attempts; try again later", error="account_locked"
-            )
+            raise TooManyRequests("Too many failed login attempts; try again later", error="account_locked")
         user = await self.users.get_by_email(email)
         ok = verify_password(password, user.password_hash if user else None)
         if not ok or user is None or not user.is_active:
             await self.attempts.record_failure(
-                key, now=now, window=timedelta(minutes=self.settings.LOGIN_FAILURE_WINDOW_MINUTES),
+                key,
+                now=now,
+                window=timedelta(minutes=self.settings.LOGIN_FAILURE_WINDOW_MINUTES),
                 max_failures=self.settings.LOGIN_MAX_FAILURES,
                 lockout=timedelta(minutes=self.settings.LOGIN_LOCKOUT_MINUTES),
             )
@@ -63,8 +68,12 @@ class AuthService:
         await self._audit(email, "login", AuditOutcome.SUCCESS, ip)
         expires = timedelta(minutes=self.settings.ACCESS_TOKEN_EXPIRE_MINUTES)
         token = create_access_token(
-            subject=user.id, role=user.role.value, secret=self.settings.JWT_SECRET_KEY,
-            algorithm=self.settings.JWT_ALGORITHM, expires=expires, now=now,
+            subject=user.id,
+            role=user.role.value,
+            secret=self.settings.JWT_SECRET_KEY,
+            algorithm=self.settings.JWT_ALGORITHM,
+            expires=expires,
+            now=now,
         )
         return IssuedToken(access_token=token, expires_in=int(expires.total_seconds()))
 

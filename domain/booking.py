@@ -106,8 +106,15 @@ class BookingService:
     """Availability, booking and rescheduling with claim-guarded writes."""
 
     def __init__(
-        self, *, settings: Settings, clock: Clock, repos: Repositories, email: EmailPort, sms: SmsPort | None,
-        background: set[asyncio.Task[None]] | None = None, availability_cache: TTLCache[Availability] | None = None,
+        self,
+        *,
+        settings: Settings,
+        clock: Clock,
+        repos: Repositories,
+        email: EmailPort,
+        sms: SmsPort | None,
+        background: set[asyncio.Task[None]] | None = None,
+        availability_cache: TTLCache[Availability] | None = None,
     ):
         self.settings = settings
         self.clock = clock
@@ -124,8 +131,9 @@ class BookingService:
     def _doctor(self, doctor: str | None) -> str:
         chosen = doctor or self.settings.CONSULTING_DOCTOR
         if chosen not in self.settings.doctors:
-            raise Unprocessable(f"Unknown doctor; choose one of: {', '.join(self.settings.doctors)}",
-                                error="unknown_doctor")
+            raise Unprocessable(
+                f"Unknown doctor; choose one of: {', '.join(self.settings.doctors)}", error="unknown_doctor"
+            )
         return chosen
 
     def _check_window(self, year: int, month: int, day: date | None) -> None:
@@ -154,11 +162,18 @@ class BookingService:
         async def compute() -> Availability:
             start, end = month_bounds_utc(self.schedule, year, month)
             days = month_availability(
-                self.schedule, year=year, month=month, duration_minutes=duration_minutes,
-                busy=await self._busy(chosen, start, end), now=self.clock.now(), only_day=day,
+                self.schedule,
+                year=year,
+                month=month,
+                duration_minutes=duration_minutes,
+                busy=await self._busy(chosen, start, end),
+                now=self.clock.now(),
+                only_day=day,
             )
             return Availability(
-                timezone=self.settings.TZ, doctor=chosen, duration_minutes=duration_minutes,
+                timezone=self.settings.TZ,
+                doctor=chosen,
+                duration_minutes=duration_minutes,
                 days=[DayAvailability(day=d, slots=s) for d, s in days],
             )
 
@@ -171,8 +186,9 @@ class BookingService:
         found: list[str] = []
         month = today.replace(day=1)
         for _ in range(2):
-            result = await self.availability(year=month.year, month=month.month, day=None, duration_minutes=30,
-                                             doctor=None)
+            result = await self.availability(
+                year=month.year, month=month.month, day=None, duration_minutes=30, doctor=None
+            )
             for day in result.days:
                 for slot in day.slots:
                     found.append(f"{day.day:%A} {day.day.day} {day.day:%B} at {slot:%H:%M}")
@@ -191,8 +207,13 @@ class BookingService:
             raise SlotUnavailable("That time does not exist on that day (clock change)")
         busy = await self._busy(doctor, start - timedelta(days=1), start + timedelta(days=1), exclude=exclude)
         offered = month_availability(
-            self.schedule, year=day.year, month=day.month, duration_minutes=duration_minutes, busy=busy,
-            now=self.clock.now(), only_day=day,
+            self.schedule,
+            year=day.year,
+            month=day.month,
+            duration_minutes=duration_minutes,
+            busy=busy,
+            now=self.clock.now(),
+            only_day=day,
         )[0][1]
         if at.replace(second=0, microsecond=0) not in offered or at.second or at.microsecond:
             raise SlotUnavailable("That time is not available; please choose another slot")
@@ -234,8 +255,9 @@ class BookingService:
             f"book:{kind}:{sha256_hex(value)}", window_start=window, expires_at=window + timedelta(hours=2)
         )
         if count > limit:
-            raise TooManyRequests("Too many booking attempts; please try again later or call the clinic",
-                                  error="rate_limited")
+            raise TooManyRequests(
+                "Too many booking attempts; please try again later or call the clinic", error="rate_limited"
+            )
 
     def _manage_url(self, token: str) -> str:
         return f"{self.settings.PUBLIC_BASE_URL.rstrip('/')}/api/v1/appointments/manage/{token}"
@@ -257,13 +279,22 @@ class BookingService:
         bucket_starts = buckets(start, request.duration_minutes)
         await self._claim(doctor=doctor, bucket_starts=bucket_starts, appointment_id=appointment_id)
         token = sign_token(
-            purpose=MANAGE_PURPOSE, subject=appointment_id, secret=self.settings.JWT_SECRET_KEY,
+            purpose=MANAGE_PURPOSE,
+            subject=appointment_id,
+            secret=self.settings.JWT_SECRET_KEY,
             expires=now + timedelta(days=self.settings.MANAGE_TOKEN_TTL_DAYS),
         )
         appointment = Appointment(
-            id=appointment_id, patient_id=patient.id, campaign_id=campaign_id, doctor=doctor,
-            service=request.service, start=start, duration_minutes=request.duration_minutes,  # type: ignore[arg-type]
-            manage_token_hash=sha256_hex(token), created_at=now, updated_at=now,
+            id=appointment_id,
+            patient_id=patient.id,
+            campaign_id=campaign_id,
+            doctor=doctor,
+            service=request.service,
+            start=start,
+            duration_minutes=request.duration_minutes,  # type: ignore[arg-type]
+            manage_token_hash=sha256_hex(token),
+            created_at=now,
+            updated_at=now,
         )
         try:
             await self.repos.appointments.insert(appointment)
@@ -292,8 +323,7 @@ class BookingService:
 
     async def by_token(self, token: str) -> Appointment:
         """The appointment a manage token opens, or 404 (bad, expired or unknown token all look alike)."""
-        subject = verify_token(token, purpose=MANAGE_PURPOSE, secret=self.settings.JWT_SECRET_KEY,
-                               now=self.clock.now())
+        subject = verify_token(token, purpose=MANAGE_PURPOSE, secret=self.settings.JWT_SECRET_KEY, now=self.clock.now())
         appointment = await self.repos.appointments.get_by_manage_hash(sha256_hex(token)) if subject else None
         if appointment is None or appointment.id != subject:
             raise NotFound("This link is invalid or has expired", error="invalid_manage_link")
@@ -318,7 +348,9 @@ class BookingService:
 
     async def _cancel(self, appointment: Appointment) -> Appointment:
         cancelled = await self.repos.appointments.set_status(
-            appointment.id, expected=AppointmentStatus.BOOKED, status=AppointmentStatus.CANCELLED,
+            appointment.id,
+            expected=AppointmentStatus.BOOKED,
+            status=AppointmentStatus.CANCELLED,
             now=self.clock.now(),
         )
         if cancelled is None:
@@ -332,7 +364,10 @@ class BookingService:
         appointment = await self.by_token(token)
         self._check_changeable(appointment)
         new_start = await self._offered_start(
-            doctor=appointment.doctor, day=day, at=at, duration_minutes=appointment.duration_minutes,
+            doctor=appointment.doctor,
+            day=day,
+            at=at,
+            duration_minutes=appointment.duration_minutes,
             exclude=appointment.id,
         )
         if new_start == appointment.start:
@@ -357,8 +392,15 @@ class BookingService:
     # ---- staff ----------------------------------------------------------------------------------------------
 
     async def list_for_staff(
-        self, actor: Actor, *, start_from: date | None, start_to: date | None, status: AppointmentStatus | None,
-        q: str | None, page: int, page_size: int,
+        self,
+        actor: Actor,
+        *,
+        start_from: date | None,
+        start_to: date | None,
+        status: AppointmentStatus | None,
+        q: str | None,
+        page: int,
+        page_size: int,
     ) -> tuple[list[StaffAppointment], int]:
         """Appointments by local date range, status and patient search, sorted by start; audited."""
         zone = self.settings.zone
@@ -366,8 +408,12 @@ class BookingService:
         high = local_midnight_utc(zone, start_to + timedelta(days=1)) if start_to else None
         patient_ids = await self.repos.patients.search_ids(q) if q else None
         items, total = await self.repos.appointments.page(
-            start_from=low, start_to=high, status=status, patient_ids=patient_ids,
-            skip=(page - 1) * page_size, limit=page_size,
+            start_from=low,
+            start_to=high,
+            status=status,
+            patient_ids=patient_ids,
+            skip=(page - 1) * page_size,
+            limit=page_size,
         )
         patients = await self.repos.patients.get_many([a.patient_id for a in items])
         await self.audit.record(actor, "appointments.list", "appointments")
@@ -378,8 +424,12 @@ class BookingService:
         appointment = await self.repos.appointments.get(appointment_id)
         if appointment is None:
             raise NotFound("Appointment not found")
-        await self.audit.record(actor, f"appointments.set_status.{status.value}", f"appointments/{appointment_id}",
-                                patient_id=appointment.patient_id)
+        await self.audit.record(
+            actor,
+            f"appointments.set_status.{status.value}",
+            f"appointments/{appointment_id}",
+            patient_id=appointment.patient_id,
+        )
         if status not in STAFF_TRANSITIONS:
             raise Unprocessable("status must be completed, no_show or cancelled", error="invalid_status")
         if appointment.status == status:
@@ -454,7 +504,8 @@ class BookingService:
                 return
             except EmailError as exc:
                 if not exc.retryable or attempt == CONFIRMATION_ATTEMPTS:
-                    log.error("confirmation email not sent",
-                              extra={"appointment_id": appointment.id, "attempts": attempt})
+                    log.error(
+                        "confirmation email not sent", extra={"appointment_id": appointment.id, "attempts": attempt}
+                    )
                     return
-                await asyncio.sleep(2 ** attempt)
+                await asyncio.sleep(2**attempt)

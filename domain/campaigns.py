@@ -15,8 +15,10 @@ CHANNEL_ORDER = (Channel.EMAIL, Channel.SMS, Channel.CALL)
 
 def attempting_status(campaign_type: CampaignType) -> CampaignStatus:
     """The contacting status of a campaign type."""
-    return CampaignStatus.ATTEMPTING_RECOVERY if campaign_type == CampaignType.RECOVERY else (
-        CampaignStatus.ATTEMPTING_RECALL
+    return (
+        CampaignStatus.ATTEMPTING_RECOVERY
+        if campaign_type == CampaignType.RECOVERY
+        else (CampaignStatus.ATTEMPTING_RECALL)
     )
 
 
@@ -97,8 +99,11 @@ class SendWindow:
             if candidate_day in self.holidays:
                 continue
             opens = _wall_to_utc(zone, candidate_day, self.start)
-            closes = (_wall_to_utc(zone, candidate_day + timedelta(days=1), self.start) if self.start == self.end
-                      else _wall_to_utc(zone, candidate_day, self.end))
+            closes = (
+                _wall_to_utc(zone, candidate_day + timedelta(days=1), self.start)
+                if self.start == self.end
+                else _wall_to_utc(zone, candidate_day, self.end)
+            )
             if opens <= now < closes:
                 return now
             if opens > now:

@@ -101,7 +101,12 @@ class CampaignAdminService:
     """Staff views and lifecycle actions on campaigns, all audited."""
 
     def __init__(
-        self, *, settings: Settings, clock: Clock, repos: AdminRepositories, audit: AuditRepository,
+        self,
+        *,
+        settings: Settings,
+        clock: Clock,
+        repos: AdminRepositories,
+        audit: AuditRepository,
         on_change: Callable[[], None] | None = None,
     ):
         self.settings = settings
@@ -119,8 +124,9 @@ class CampaignAdminService:
         try:
             yield subject
         except AppError:
-            await self.audit.record(actor, action, resource, patient_id=subject["patient_id"],
-                                    outcome=AuditOutcome.FAILURE)
+            await self.audit.record(
+                actor, action, resource, patient_id=subject["patient_id"], outcome=AuditOutcome.FAILURE
+            )
             raise
         await self.audit.record(actor, action, resource, patient_id=subject["patient_id"])
 
@@ -136,10 +142,13 @@ class CampaignAdminService:
         async with self._audited(actor, "campaigns.list", "campaigns"):
             patient_ids = await self.repos.patients.search_ids(filters.q) if filters.q else None
             query = CampaignQuery(
-                campaign_type=filters.campaign_type, status=filters.status, patient_ids=patient_ids,
+                campaign_type=filters.campaign_type,
+                status=filters.status,
+                patient_ids=patient_ids,
                 created_from=local_midnight_utc(zone, filters.created_from) if filters.created_from else None,
-                created_to=(local_midnight_utc(zone, filters.created_to + timedelta(days=1))
-                            if filters.created_to else None),
+                created_to=(
+                    local_midnight_utc(zone, filters.created_to + timedelta(days=1)) if filters.created_to else None
+                ),
                 sort=filters.sort,
             )
             return await self.repos.campaigns.page(query, skip=(page - 1) * page_size, limit=page_size)
@@ -158,9 +167,7 @@ class CampaignAdminService:
         async with self._audited(actor, "handoffs.list", "campaigns?status=HANDOFF"):
             return await self.repos.campaigns.handoffs(skip=(page - 1) * page_size, limit=page_size)
 
-    async def audit_log(
-        self, *, page: int, page_size: int, actor: str | None = None
-    ) -> tuple[list[AuditRecord], int]:
+    async def audit_log(self, *, page: int, page_size: int, actor: str | None = None) -> tuple[list[AuditRecord], int]:
         """The audit trail, newest first."""
         return await self.repos.audit.page(skip=(page - 1) * page_size, limit=page_size, actor=actor)
 
@@ -198,24 +205,33 @@ class CampaignAdminService:
             if new.channel in (Channel.SMS, Channel.CALL) and not patient.phone:
                 raise Unprocessable("The patient has no phone number for an SMS or call campaign", error="no_contact")
             campaign = Campaign(
-                id=new_id(), patient_id=patient.id, campaign_type=new.campaign_type,
-                status=ATTEMPTING_BY_TYPE[new.campaign_type], channel=new.channel,
+                id=new_id(),
+                patient_id=patient.id,
+                campaign_type=new.campaign_type,
+                status=ATTEMPTING_BY_TYPE[new.campaign_type],
+                channel=new.channel,
                 follow_up_details=FollowUpDetails(
-                    max_attempts=new.max_attempts, next_follow_up_at=first,
+                    max_attempts=new.max_attempts,
+                    next_follow_up_at=first,
                     cadence_days=self.settings.follow_up_cadence,
                 ),
-                created_at=now, updated_at=now,
+                created_at=now,
+                updated_at=now,
             )
             if not await self.repos.campaigns.insert_active(campaign):
-                raise ActiveCampaignExists(
-                    f"The patient already has an active {new.campaign_type.value} campaign"
-                )
+                raise ActiveCampaignExists(f"The patient already has an active {new.campaign_type.value} campaign")
         self._on_change()
         return CreatedCampaign(campaign, patient, created)
 
     async def _transition(
-        self, actor: Actor, action: str, campaign_id: str, *, from_statuses: tuple[CampaignStatus, ...],
-        changes: Callable[[Campaign], dict[str, object]], active: bool | None,
+        self,
+        actor: Actor,
+        action: str,
+        campaign_id: str,
+        *,
+        from_statuses: tuple[CampaignStatus, ...],
+        changes: Callable[[Campaign], dict[str, object]],
+        active: bool | None,
         unchanged: Callable[[Campaign], bool] = lambda _: False,
     ) -> Campaign:
         now = self.clock.now()
@@ -244,7 +260,11 @@ class CampaignAdminService:
     async def pause(self, actor: Actor, campaign_id: str) -> Campaign:
         """Stop outreach for now (from any active state); pausing a paused campaign changes nothing."""
         return await self._transition(
-            actor, "campaigns.pause", campaign_id, from_statuses=ACTIVE_STATUSES, active=False,
+            actor,
+            "campaigns.pause",
+            campaign_id,
+            from_statuses=ACTIVE_STATUSES,
+            active=False,
             changes=lambda _: {"status": CampaignStatus.PAUSED.value, "follow_up_details.next_follow_up_at": None},
             unchanged=lambda c: c.status == CampaignStatus.PAUSED,
         )
@@ -252,9 +272,15 @@ class CampaignAdminService:
     async def resume(self, actor: Actor, campaign_id: str) -> Campaign:
         """Back to ATTEMPTING_<type> with the next attempt due now; 409 if another campaign of that type is active."""
         return await self._transition(
-            actor, "campaigns.resume", campaign_id, from_statuses=(CampaignStatus.PAUSED,), active=True,
-            changes=lambda c: {"status": ATTEMPTING_BY_TYPE[c.campaign_type].value,
-                               "follow_up_details.next_follow_up_at": self.clock.now()},
+            actor,
+            "campaigns.resume",
+            campaign_id,
+            from_statuses=(CampaignStatus.PAUSED,),
+            active=True,
+            changes=lambda c: {
+                "status": ATTEMPTING_BY_TYPE[c.campaign_type].value,
+                "follow_up_details.next_follow_up_at": self.clock.now(),
+            },
             unchanged=lambda c: c.status == ATTEMPTING_BY_TYPE[c.campaign_type],
         )
 
@@ -269,10 +295,17 @@ class CampaignAdminService:
             resolved = handoff.model_copy(update={"resolved_at": now, "note": note}).model_dump()
             if outcome == "engaged":
                 return {"status": CampaignStatus.ENGAGED.value, "handoff": resolved}
-            return {"status": CampaignStatus.DECLINED.value, "handoff": resolved,
-                    "follow_up_details.next_follow_up_at": None}
+            return {
+                "status": CampaignStatus.DECLINED.value,
+                "handoff": resolved,
+                "follow_up_details.next_follow_up_at": None,
+            }
 
         return await self._transition(
-            actor, f"campaigns.resolve_handoff.{outcome}", campaign_id, from_statuses=(CampaignStatus.HANDOFF,),
-            changes=changes, active=None if outcome == "engaged" else False,
+            actor,
+            f"campaigns.resolve_handoff.{outcome}",
+            campaign_id,
+            from_statuses=(CampaignStatus.HANDOFF,),
+            changes=changes,
+            active=None if outcome == "engaged" else False,
         )

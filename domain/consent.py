@@ -20,8 +20,9 @@ log = logging.getLogger("medcampaign.consent")
 
 UNSUBSCRIBE_PURPOSE = "unsubscribe"
 # Twilio's and the CTIA's standard opt-out keywords, matched on the whole message.
-STOP_KEYWORDS = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout", "opt out",
-                           "stop all"})
+STOP_KEYWORDS = frozenset(
+    {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout", "opt out", "stop all"}
+)
 _FREE_TEXT_STOP = re.compile(
     r"\b(stop|quit|cease)\s+(texting|messaging|sending|contacting|calling)\b"
     r"|\b(do\s*n[o']?t|never)\s+(text|message|contact|call|sms)\b"
@@ -56,8 +57,9 @@ class ConsentService:
 
     async def check_unsubscribe(self, token: str) -> str:
         """The patient id of a valid unsubscribe token, else 404."""
-        patient_id = verify_token(token, purpose=UNSUBSCRIBE_PURPOSE, secret=self.settings.JWT_SECRET_KEY,
-                                  now=self.clock.now())
+        patient_id = verify_token(
+            token, purpose=UNSUBSCRIBE_PURPOSE, secret=self.settings.JWT_SECRET_KEY, now=self.clock.now()
+        )
         if patient_id is None or await self.repos.patients.get(patient_id) is None:
             raise NotFound("This unsubscribe link is invalid or has expired", error="invalid_unsubscribe_link")
         return patient_id
@@ -71,20 +73,35 @@ class ConsentService:
     async def sms_received(self, reply: SmsReply) -> bool:
         """Record an inbound SMS once; opt the sender out of SMS when asked. True when it was an opt-out."""
         now = self.clock.now()
-        event = InboundEvent(id=new_id(), source=InboundSource.TWILIO, external_id=reply.message_sid,
-                             status=InboundStatus.DONE, created_at=now, updated_at=now)
+        event = InboundEvent(
+            id=new_id(),
+            source=InboundSource.TWILIO,
+            external_id=reply.message_sid,
+            status=InboundStatus.DONE,
+            created_at=now,
+            updated_at=now,
+        )
         if not await self.repos.inbound_events.record(event):
             return False  # a redelivery: already handled
         opt_out = is_opt_out(reply.body)
         for patient_id in await self.repos.patients.ids_by_phone(reply.from_number):
             if opt_out:
                 await self.repos.patients.opt_out(patient_id, Channel.SMS, source="sms_stop", now=now)
-            campaigns = [c for c in await self.repos.campaigns.list_for_patient(patient_id)
-                         if c.status in ACTIVE_STATUSES]
-            await self.repos.interactions.insert(Interaction(
-                id=new_id(), campaign_id=campaigns[0].id if campaigns else None, patient_id=patient_id,
-                direction=Direction.INCOMING, channel=Channel.SMS, timestamp=now, body=reply.body[:2000],
-                summary="Patient opted out of SMS" if opt_out else "SMS reply", provider_message_id=reply.message_sid,
-            ))
+            campaigns = [
+                c for c in await self.repos.campaigns.list_for_patient(patient_id) if c.status in ACTIVE_STATUSES
+            ]
+            await self.repos.interactions.insert(
+                Interaction(
+                    id=new_id(),
+                    campaign_id=campaigns[0].id if campaigns else None,
+                    patient_id=patient_id,
+                    direction=Direction.INCOMING,
+                    channel=Channel.SMS,
+                    timestamp=now,
+                    body=reply.body[:2000],
+                    summary="Patient opted out of SMS" if opt_out else "SMS reply",
+                    provider_message_id=reply.message_sid,
+                )
+            )
         log.info("sms received", extra={"opt_out": opt_out})
         return opt_out

@@ -124,7 +124,11 @@ def _by_month(rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
 
 
 def build_stats(
-    *, campaigns: dict[str, Any], appointments: list[dict[str, Any]], labels: list[str], generated_at: datetime,
+    *,
+    campaigns: dict[str, Any],
+    appointments: list[dict[str, Any]],
+    labels: list[str],
+    generated_at: datetime,
     timezone: str,
 ) -> DashboardStats:
     """Shape the two aggregations' results (numbers are used as computed; absent rows are zeros)."""
@@ -146,8 +150,10 @@ def build_stats(
         generated_at=generated_at,
         timezone=timezone,
         kpis=Kpis(
-            active_recovery=count("active_recovery"), active_recall=count("active_recall"),
-            engaged_leads=count("engaged_leads"), handoffs=count("handoffs"),
+            active_recovery=count("active_recovery"),
+            active_recall=count("active_recall"),
+            engaged_leads=count("engaged_leads"),
+            handoffs=count("handoffs"),
             recoveries_this_month=count("recoveries_this_month"),
             booked_appointments_this_month=count("not_cancelled", current),
         ),
@@ -155,15 +161,19 @@ def build_stats(
         charts=Charts(
             performance_12m=[
                 PerformanceMonth(
-                    month=label, recovery_started=started.get((recovery, label), 0),
+                    month=label,
+                    recovery_started=started.get((recovery, label), 0),
                     recovery_converted=converted.get((recovery, label), 0),
-                    recall_started=started.get((recall, label), 0), recall_converted=converted.get((recall, label), 0),
+                    recall_started=started.get((recall, label), 0),
+                    recall_converted=converted.get((recall, label), 0),
                 )
                 for label in labels
             ],
             campaign_breakdown=Breakdown(
-                active=count("breakdown_active"), recovered=count("breakdown_recovered"),
-                failed=count("breakdown_failed"), declined=count("breakdown_declined"),
+                active=count("breakdown_active"),
+                recovered=count("breakdown_recovered"),
+                failed=count("breakdown_failed"),
+                declined=count("breakdown_declined"),
                 handoffs=count("breakdown_handoffs"),
             ),
             appointments_trend=[
@@ -190,7 +200,8 @@ class DashboardService:
     async def stats(self) -> DashboardStats:
         """The dashboard, at most DASHBOARD_MAX_AGE_SECONDS old; only a cold snapshot waits for the computation."""
         return await self.snapshot.get(
-            self.compute, max_age=self.settings.DASHBOARD_MAX_AGE_SECONDS,
+            self.compute,
+            max_age=self.settings.DASHBOARD_MAX_AGE_SECONDS,
             keep_fresh=self.settings.DASHBOARD_KEEP_FRESH_SECONDS,
         )
 
@@ -204,6 +215,9 @@ class DashboardService:
             self.repos.appointments.dashboard(timezone=zone, bounds=bounds),
         )
         return build_stats(
-            campaigns=campaigns, appointments=appointments, labels=labels, generated_at=now,
+            campaigns=campaigns,
+            appointments=appointments,
+            labels=labels,
+            generated_at=now,
             timezone=self.settings.TZ,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -73,8 +74,17 @@ class OutreachService:
     """Runs the outreach graph for due campaigns, each under an exclusive lease."""
 
     def __init__(
-        self, *, settings: Settings, clock: Clock, repos: Repositories, email: EmailPort, sms: SmsPort | None,
-        llm: LLMPort, templates: LLMPort, graph: Any, owner: str | None = None,
+        self,
+        *,
+        settings: Settings,
+        clock: Clock,
+        repos: Repositories,
+        email: EmailPort,
+        sms: SmsPort | None,
+        llm: LLMPort,
+        templates: LLMPort,
+        graph: Any,
+        owner: str | None = None,
     ):
         self.settings = settings
         self.clock = clock
@@ -83,11 +93,20 @@ class OutreachService:
         self.owner = owner or worker_id()
         self.lease_ttl = timedelta(seconds=settings.OUTREACH_LEASE_SECONDS)
         self.context = OutreachContext(
-            settings=settings, clock=clock, repos=repos, email=email, sms=sms, llm=llm, templates=templates,
-            owner=self.owner, lease_ttl=self.lease_ttl,
+            settings=settings,
+            clock=clock,
+            repos=repos,
+            email=email,
+            sms=sms,
+            llm=llm,
+            templates=templates,
+            owner=self.owner,
+            lease_ttl=self.lease_ttl,
         )
         self.window = SendWindow(
-            start=settings.QUIET_HOURS_START, end=settings.QUIET_HOURS_END, clinic_zone=settings.zone,
+            start=settings.QUIET_HOURS_START,
+            end=settings.QUIET_HOURS_END,
+            clinic_zone=settings.zone,
             holidays=frozenset(date.fromisoformat(d) for d in settings.CLINIC_HOLIDAYS),
         )
 
@@ -99,8 +118,9 @@ class OutreachService:
 
         async def lane() -> None:
             while len(results) < limit:
-                campaign = await self.repos.campaigns.claim_due(owner=self.owner, now=self.clock.now(),
-                                                                ttl=self.lease_ttl)
+                campaign = await self.repos.campaigns.claim_due(
+                    owner=self.owner, now=self.clock.now(), ttl=self.lease_ttl
+                )
                 if campaign is None:
                     return
                 try:
@@ -122,10 +142,8 @@ class OutreachService:
                 log.exception("outreach worker pass failed")
                 handled = []
             if not handled:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.settings.WORKER_POLL_SECONDS)
-                except TimeoutError:
-                    pass
         log.info("outreach worker stopped", extra={"owner": self.owner})
 
     # ---- one campaign ---------------------------------------------------------------------------------------
@@ -135,8 +153,13 @@ class OutreachService:
         await self.repos.campaigns.commit(campaign.id, owner=self.owner, now=now, fields=fields)
         status = CampaignStatus(fields.get("status", campaign.status))
         log.info("outreach skipped send", extra={"campaign_id": campaign.id, "action": action})
-        return RunResult(campaign.id, action, status, next_follow_up_at=fields.get("follow_up_details.next_follow_up_at"),
-                         detail=detail)
+        return RunResult(
+            campaign.id,
+            action,
+            status,
+            next_follow_up_at=fields.get("follow_up_details.next_follow_up_at"),
+            detail=detail,
+        )
 
     async def process(self, campaign: Campaign, *, respect_quiet_hours: bool = True) -> RunResult:
         """Re-check a leased campaign, then send its next attempt through the graph."""
@@ -145,33 +168,61 @@ class OutreachService:
             return await self._close(campaign, "skipped", {}, f"campaign is {campaign.status.value}")
         patient = await self.repos.patients.get(campaign.patient_id)
         if patient is None:
-            return await self._close(campaign, "failed", {"status": CampaignStatus.FAILED.value,
-                                                          "failure_reason": "patient record missing"}, "no patient")
+            return await self._close(
+                campaign,
+                "failed",
+                {"status": CampaignStatus.FAILED.value, "failure_reason": "patient record missing"},
+                "no patient",
+            )
         upcoming = await self.repos.appointments.next_booked(patient.id, after=now)
         if upcoming is not None:
             if upcoming.created_at >= campaign.created_at:
-                return await self._close(campaign, "converted", {
-                    "status": CampaignStatus.BOOKING_COMPLETED.value, "converted_at": upcoming.created_at,
-                    "follow_up_details.next_follow_up_at": None}, "patient booked")
-            return await self._close(campaign, "closed", {
-                "status": CampaignStatus.FAILED.value, "failure_reason": "already_booked",
-                "follow_up_details.next_follow_up_at": None}, "patient already had an upcoming appointment")
+                return await self._close(
+                    campaign,
+                    "converted",
+                    {
+                        "status": CampaignStatus.BOOKING_COMPLETED.value,
+                        "converted_at": upcoming.created_at,
+                        "follow_up_details.next_follow_up_at": None,
+                    },
+                    "patient booked",
+                )
+            return await self._close(
+                campaign,
+                "closed",
+                {
+                    "status": CampaignStatus.FAILED.value,
+                    "failure_reason": "already_booked",
+                    "follow_up_details.next_follow_up_at": None,
+                },
+                "patient already had an upcoming appointment",
+            )
         details = campaign.follow_up_details
         if details.attempts_made >= details.max_attempts:
-            return await self._close(campaign, "failed", {
-                "status": CampaignStatus.FAILED.value,
-                "failure_reason": f"no reply after {details.attempts_made} attempts",
-                "follow_up_details.next_follow_up_at": None}, "max attempts reached")
+            return await self._close(
+                campaign,
+                "failed",
+                {
+                    "status": CampaignStatus.FAILED.value,
+                    "failure_reason": f"no reply after {details.attempts_made} attempts",
+                    "follow_up_details.next_follow_up_at": None,
+                },
+                "max attempts reached",
+            )
         if respect_quiet_hours:
             opening = self.window.next_opening(now, patient)
             if opening != now:
-                return await self._close(campaign, "deferred", {"follow_up_details.next_follow_up_at": opening},
-                                         "outside the send window")
+                return await self._close(
+                    campaign, "deferred", {"follow_up_details.next_follow_up_at": opening}, "outside the send window"
+                )
         return await self._run_graph(campaign, patient)
 
     async def _run_graph(self, campaign: Campaign, patient: Patient) -> RunResult:
-        state: OutreachState = {"campaign": campaign, "patient": patient,
-                                "attempt": campaign.follow_up_details.attempts_made + 1}
+        state: OutreachState = {
+            "campaign": campaign,
+            "patient": patient,
+            "attempt": campaign.follow_up_details.attempts_made + 1,
+        }
         final: OutreachState = await self.graph.ainvoke(state, context=self.context)
         fields = final.get("campaign_fields", {})
         status = CampaignStatus(fields.get("status", campaign.status))
@@ -185,8 +236,12 @@ class OutreachService:
         else:
             action = "retry_later"
         return RunResult(
-            campaign_id=campaign.id, action=action, status=status, channel=final.get("channel"),
-            interaction_id=final.get("interaction_id"), next_follow_up_at=final.get("next_follow_up_at"),
+            campaign_id=campaign.id,
+            action=action,
+            status=status,
+            channel=final.get("channel"),
+            interaction_id=final.get("interaction_id"),
+            next_follow_up_at=final.get("next_follow_up_at"),
             detail=final.get("channel_problem") or (send.status if send else ""),
         )
 
@@ -198,33 +253,45 @@ class OutreachService:
         if existing is None:
             raise NotFound("Campaign not found", error="campaign_not_found")
         if existing.status not in ATTEMPTING_STATUSES:
-            raise Conflict(f"Campaign is {existing.status.value}; only contacting campaigns can be run",
-                           error="campaign_not_attempting")
-        campaign = await self.repos.campaigns.claim(campaign_id, owner=self.owner, now=self.clock.now(),
-                                                    ttl=self.lease_ttl)
+            raise Conflict(
+                f"Campaign is {existing.status.value}; only contacting campaigns can be run",
+                error="campaign_not_attempting",
+            )
+        campaign = await self.repos.campaigns.claim(
+            campaign_id, owner=self.owner, now=self.clock.now(), ttl=self.lease_ttl
+        )
         if campaign is None:
             raise Conflict("A worker is processing this campaign right now; try again shortly", error="campaign_busy")
         return await self.process(campaign, respect_quiet_hours=not ignore_quiet_hours)
 
-    async def trigger_new(self, patient: NewPatient, campaign: NewCampaign, *,
-                          ignore_quiet_hours: bool = False) -> RunResult:
+    async def trigger_new(
+        self, patient: NewPatient, campaign: NewCampaign, *, ignore_quiet_hours: bool = False
+    ) -> RunResult:
         """Create (or find) the patient and their campaign of that type, then run it now."""
         now = self.clock.now()
         record = await self._find_or_create_patient(patient, now)
-        active = [c for c in await self.repos.campaigns.list_for_patient(record.id)
-                  if c.campaign_type == campaign.campaign_type and c.status in ATTEMPTING_STATUSES]
+        active = [
+            c
+            for c in await self.repos.campaigns.list_for_patient(record.id)
+            if c.campaign_type == campaign.campaign_type and c.status in ATTEMPTING_STATUSES
+        ]
         if active:
             target = active[0]
         else:
             target = Campaign(
-                id=new_id(), patient_id=record.id, campaign_type=campaign.campaign_type,
-                status=attempting_status(campaign.campaign_type), channel=campaign.channel,
+                id=new_id(),
+                patient_id=record.id,
+                campaign_type=campaign.campaign_type,
+                status=attempting_status(campaign.campaign_type),
+                channel=campaign.channel,
                 follow_up_details=FollowUpDetails(
                     attempts_made=campaign.attempts_made,
-                    max_attempts=campaign.max_attempts or self.settings.FOLLOW_UP_MAX_ATTEMPTS, next_follow_up_at=now,
+                    max_attempts=campaign.max_attempts or self.settings.FOLLOW_UP_MAX_ATTEMPTS,
+                    next_follow_up_at=now,
                     cadence_days=self.settings.follow_up_cadence,
                 ),
-                created_at=now, updated_at=now,
+                created_at=now,
+                updated_at=now,
             )
             await self.repos.campaigns.insert(target)
         return await self.trigger(target.id, ignore_quiet_hours=ignore_quiet_hours)
@@ -232,8 +299,9 @@ class OutreachService:
     async def _find_or_create_patient(self, patient: NewPatient, now: datetime) -> Patient:
         same_phone = await self.repos.patients.ids_by_phone(patient.phone) if patient.phone else []
         if patient.email:
-            record = await self.repos.patients.find_or_create(name=patient.name, email=patient.email,
-                                                              phone=patient.phone, now=now)
+            record = await self.repos.patients.find_or_create(
+                name=patient.name, email=patient.email, phone=patient.phone, now=now
+            )
         elif same_phone and (known := await self.repos.patients.get(same_phone[0])) is not None:
             record = known
         else:

@@ -8,6 +8,7 @@ and only after the last page of a window was handled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import uuid
@@ -57,12 +58,19 @@ class GmailReplies:
     def __init__(self, gmail: GmailPort):
         self.gmail = gmail
 
-    async def send_reply(self, *, to: str, subject: str, text: str, thread_id: str, in_reply_to: str | None,
-                         references: str | None) -> str:
+    async def send_reply(
+        self, *, to: str, subject: str, text: str, thread_id: str, in_reply_to: str | None, references: str | None
+    ) -> str:
         """users.messages.send with threadId and threading headers."""
-        return await self.gmail.send_reply(thread_id=thread_id, to=to, subject=subject, text=text,
-                                           in_reply_to=in_reply_to, references=references,
-                                           extra_headers={"Auto-Submitted": "auto-replied"})
+        return await self.gmail.send_reply(
+            thread_id=thread_id,
+            to=to,
+            subject=subject,
+            text=text,
+            in_reply_to=in_reply_to,
+            references=references,
+            extra_headers={"Auto-Submitted": "auto-replied"},
+        )
 
 
 class SmtpReplies:
@@ -71,8 +79,9 @@ class SmtpReplies:
     def __init__(self, email: EmailPort):
         self.email = email
 
-    async def send_reply(self, *, to: str, subject: str, text: str, thread_id: str, in_reply_to: str | None,
-                         references: str | None) -> str:
+    async def send_reply(
+        self, *, to: str, subject: str, text: str, thread_id: str, in_reply_to: str | None, references: str | None
+    ) -> str:
         """Send with In-Reply-To / References so mail clients thread it."""
         headers = {"Auto-Submitted": "auto-replied"}
         if in_reply_to:
@@ -132,8 +141,18 @@ class ReplyService:
     """Matches incoming mail to patients and runs the reply graph, exactly once per message."""
 
     def __init__(
-        self, *, settings: Settings, clock: Clock, repos: Repositories, llm: LLMPort, templates: LLMPort,
-        graph: Any, sender: ReplySender, gmail: GmailPort | None, open_slots: Any, owner: str | None = None,
+        self,
+        *,
+        settings: Settings,
+        clock: Clock,
+        repos: Repositories,
+        llm: LLMPort,
+        templates: LLMPort,
+        graph: Any,
+        sender: ReplySender,
+        gmail: GmailPort | None,
+        open_slots: Any,
+        owner: str | None = None,
         coalescer: Coalescer | None = None,
     ):
         self.settings = settings
@@ -143,8 +162,17 @@ class ReplyService:
         self.gmail = gmail
         self.owner = owner or f"replies-{uuid.uuid4().hex[:12]}"
         self.coalescer = coalescer or Coalescer()
-        self.context = ReplyContext(settings=settings, clock=clock, repos=repos, llm=llm, templates=templates,
-                                    sender=sender, open_slots=open_slots, owner=self.owner, reply_lease=REPLY_LEASE)
+        self.context = ReplyContext(
+            settings=settings,
+            clock=clock,
+            repos=repos,
+            llm=llm,
+            templates=templates,
+            sender=sender,
+            open_slots=open_slots,
+            owner=self.owner,
+            reply_lease=REPLY_LEASE,
+        )
 
     @property
     def mailbox(self) -> str:
@@ -153,8 +181,9 @@ class ReplyService:
 
     # ---- matching -------------------------------------------------------------------------------------------
 
-    async def match(self, *, thread_id: str, from_address: str | None, references: str | None,
-                    in_reply_to: str | None) -> tuple[Patient | None, Campaign | None]:
+    async def match(
+        self, *, thread_id: str, from_address: str | None, references: str | None, in_reply_to: str | None
+    ) -> tuple[Patient | None, Campaign | None]:
         """The patient and campaign of a message: by thread first, then by the sender's address."""
         interactions = self.repos.interactions
         known = await interactions.by_thread(thread_id) if thread_id else None
@@ -178,17 +207,25 @@ class ReplyService:
         """Run the reply graph for a matched message."""
         state: ReplyState = {"inbound": inbound, "patient": patient, "campaign": campaign}
         final: ReplyState = await self.graph.ainvoke(state, context=self.context)
-        return ReplyOutcome(intent=final.get("intent"), action=final["action"],
-                            reply_sent=bool(final.get("reply_sent")), campaign_status=final.get("campaign_status"))
+        return ReplyOutcome(
+            intent=final.get("intent"),
+            action=final["action"],
+            reply_sent=bool(final.get("reply_sent")),
+            campaign_status=final.get("campaign_status"),
+        )
 
     async def handle_gmail_message(self, message_id: str) -> ReplyOutcome | None:
         """Record the Gmail message id first, then (once) filter, match and reply. None when already handled."""
         events = self.repos.inbound_events
         now = self.clock.now()
-        await events.record(InboundEvent(id=new_id(), source=InboundSource.GMAIL, external_id=message_id,
-                                         created_at=now, updated_at=now))
-        event = await events.claim(source=InboundSource.GMAIL, external_id=message_id, owner=self.owner, now=now,
-                                   ttl=EVENT_LEASE)
+        await events.record(
+            InboundEvent(
+                id=new_id(), source=InboundSource.GMAIL, external_id=message_id, created_at=now, updated_at=now
+            )
+        )
+        event = await events.claim(
+            source=InboundSource.GMAIL, external_id=message_id, owner=self.owner, now=now, ttl=EVENT_LEASE
+        )
         if event is None:
             return None  # done, skipped, or being handled by someone else right now
         try:
@@ -211,15 +248,24 @@ class ReplyService:
             reason = "not_a_reply_to_us"
         if reason:
             return ReplyOutcome(None, "skipped", False, None, skipped=reason)
-        patient, campaign = await self.match(thread_id=message.thread_id, from_address=message.from_address,
-                                             references=message.references, in_reply_to=message.in_reply_to)
+        patient, campaign = await self.match(
+            thread_id=message.thread_id,
+            from_address=message.from_address,
+            references=message.references,
+            in_reply_to=message.in_reply_to,
+        )
         if patient is None:
             log.info("email from an unknown sender recorded for staff", extra={"event_id": event.id})
             return ReplyOutcome(None, "skipped", False, None, skipped="unknown_sender")
         inbound = InboundEmail(
-            event_id=event.id, provider_message_id=message.id, thread_id=message.thread_id,
-            from_address=message.from_address, subject=message.subject, text=message.text,
-            message_id_header=message.message_id_header, references=message.references,
+            event_id=event.id,
+            provider_message_id=message.id,
+            thread_id=message.thread_id,
+            from_address=message.from_address,
+            subject=message.subject,
+            text=message.text,
+            message_id_header=message.message_id_header,
+            references=message.references,
         )
         return await self.run_graph(inbound, patient, campaign)
 
@@ -229,24 +275,38 @@ class ReplyService:
         ids = _MESSAGE_ID.findall(" ".join(r for r in (message.in_reply_to, message.references) if r))
         return await self.repos.interactions.by_message_ids(ids) is not None
 
-    async def manual(self, *, thread_id: str, body: str, from_address: str | None,
-                     message_id: str | None) -> ReplyOutcome:
+    async def manual(
+        self, *, thread_id: str, body: str, from_address: str | None, message_id: str | None
+    ) -> ReplyOutcome:
         """/agent/reply: run the graph on a given message (deduplicated by message_id when given)."""
         now = self.clock.now()
         external = message_id or f"manual-{uuid.uuid4().hex}"
-        event = InboundEvent(id=new_id(), source=InboundSource.MANUAL, external_id=external,
-                             status=InboundStatus.DONE, created_at=now, updated_at=now)
+        event = InboundEvent(
+            id=new_id(),
+            source=InboundSource.MANUAL,
+            external_id=external,
+            status=InboundStatus.DONE,
+            created_at=now,
+            updated_at=now,
+        )
         if not await self.repos.inbound_events.record(event):
             existing = await self.repos.inbound_events.find_one(InboundSource.MANUAL, external)
             assert existing is not None
             event = existing
-        patient, campaign = await self.match(thread_id=thread_id, from_address=from_address, references=message_id,
-                                             in_reply_to=message_id)
+        patient, campaign = await self.match(
+            thread_id=thread_id, from_address=from_address, references=message_id, in_reply_to=message_id
+        )
         if patient is None or not patient.email:
             raise NotFound("No patient matches this thread or sender", error="unknown_sender")
-        inbound = InboundEmail(event_id=event.id, provider_message_id=None, thread_id=thread_id,
-                               from_address=patient.email, subject="Your message", text=body,
-                               message_id_header=message_id)
+        inbound = InboundEmail(
+            event_id=event.id,
+            provider_message_id=None,
+            thread_id=thread_id,
+            from_address=patient.email,
+            subject="Your message",
+            text=body,
+            message_id_header=message_id,
+        )
         return await self.run_graph(inbound, patient, campaign)
 
     # ---- Gmail sync -----------------------------------------------------------------------------------------
@@ -258,16 +318,19 @@ class ReplyService:
         state = await self.repos.gmail_state.get_by_address(self.mailbox)
         if state is None or state.history_id is None:
             return 0  # no watch started yet: nothing to read from
-        label = self.settings.GMAIL_LABEL_IDS[0] if (
-            self.settings.GMAIL_LABEL_FILTER_ACTION == "include" and len(self.settings.GMAIL_LABEL_IDS) == 1
-        ) else None
+        label = (
+            self.settings.GMAIL_LABEL_IDS[0]
+            if (self.settings.GMAIL_LABEL_FILTER_ACTION == "include" and len(self.settings.GMAIL_LABEL_IDS) == 1)
+            else None
+        )
         ids: list[str] = []
         token: str | None = None
         latest = state.history_id
         try:
             while True:
-                page = await self.gmail.history_page(start_history_id=state.history_id, page_token=token,
-                                                     label_id=label)
+                page = await self.gmail.history_page(
+                    start_history_id=state.history_id, page_token=token, label_id=label
+                )
                 ids.extend(i for i in page.message_ids if i not in ids)
                 latest = max(latest, page.history_id)
                 token = page.next_page_token
@@ -284,8 +347,13 @@ class ReplyService:
     async def _current_history_id(self, fallback: int) -> int:
         assert self.gmail is not None
         try:
-            return (await self.gmail.watch(topic=self.settings.GMAIL_TOPIC_NAME, label_ids=self.settings.GMAIL_LABEL_IDS,
-                                           label_filter_action=self.settings.GMAIL_LABEL_FILTER_ACTION)).history_id
+            return (
+                await self.gmail.watch(
+                    topic=self.settings.GMAIL_TOPIC_NAME,
+                    label_ids=self.settings.GMAIL_LABEL_IDS,
+                    label_filter_action=self.settings.GMAIL_LABEL_FILTER_ACTION,
+                )
+            ).history_id
         except Exception:
             return fallback
 
@@ -311,27 +379,39 @@ class ReplyService:
 
     async def sweep(self, *, older_than: timedelta = timedelta(minutes=2), limit: int = 50) -> int:
         """Retry messages left pending by a crash or an outage."""
-        ids = await self.repos.inbound_events.pending_ids(source=InboundSource.GMAIL,
-                                                          older_than=self.clock.now() - older_than, limit=limit)
+        ids = await self.repos.inbound_events.pending_ids(
+            source=InboundSource.GMAIL, older_than=self.clock.now() - older_than, limit=limit
+        )
         await self._handle_all(ids)
         return len(ids)
 
     async def start_watch(self) -> tuple[int, Any]:
         """users.watch, storing the history id and expiration."""
         if self.gmail is None or not self.settings.GMAIL_TOPIC_NAME:
-            raise ServiceUnavailable("Gmail is not configured (GMAIL_TOPIC_NAME, GOOGLE_TOKEN_FILE)",
-                                     error="gmail_not_configured")
-        result = await self.gmail.watch(topic=self.settings.GMAIL_TOPIC_NAME, label_ids=self.settings.GMAIL_LABEL_IDS,
-                                        label_filter_action=self.settings.GMAIL_LABEL_FILTER_ACTION)
-        await self.repos.gmail_state.set_watch(self.mailbox, history_id=result.history_id,
-                                               expiration=result.expiration, now=self.clock.now())
+            raise ServiceUnavailable(
+                "Gmail is not configured (GMAIL_TOPIC_NAME, GOOGLE_TOKEN_FILE)", error="gmail_not_configured"
+            )
+        result = await self.gmail.watch(
+            topic=self.settings.GMAIL_TOPIC_NAME,
+            label_ids=self.settings.GMAIL_LABEL_IDS,
+            label_filter_action=self.settings.GMAIL_LABEL_FILTER_ACTION,
+        )
+        await self.repos.gmail_state.set_watch(
+            self.mailbox, history_id=result.history_id, expiration=result.expiration, now=self.clock.now()
+        )
         return result.history_id, result.expiration
 
     async def accept_push(self, notice: PushNotice) -> str | None:
         """Record a Pub/Sub delivery under its messageId; None for a duplicate (answered 2xx, nothing done)."""
         now = self.clock.now()
-        event = InboundEvent(id=new_id(), source=InboundSource.PUBSUB, external_id=notice.message_id,
-                             payload={"history_id": notice.history_id}, created_at=now, updated_at=now)
+        event = InboundEvent(
+            id=new_id(),
+            source=InboundSource.PUBSUB,
+            external_id=notice.message_id,
+            payload={"history_id": notice.history_id},
+            created_at=now,
+            updated_at=now,
+        )
         if not await self.repos.inbound_events.record(event):
             return None
         await self.repos.gmail_state.touch_push(self.mailbox, now=now)
@@ -384,10 +464,8 @@ async def gmail_maintenance(service: ReplyService, stop: asyncio.Event, *, inter
             await maintenance_pass(service, lease_ttl=timedelta(seconds=interval * 3))
         except Exception:
             log.exception("gmail maintenance pass failed")
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
-        except TimeoutError:
-            pass
 
 
 async def background(coro: Any, tasks: set[asyncio.Task[None]]) -> None:

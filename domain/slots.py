@@ -57,9 +57,7 @@ class ClinicSchedule:
             zone=settings.zone,
             open=settings.CLINIC_OPEN,
             close=settings.CLINIC_CLOSE,
-            working_weekdays=frozenset(
-                _WEEKDAY_NAMES.index(d.lower()[:3]) for d in settings.CLINIC_WORKING_DAYS
-            ),
+            working_weekdays=frozenset(_WEEKDAY_NAMES.index(d.lower()[:3]) for d in settings.CLINIC_WORKING_DAYS),
             holidays=frozenset(date.fromisoformat(d) for d in settings.CLINIC_HOLIDAYS),
             min_notice=timedelta(minutes=settings.BOOKING_MIN_NOTICE_MINUTES),
             max_days_ahead=settings.BOOKING_MAX_DAYS_AHEAD,
@@ -188,9 +186,7 @@ def available_slots(
 ) -> list[time]:
     """Local start times bookable on `day`: not before now + notice, within the horizon, free of busy."""
     _check_aware(now, "now")
-    return _slots_for_day(
-        schedule, day=day, duration_minutes=duration_minutes, index=_BusyIndex(busy), now=now
-    )
+    return _slots_for_day(schedule, day=day, duration_minutes=duration_minutes, index=_BusyIndex(busy), now=now)
 
 
 def month_availability(

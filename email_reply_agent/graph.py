@@ -22,8 +22,9 @@ from email_reply_agent.nodes.understand_message import understand_message
 from email_reply_agent.nodes.update_campaign import update_campaign
 from email_reply_agent.state import ReplyState
 
-AfterNote = Literal["booking_reply", "polite_thank_you", "short_clarification", "look_up_answer", "short_summary",
-                    "update_campaign"]
+AfterNote = Literal[
+    "booking_reply", "polite_thank_you", "short_clarification", "look_up_answer", "short_summary", "update_campaign"
+]
 _BY_ACTION: dict[str, AfterNote] = {
     "booking_reply": "booking_reply",
     "thank_you": "polite_thank_you",
@@ -52,11 +53,19 @@ def build_reply_graph() -> Any:
     """Compile the reply graph (dependencies come from the runtime context)."""
     graph = StateGraph(ReplyState, context_schema=ReplyContext)
     for name, node in (
-        ("get_context", get_context), ("understand_message", understand_message), ("save_note", save_note),
-        ("booking_reply", booking_reply), ("polite_thank_you", polite_thank_you),
-        ("short_clarification", short_clarification), ("look_up_answer", look_up_answer),
-        ("prepare_answer", prepare_answer), ("offer_human_help", offer_human_help), ("short_summary", short_summary),
-        ("send_email", send_email), ("save_outbound_note", save_outbound_note), ("update_campaign", update_campaign),
+        ("get_context", get_context),
+        ("understand_message", understand_message),
+        ("save_note", save_note),
+        ("booking_reply", booking_reply),
+        ("polite_thank_you", polite_thank_you),
+        ("short_clarification", short_clarification),
+        ("look_up_answer", look_up_answer),
+        ("prepare_answer", prepare_answer),
+        ("offer_human_help", offer_human_help),
+        ("short_summary", short_summary),
+        ("send_email", send_email),
+        ("save_outbound_note", save_outbound_note),
+        ("update_campaign", update_campaign),
     ):
         graph.add_node(name, node)
     graph.add_edge(START, "get_context")
@@ -64,8 +73,14 @@ def build_reply_graph() -> Any:
     graph.add_edge("understand_message", "save_note")
     graph.add_conditional_edges("save_note", route_after_save_note)
     graph.add_conditional_edges("look_up_answer", route_after_look_up)
-    for writer in ("booking_reply", "polite_thank_you", "short_clarification", "prepare_answer", "offer_human_help",
-                   "short_summary"):
+    for writer in (
+        "booking_reply",
+        "polite_thank_you",
+        "short_clarification",
+        "prepare_answer",
+        "offer_human_help",
+        "short_summary",
+    ):
         graph.add_edge(writer, "send_email")
     graph.add_edge("send_email", "save_outbound_note")
     graph.add_edge("save_outbound_note", "update_campaign")

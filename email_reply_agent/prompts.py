@@ -15,7 +15,7 @@ THANK_YOU = (
 CLARIFICATION = (
     "Sorry for any confusion. This is {clinic_name}: we wrote because our records show you may be due a visit. "
     "If you would like to book, use {booking_link} or call {clinic_phone}. If this reached you by mistake, "
-    "just reply \"unsubscribe\" and we won't write again."
+    'just reply "unsubscribe" and we won\'t write again.'
 )
 KB_ANSWER = "Thanks for your question.\n\n{answer}\n\nYou can book online at {booking_link}."
 OFFER_HUMAN_HELP = (

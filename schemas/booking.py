@@ -31,6 +31,7 @@ def allowed_duration(value: int) -> int:
         raise ValueError("duration must be 30 or 45 minutes")
     return value
 
+
 Duration = Literal[30, 45]
 
 

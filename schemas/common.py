@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel
 
 
@@ -16,3 +18,8 @@ class ErrorRead(BaseModel):
 
     error: str
     detail: str
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` documenting the error body for these status codes."""
+    return {code: {"model": ErrorRead} for code in codes}

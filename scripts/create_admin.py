@@ -41,9 +41,7 @@ def normalize_email(email: str) -> str:
     return email
 
 
-async def create_or_reset_admin(
-    container: Container, email: str, password: str, role: Role = Role.ADMIN
-) -> User:
+async def create_or_reset_admin(container: Container, email: str, password: str, role: Role = Role.ADMIN) -> User:
     """Create the account or reset its password and role, and lift any login lockout."""
     check_password(password)
     email = normalize_email(email)
@@ -68,7 +66,9 @@ async def _run(settings: Settings, email: str, password: str, role: Role) -> Use
     async with open_container(settings) as container:
         user = await create_or_reset_admin(container, email, password, role)
         await container.repos.audit.record(
-            actor="cli:create_admin", action="user.create_or_reset", resource=f"users/{user.id}",
+            actor="cli:create_admin",
+            action="user.create_or_reset",
+            resource=f"users/{user.id}",
             at=container.clock.now(),
         )
         return user

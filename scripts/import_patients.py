@@ -103,8 +103,9 @@ def validate_row(line: int, raw: dict[str, str]) -> PatientRow:
     except ValueError:
         raise RowError("campaign_type must be RECOVERY or RECALL") from None
     try:
-        channel = Channel(values["channel"].lower()) if values.get("channel") else (
-            Channel.EMAIL if email else Channel.SMS)
+        channel = (
+            Channel(values["channel"].lower()) if values.get("channel") else (Channel.EMAIL if email else Channel.SMS)
+        )
     except ValueError:
         raise RowError("channel must be email, sms or call") from None
     if channel == Channel.EMAIL and not email:
@@ -134,8 +135,10 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]
         header = [h.strip().lower() for h in (reader.fieldnames or [])]
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
         if missing:
-            raise CsvFormatError(f"missing column(s): {', '.join(missing)}; expected {','.join(REQUIRED_COLUMNS)}"
-                             f"[,{','.join(OPTIONAL_COLUMNS)}]")
+            raise CsvFormatError(
+                f"missing column(s): {', '.join(missing)}; expected {','.join(REQUIRED_COLUMNS)}"
+                f"[,{','.join(OPTIONAL_COLUMNS)}]"
+            )
         reader.fieldnames = header
         rows = []
         for raw in reader:
@@ -147,13 +150,19 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]
 
 
 async def import_rows(
-    container: Container, rows: Iterable[tuple[int, dict[str, str]]], *, progress: bool = True,
+    container: Container,
+    rows: Iterable[tuple[int, dict[str, str]]],
+    *,
+    progress: bool = True,
     dry_run: bool = False,
 ) -> ImportReport:
     """Validate and import rows one by one; returns the report."""
     service = CampaignAdminService(
-        settings=container.settings, clock=container.clock, repos=AdminRepositories.over(container.db),
-        audit=container.repos.audit, on_change=container.dashboard.mark_stale,
+        settings=container.settings,
+        clock=container.clock,
+        repos=AdminRepositories.over(container.db),
+        audit=container.repos.audit,
+        on_change=container.dashboard.mark_stale,
     )
     report = ImportReport()
     seen: set[tuple[str, CampaignType]] = set()
@@ -173,10 +182,14 @@ async def import_rows(
         if dry_run:
             continue
         try:
-            created = await service.create(ACTOR, NewCampaign(
-                campaign_type=row.campaign_type, channel=row.channel,
-                patient=NewPatient(name=row.name, email=row.email, phone=row.phone, timezone=row.timezone),
-            ))
+            created = await service.create(
+                ACTOR,
+                NewCampaign(
+                    campaign_type=row.campaign_type,
+                    channel=row.channel,
+                    patient=NewPatient(name=row.name, email=row.email, phone=row.phone, timezone=row.timezone),
+                ),
+            )
         except ActiveCampaignExists:
             report.skipped_active += 1
             continue

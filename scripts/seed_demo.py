@@ -72,8 +72,14 @@ LAST_NAMES = _words(
 )
 CONSENT_SOURCES = ("intake_form", "web_booking", "front_desk", "phone_call")
 SERVICES: tuple[tuple[str, Literal[30, 45]], ...] = (
-    ("Check-up", 30), ("Cleaning", 45), ("Check-up & cleaning", 45), ("Whitening", 45), ("Filling", 45),
-    ("Consultation", 30), ("Crown fitting", 45), ("Follow-up visit", 30),
+    ("Check-up", 30),
+    ("Cleaning", 45),
+    ("Check-up & cleaning", 45),
+    ("Whitening", 45),
+    ("Filling", 45),
+    ("Consultation", 30),
+    ("Crown fitting", 45),
+    ("Follow-up visit", 30),
 )
 
 # Outreach messages by campaign type and channel, one per attempt (the last repeats).
@@ -87,22 +93,19 @@ OUTREACH: dict[tuple[CampaignType, Channel], tuple[str, ...]] = {
         "simply let us know.",
     ),
     (CampaignType.RECALL, Channel.EMAIL): (
-        "Hi {first}, it has been about six months since your last check-up at {clinic}. Shall we book your "
-        "next visit?",
+        "Hi {first}, it has been about six months since your last check-up at {clinic}. Shall we book your next visit?",
         "Hi {first}, a friendly reminder that you are due for a check-up and cleaning. Reply with a day that "
         "works for you.",
         "Hi {first}, we would love to see you for your routine check-up. Book online or call {phone}.",
     ),
     (CampaignType.RECOVERY, Channel.SMS): (
-        "{clinic}: Hi {first}, we missed you at your appointment. Reply YES to rebook. "
-        "Reply STOP to opt out.",
+        "{clinic}: Hi {first}, we missed you at your appointment. Reply YES to rebook. Reply STOP to opt out.",
         "{clinic}: Hi {first}, still want to reschedule? We have openings this week. Reply STOP to opt out.",
         "{clinic}: Last reminder, {first}: reply YES and we will find you a time. Reply STOP to opt out.",
     ),
     (CampaignType.RECALL, Channel.SMS): (
         "{clinic}: Hi {first}, you are due for your check-up. Reply YES to book. Reply STOP to opt out.",
-        "{clinic}: Hi {first}, your 6-month check-up is overdue. Reply with a good day. "
-        "Reply STOP to opt out.",
+        "{clinic}: Hi {first}, your 6-month check-up is overdue. Reply with a good day. Reply STOP to opt out.",
         "{clinic}: {first}, book your check-up online or call {phone}. Reply STOP to opt out.",
     ),
     (CampaignType.RECOVERY, Channel.CALL): (
@@ -131,26 +134,62 @@ DECLINE_REPLIES = (
     ("I'm moving abroad next month, so no thanks.", "Patient is moving abroad."),
 )
 ENGAGED_REPLIES = (
-    (Intent.QUESTION, "How much does a cleaning cost?", "Patient asked about the price of a cleaning.",
-     "A professional cleaning is $95, {first}. Would you like me to suggest a few times?"),
-    (Intent.QUESTION, "Are you open on Saturdays?", "Patient asked about Saturday hours.",
-     "Yes, we are open on Saturdays from {open} to {close}. Shall I look for a Saturday slot?"),
-    (Intent.QUESTION, "Is there parking near the clinic?", "Patient asked about parking.",
-     "There is free patient parking behind the building. Would you like to book a visit?"),
-    (Intent.BOOKING_REQUEST, "Could I come in on a weekday evening?", "Patient wants a weekday evening slot.",
-     "We have evening slots until {close}. Here is the link to pick the one that suits you best."),
-    (Intent.OTHER, "Thanks, let me check my calendar and get back to you.",
-     "Patient will check their calendar.", "Of course, {first}. Just reply whenever you are ready."),
+    (
+        Intent.QUESTION,
+        "How much does a cleaning cost?",
+        "Patient asked about the price of a cleaning.",
+        "A professional cleaning is $95, {first}. Would you like me to suggest a few times?",
+    ),
+    (
+        Intent.QUESTION,
+        "Are you open on Saturdays?",
+        "Patient asked about Saturday hours.",
+        "Yes, we are open on Saturdays from {open} to {close}. Shall I look for a Saturday slot?",
+    ),
+    (
+        Intent.QUESTION,
+        "Is there parking near the clinic?",
+        "Patient asked about parking.",
+        "There is free patient parking behind the building. Would you like to book a visit?",
+    ),
+    (
+        Intent.BOOKING_REQUEST,
+        "Could I come in on a weekday evening?",
+        "Patient wants a weekday evening slot.",
+        "We have evening slots until {close}. Here is the link to pick the one that suits you best.",
+    ),
+    (
+        Intent.OTHER,
+        "Thanks, let me check my calendar and get back to you.",
+        "Patient will check their calendar.",
+        "Of course, {first}. Just reply whenever you are ready.",
+    ),
 )
 HANDOFF_REPLIES = (
-    (Intent.QUESTION, "Does my insurance cover a crown? I have a Cigna PPO plan.",
-     "Patient asked about crown coverage under their insurance.", "Insurance coverage question for staff"),
-    (Intent.OTHER, "I've had pain in my lower left molar since last week, is that urgent?",
-     "Patient reports tooth pain.", "Patient reports pain; needs clinical triage"),
-    (Intent.IRRELEVANT_CONFUSED, "I was charged twice for my last visit??",
-     "Patient reports a double charge.", "Billing question for the front desk"),
-    (Intent.IRRELEVANT_CONFUSED, "Who is this? I don't remember booking anything.",
-     "Patient is confused about the message.", "Unclear reply; a staff member should call"),
+    (
+        Intent.QUESTION,
+        "Does my insurance cover a crown? I have a Cigna PPO plan.",
+        "Patient asked about crown coverage under their insurance.",
+        "Insurance coverage question for staff",
+    ),
+    (
+        Intent.OTHER,
+        "I've had pain in my lower left molar since last week, is that urgent?",
+        "Patient reports tooth pain.",
+        "Patient reports pain; needs clinical triage",
+    ),
+    (
+        Intent.IRRELEVANT_CONFUSED,
+        "I was charged twice for my last visit??",
+        "Patient reports a double charge.",
+        "Billing question for the front desk",
+    ),
+    (
+        Intent.IRRELEVANT_CONFUSED,
+        "Who is this? I don't remember booking anything.",
+        "Patient is confused about the message.",
+        "Unclear reply; a staff member should call",
+    ),
 )
 PAUSE_REASONS = (
     "Paused by staff: patient is travelling until next month.",
@@ -158,16 +197,18 @@ PAUSE_REASONS = (
     "Paused by staff: patient asked to be contacted after their surgery.",
 )
 HOLDING_MESSAGE = "Thanks, {first}. A member of our team will get back to you shortly."
-CONFIRMATION = (
-    "You're booked, {first}! See you soon at {clinic}. Manage your visit from your confirmation email."
-)
+CONFIRMATION = "You're booked, {first}! See you soon at {clinic}. Manage your visit from your confirmation email."
 DECLINE_ACK = "Understood, {first}. We won't contact you about this again. Take care!"
 
 # Status of the latest campaign of patient i for i < 8, so every status is always present; then weights.
 FORCED_STATUSES = tuple(CampaignStatus)
 STATUS_WEIGHTS = {
-    "attempting": 14, CampaignStatus.ENGAGED: 6, CampaignStatus.HANDOFF: 4,
-    CampaignStatus.BOOKING_COMPLETED: 32, CampaignStatus.DECLINED: 14, CampaignStatus.FAILED: 26,
+    "attempting": 14,
+    CampaignStatus.ENGAGED: 6,
+    CampaignStatus.HANDOFF: 4,
+    CampaignStatus.BOOKING_COMPLETED: 32,
+    CampaignStatus.DECLINED: 14,
+    CampaignStatus.FAILED: 26,
     CampaignStatus.PAUSED: 4,
 }
 TERMINAL = (CampaignStatus.BOOKING_COMPLETED, CampaignStatus.DECLINED, CampaignStatus.FAILED)
@@ -263,9 +304,14 @@ def build_patients(count: int, *, now: datetime) -> list[Patient]:
         consent, opted_out = _consent(rng, i, phone is not None, created)
         patients.append(
             Patient(
-                id=demo_id("patient", i), name=f"{first} {last}",
-                email=f"{_slug(first)}.{_slug(last)}{i}@example.com", phone=phone, consent=consent,
-                opted_out_channels=opted_out, created_at=created, updated_at=created,
+                id=demo_id("patient", i),
+                name=f"{first} {last}",
+                email=f"{_slug(first)}.{_slug(last)}{i}@example.com",
+                phone=phone,
+                consent=consent,
+                opted_out_channels=opted_out,
+                created_at=created,
+                updated_at=created,
             )
         )
     return patients
@@ -301,13 +347,21 @@ def _plan(rng: random.Random, status: CampaignStatus, cadence: Sequence[int]) ->
     if status is CampaignStatus.FAILED:
         if rng.random() < 0.15:
             attempts = _attempt_offsets(rng, 1, cadence)
-            return _Plan(status, attempts, end=attempts[-1] + _minutes(rng, 1, 30),
-                         failure_reason="Undeliverable: the provider rejected the address or number.",
-                         summary="Outreach could not be delivered.")
+            return _Plan(
+                status,
+                attempts,
+                end=attempts[-1] + _minutes(rng, 1, 30),
+                failure_reason="Undeliverable: the provider rejected the address or number.",
+                summary="Outreach could not be delivered.",
+            )
         attempts = _attempt_offsets(rng, len(cadence), cadence)
-        return _Plan(status, attempts, end=attempts[-1] + timedelta(days=cadence[-1]),
-                     failure_reason=f"No reply after {len(cadence)} attempts.",
-                     summary="No response to any outreach attempt.")
+        return _Plan(
+            status,
+            attempts,
+            end=attempts[-1] + timedelta(days=cadence[-1]),
+            failure_reason=f"No reply after {len(cadence)} attempts.",
+            summary="No response to any outreach attempt.",
+        )
     if status is CampaignStatus.PAUSED:
         attempts = _attempt_offsets(rng, rng.randint(1, 2), cadence)
         end = attempts[-1] + _days(rng, 0.05, 2)
@@ -317,24 +371,44 @@ def _plan(rng: random.Random, status: CampaignStatus, cadence: Sequence[int]) ->
     if status is CampaignStatus.BOOKING_COMPLETED:
         body, summary = rng.choice(BOOKING_REPLIES)
         converted = reply_at + _minutes(rng, 5, 240)
-        return _Plan(status, attempts, reply=(reply_at, Intent.BOOKING_REQUEST, body, summary),
-                     converted=converted, answer=(converted + _minutes(rng, 1, 3), CONFIRMATION),
-                     end=converted + timedelta(minutes=3), summary=f"{summary} Booked an appointment.")
+        return _Plan(
+            status,
+            attempts,
+            reply=(reply_at, Intent.BOOKING_REQUEST, body, summary),
+            converted=converted,
+            answer=(converted + _minutes(rng, 1, 3), CONFIRMATION),
+            end=converted + timedelta(minutes=3),
+            summary=f"{summary} Booked an appointment.",
+        )
     if status is CampaignStatus.DECLINED:
         body, summary = rng.choice(DECLINE_REPLIES)
         ack = reply_at + _minutes(rng, 1, 10)
-        return _Plan(status, attempts, reply=(reply_at, Intent.SERVICE_DENIAL, body, summary),
-                     answer=(ack, DECLINE_ACK), end=ack, summary=summary)
+        return _Plan(
+            status,
+            attempts,
+            reply=(reply_at, Intent.SERVICE_DENIAL, body, summary),
+            answer=(ack, DECLINE_ACK),
+            end=ack,
+            summary=summary,
+        )
     if status is CampaignStatus.ENGAGED:
         intent, body, summary, answer = rng.choice(ENGAGED_REPLIES)
         at = reply_at + _minutes(rng, 1, 5)
-        return _Plan(status, attempts, reply=(reply_at, intent, body, summary), answer=(at, answer), end=at,
-                     summary=summary)
+        return _Plan(
+            status, attempts, reply=(reply_at, intent, body, summary), answer=(at, answer), end=at, summary=summary
+        )
     if status is CampaignStatus.HANDOFF:
         intent, body, summary, reason = rng.choice(HANDOFF_REPLIES)
         at = reply_at + _minutes(rng, 1, 3)
-        return _Plan(status, attempts, reply=(reply_at, intent, body, summary), answer=(at, HOLDING_MESSAGE),
-                     handoff=(at, reason), end=at, summary=summary)
+        return _Plan(
+            status,
+            attempts,
+            reply=(reply_at, intent, body, summary),
+            answer=(at, HOLDING_MESSAGE),
+            handoff=(at, reason),
+            end=at,
+            summary=summary,
+        )
     raise ValueError(f"no plan for {status}")
 
 
@@ -352,8 +426,9 @@ def _slack_days(status: CampaignStatus, span: timedelta, *, old: bool) -> tuple[
     return 0.1, room
 
 
-def _choose_status(rng: random.Random, campaign_type: CampaignType, *, forced: CampaignStatus | None,
-                   old: bool) -> CampaignStatus:
+def _choose_status(
+    rng: random.Random, campaign_type: CampaignType, *, forced: CampaignStatus | None, old: bool
+) -> CampaignStatus:
     if forced is not None:
         return forced
     if old:
@@ -364,7 +439,8 @@ def _choose_status(rng: random.Random, campaign_type: CampaignType, *, forced: C
 
 def _channel(rng: random.Random, patient: Patient) -> Channel:
     allowed = [
-        channel for channel in Channel
+        channel
+        for channel in Channel
         if getattr(patient.consent, channel.value).status is ConsentStatus.GRANTED
         and channel not in patient.opted_out_channels
     ]
@@ -384,14 +460,15 @@ class _Context:
         """Render a message template for a patient."""
         s = self.settings
         return template.format(
-            first=patient.name.split()[0], clinic=s.CLINIC_NAME, phone=s.CLINIC_PHONE,
-            open=s.CLINIC_OPEN.strftime("%H:%M"), close=s.CLINIC_CLOSE.strftime("%H:%M"),
+            first=patient.name.split()[0],
+            clinic=s.CLINIC_NAME,
+            phone=s.CLINIC_PHONE,
+            open=s.CLINIC_OPEN.strftime("%H:%M"),
+            close=s.CLINIC_CLOSE.strftime("%H:%M"),
         )
 
 
-def _attempting(
-    rng: random.Random, status: CampaignStatus, ctx: _Context
-) -> tuple[datetime, _Plan, datetime]:
+def _attempting(rng: random.Random, status: CampaignStatus, ctx: _Context) -> tuple[datetime, _Plan, datetime]:
     """An attempting campaign: its last attempt is recent enough that the next one is still ahead."""
     weights = [2] + [max(5 - n, 1) for n in range(len(ctx.cadence))]  # attempts made: 0, 1, 2, ...
     count = rng.choices(range(len(ctx.cadence) + 1), weights=weights)[0]
@@ -407,9 +484,12 @@ def _attempting(
 
 def _interaction(campaign: Campaign, n: int, **fields: Any) -> Interaction:
     return Interaction(
-        id=demo_id("interaction", f"{campaign.id}:{n}"), campaign_id=campaign.id,
-        patient_id=campaign.patient_id, channel=campaign.channel,
-        thread_id=f"demo-thread-{campaign.id}" if campaign.channel is Channel.EMAIL else None, **fields,
+        id=demo_id("interaction", f"{campaign.id}:{n}"),
+        campaign_id=campaign.id,
+        patient_id=campaign.patient_id,
+        channel=campaign.channel,
+        thread_id=f"demo-thread-{campaign.id}" if campaign.channel is Channel.EMAIL else None,
+        **fields,
     )
 
 
@@ -420,24 +500,47 @@ def _conversation(campaign: Campaign, plan: _Plan, patient: Patient, ctx: _Conte
     kind = campaign.campaign_type.value.lower()
     items: list[Interaction] = []
     for n, offset in enumerate(plan.attempts):
-        items.append(_interaction(
-            campaign, len(items), direction=Direction.OUTGOING, timestamp=created + offset,
-            body=ctx.fill(templates[min(n, len(templates) - 1)], patient),
-            summary=f"Attempt {n + 1}: {kind} {campaign.channel.value} outreach.",
-        ))
+        items.append(
+            _interaction(
+                campaign,
+                len(items),
+                direction=Direction.OUTGOING,
+                timestamp=created + offset,
+                body=ctx.fill(templates[min(n, len(templates) - 1)], patient),
+                summary=f"Attempt {n + 1}: {kind} {campaign.channel.value} outreach.",
+            )
+        )
     if plan.reply is not None:
         at, intent, body, summary = plan.reply
-        items.append(_interaction(campaign, len(items), direction=Direction.INCOMING, timestamp=created + at,
-                                  body=body, summary=summary, intent=intent))
+        items.append(
+            _interaction(
+                campaign,
+                len(items),
+                direction=Direction.INCOMING,
+                timestamp=created + at,
+                body=body,
+                summary=summary,
+                intent=intent,
+            )
+        )
     if plan.answer is not None:
         at, text = plan.answer
-        items.append(_interaction(campaign, len(items), direction=Direction.OUTGOING, timestamp=created + at,
-                                  body=ctx.fill(text, patient), summary="Reply to the patient."))
+        items.append(
+            _interaction(
+                campaign,
+                len(items),
+                direction=Direction.OUTGOING,
+                timestamp=created + at,
+                body=ctx.fill(text, patient),
+                summary="Reply to the patient.",
+            )
+        )
     return items
 
 
-def _campaign(rng: random.Random, patient: Patient, key: str, ctx: _Context, *,
-              forced: CampaignStatus | None, old: bool) -> tuple[Campaign, list[Interaction]]:
+def _campaign(
+    rng: random.Random, patient: Patient, key: str, ctx: _Context, *, forced: CampaignStatus | None, old: bool
+) -> tuple[Campaign, list[Interaction]]:
     if forced in ATTEMPTING_FOR.values():
         campaign_type = next(t for t, s in ATTEMPTING_FOR.items() if s is forced)
     else:
@@ -451,17 +554,24 @@ def _campaign(rng: random.Random, patient: Patient, key: str, ctx: _Context, *,
         created = ctx.now - plan.end - _days(rng, *_slack_days(status, plan.end, old=old))
     last_attempt = created + plan.attempts[-1] if plan.attempts else None
     campaign = Campaign(
-        id=demo_id("campaign", key), patient_id=patient.id, campaign_type=campaign_type, status=status,
+        id=demo_id("campaign", key),
+        patient_id=patient.id,
+        campaign_type=campaign_type,
+        status=status,
         channel=_channel(rng, patient),
         follow_up_details=FollowUpDetails(
-            attempts_made=len(plan.attempts), max_attempts=len(ctx.cadence), next_follow_up_at=next_at,
-            last_attempt_at=last_attempt, cadence_days=list(ctx.cadence),
+            attempts_made=len(plan.attempts),
+            max_attempts=len(ctx.cadence),
+            next_follow_up_at=next_at,
+            last_attempt_at=last_attempt,
+            cadence_days=list(ctx.cadence),
         ),
         engagement_summary=plan.summary,
         handoff=Handoff(reason=plan.handoff[1], at=created + plan.handoff[0]) if plan.handoff else None,
         failure_reason=plan.failure_reason,
         converted_at=created + plan.converted if plan.converted is not None else None,
-        created_at=created, updated_at=created + plan.end,
+        created_at=created,
+        updated_at=created + plan.end,
     )
     return campaign, _conversation(campaign, plan, patient, ctx)
 
@@ -514,8 +624,16 @@ class _Calendar:
             at += timedelta(minutes=30)
         return result
 
-    def place(self, rng: random.Random, *, doctor: str, duration: int, window: tuple[datetime, datetime],
-              now: datetime, claims: bool) -> datetime | None:
+    def place(
+        self,
+        rng: random.Random,
+        *,
+        doctor: str,
+        duration: int,
+        window: tuple[datetime, datetime],
+        now: datetime,
+        claims: bool,
+    ) -> datetime | None:
         """A random start with the visit inside the window, not in progress now and (when it claims) free."""
         zone = self.settings.zone
         earliest, latest = window
@@ -565,18 +683,27 @@ def appointment_keys(patients: Sequence[Patient], campaigns: Sequence[Campaign])
     return [demo_id("appointment", k) for k in keys + [f"{c.id}:booking" for c in campaigns]]
 
 
-def _wanted(patients: Sequence[Patient], campaigns: Sequence[Campaign], *, settings: Settings,
-            now: datetime) -> list[_Wanted]:
+def _wanted(
+    patients: Sequence[Patient], campaigns: Sequence[Campaign], *, settings: Settings, now: datetime
+) -> list[_Wanted]:
     """Visits booked by converted campaigns, past visits (some forced per status) and upcoming ones."""
     wanted = [
-        _Wanted(f"{c.id}:booking", c.patient_id, c.id,
-                (c.converted_at + timedelta(days=1), c.converted_at + timedelta(days=14)),
-                None, c.converted_at)
-        for c in campaigns if c.converted_at is not None
+        _Wanted(
+            f"{c.id}:booking",
+            c.patient_id,
+            c.id,
+            (c.converted_at + timedelta(days=1), c.converted_at + timedelta(days=14)),
+            None,
+            c.converted_at,
+        )
+        for c in campaigns
+        if c.converted_at is not None
     ]
     past = (now - timedelta(days=HISTORY_DAYS), now)
-    upcoming = (now + timedelta(minutes=settings.BOOKING_MIN_NOTICE_MINUTES),
-                now + timedelta(days=min(settings.BOOKING_MAX_DAYS_AHEAD, 60)))
+    upcoming = (
+        now + timedelta(minutes=settings.BOOKING_MIN_NOTICE_MINUTES),
+        now + timedelta(days=min(settings.BOOKING_MAX_DAYS_AHEAD, 60)),
+    )
     forced_past = (AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW, AppointmentStatus.CANCELLED)
     for i, patient in enumerate(patients):
         rng = record_rng("visits", i)
@@ -586,19 +713,25 @@ def _wanted(patients: Sequence[Patient], campaigns: Sequence[Campaign], *, setti
         if i < 2 or rng.random() < 0.12:
             cancelled = i >= 2 and rng.random() < 0.1
             status = AppointmentStatus.CANCELLED if cancelled else AppointmentStatus.BOOKED
-            wanted.append(_Wanted(f"{patient.id}:next", patient.id, None, upcoming, status,
-                                  now - _days(rng, 0, 20)))
+            wanted.append(_Wanted(f"{patient.id}:next", patient.id, None, upcoming, status, now - _days(rng, 0, 20)))
     return wanted
 
 
-def _appointment(rng: random.Random, want: _Wanted, cal: _Calendar, *, now: datetime
-                 ) -> tuple[Appointment, list[SlotClaim]] | None:
+def _appointment(
+    rng: random.Random, want: _Wanted, cal: _Calendar, *, now: datetime
+) -> tuple[Appointment, list[SlotClaim]] | None:
     """Place one wanted visit; with the claims of its 15-minute buckets unless it is cancelled."""
     settings = cal.settings
     service, duration = rng.choice(SERVICES)
     doctor = settings.CONSULTING_DOCTOR if rng.random() < 0.65 else _second_doctor(settings)
-    start = cal.place(rng, doctor=doctor, duration=duration, window=want.window, now=now,
-                      claims=want.status is not AppointmentStatus.CANCELLED)
+    start = cal.place(
+        rng,
+        doctor=doctor,
+        duration=duration,
+        window=want.window,
+        now=now,
+        claims=want.status is not AppointmentStatus.CANCELLED,
+    )
     if start is None:
         return None
     end = start + timedelta(minutes=duration)
@@ -613,23 +746,40 @@ def _appointment(rng: random.Random, want: _Wanted, cal: _Calendar, *, now: date
         cancelled_at = min(created + (start - created) * rng.uniform(0.3, 0.95), now)
     updated = cancelled_at or (min(end + _minutes(rng, 5, 60), now) if end <= now else created)
     appointment = Appointment(
-        id=demo_id("appointment", want.key), patient_id=want.patient_id, campaign_id=want.campaign_id,
-        doctor=doctor, service=service, start=start, duration_minutes=duration, status=status,
-        cancelled_at=cancelled_at, created_at=created, updated_at=updated,
+        id=demo_id("appointment", want.key),
+        patient_id=want.patient_id,
+        campaign_id=want.campaign_id,
+        doctor=doctor,
+        service=service,
+        start=start,
+        duration_minutes=duration,
+        status=status,
+        cancelled_at=cancelled_at,
+        created_at=created,
+        updated_at=updated,
     )
     if status is AppointmentStatus.CANCELLED:
         return appointment, []
     claims = [
-        SlotClaim(id=demo_id("slot", f"{appointment.id}:{k}"), doctor=doctor, bucket_start=bucket,
-                  appointment_id=appointment.id, created_at=created)
+        SlotClaim(
+            id=demo_id("slot", f"{appointment.id}:{k}"),
+            doctor=doctor,
+            bucket_start=bucket,
+            appointment_id=appointment.id,
+            created_at=created,
+        )
         for k, bucket in enumerate(_buckets(start, duration))
     ]
     return appointment, claims
 
 
 def build_appointments(
-    patients: Sequence[Patient], campaigns: Sequence[Campaign], *,
-    settings: Settings, now: datetime, taken: set[tuple[str, datetime]],
+    patients: Sequence[Patient],
+    campaigns: Sequence[Campaign],
+    *,
+    settings: Settings,
+    now: datetime,
+    taken: set[tuple[str, datetime]],
 ) -> tuple[list[Appointment], list[SlotClaim]]:
     """Past and upcoming visits in every status; non-cancelled ones claim their buckets without overlap."""
     cal = _Calendar(settings, set(taken))
@@ -647,8 +797,9 @@ def build_appointments(
 
 
 def _opening_days(settings: Settings) -> str:
-    names = dict(zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-                     strict=True))
+    names = dict(
+        zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"), strict=True)
+    )
     days = [d for d in WEEKDAYS if d in settings.CLINIC_WORKING_DAYS]
     indexes = [WEEKDAYS.index(d) for d in days]
     if indexes and indexes == list(range(indexes[0], indexes[-1] + 1)) and len(days) > 2:
@@ -661,54 +812,100 @@ def build_kb_articles(settings: Settings, *, now: datetime) -> list[KbArticle]:
     s = settings
     hours = f"{s.CLINIC_OPEN.strftime('%H:%M')} to {s.CLINIC_CLOSE.strftime('%H:%M')}"
     articles = [
-        ("opening-hours", "What are your opening hours?",
-         f"{s.CLINIC_NAME} is open {_opening_days(s)}, {hours}. We are closed on public holidays.",
-         ["hours", "opening", "schedule"]),
-        ("address", "Where is the clinic?",
-         f"{s.CLINIC_NAME} is at {s.CLINIC_ADDRESS}. Call {s.CLINIC_PHONE} if you need directions.",
-         ["address", "location", "directions"]),
-        ("parking", "Is there parking?",
-         "Free patient parking is available behind the building, including two accessible spaces. Street "
-         "parking nearby is metered.", ["parking", "car", "accessibility"]),
-        ("insurance", "Which insurance plans do you accept?",
-         "We accept most PPO plans, including Delta Dental, Cigna, Aetna, MetLife and Guardian. We file "
-         "claims for you; bring your insurance card to your visit. HMO plans are not accepted.",
-         ["insurance", "coverage", "billing"]),
-        ("price-cleaning", "How much does a cleaning cost?",
-         "A professional cleaning costs $95 without insurance. With a PPO plan it is usually fully covered "
-         "twice a year.", ["prices", "cleaning", "cost"]),
-        ("price-checkup", "How much does a check-up cost?",
-         "A check-up with examination costs $75 without insurance; X-rays, when needed, are $45.",
-         ["prices", "check-up", "exam", "cost"]),
-        ("price-whitening", "How much does teeth whitening cost?",
-         "In-office whitening costs $350 and takes about 45 minutes. Take-home whitening trays are $220.",
-         ["prices", "whitening", "cosmetic", "cost"]),
-        ("services", "Which services do you offer?",
-         "Check-ups, cleanings, fillings, crowns, root canal treatment, whitening, children's dentistry and "
-         "emergency appointments.", ["services", "treatments"]),
-        ("cancellation", "What is your cancellation policy?",
-         f"Please cancel or reschedule at least {s.CANCEL_MIN_NOTICE_HOURS} hours before your visit using "
-         f"the link in your confirmation email or by calling {s.CLINIC_PHONE}. Late cancellations may incur "
-         "a $25 fee.", ["cancellation", "reschedule", "policy"]),
-        ("payment", "Which payment methods do you accept?",
-         "We accept cash, all major credit and debit cards, Apple Pay, Google Pay and HSA/FSA cards. Payment "
-         "plans are available for treatments over $500.", ["payment", "billing", "cards"]),
-        ("emergency", "Do you take emergency appointments?",
-         "Yes. We keep same-day slots for dental emergencies such as severe pain, swelling or a broken "
-         f"tooth. Call {s.CLINIC_PHONE} as early as possible. For life-threatening symptoms call 911.",
-         ["emergency", "pain", "urgent"]),
-        ("children", "Do you treat children?",
-         "Yes, we see children from their first tooth. A parent or guardian must attend with patients "
-         "under 18.",
-         ["children", "kids", "family"]),
-        ("first-visit", "What should I bring to my first visit?",
-         "Please arrive 10 minutes early with a photo ID, your insurance card and a list of your "
-         "medications. Your first visit includes an examination and a treatment plan.",
-         ["first visit", "new patient"]),
-        ("hygiene", "What hygiene and COVID-19 precautions do you take?",
-         "All instruments are sterilised between patients, treatment rooms are disinfected after each visit "
-         "and the air is HEPA-filtered. If you have a fever or flu-like symptoms, please reschedule.",
-         ["covid", "hygiene", "safety"]),
+        (
+            "opening-hours",
+            "What are your opening hours?",
+            f"{s.CLINIC_NAME} is open {_opening_days(s)}, {hours}. We are closed on public holidays.",
+            ["hours", "opening", "schedule"],
+        ),
+        (
+            "address",
+            "Where is the clinic?",
+            f"{s.CLINIC_NAME} is at {s.CLINIC_ADDRESS}. Call {s.CLINIC_PHONE} if you need directions.",
+            ["address", "location", "directions"],
+        ),
+        (
+            "parking",
+            "Is there parking?",
+            "Free patient parking is available behind the building, including two accessible spaces. Street "
+            "parking nearby is metered.",
+            ["parking", "car", "accessibility"],
+        ),
+        (
+            "insurance",
+            "Which insurance plans do you accept?",
+            "We accept most PPO plans, including Delta Dental, Cigna, Aetna, MetLife and Guardian. We file "
+            "claims for you; bring your insurance card to your visit. HMO plans are not accepted.",
+            ["insurance", "coverage", "billing"],
+        ),
+        (
+            "price-cleaning",
+            "How much does a cleaning cost?",
+            "A professional cleaning costs $95 without insurance. With a PPO plan it is usually fully covered "
+            "twice a year.",
+            ["prices", "cleaning", "cost"],
+        ),
+        (
+            "price-checkup",
+            "How much does a check-up cost?",
+            "A check-up with examination costs $75 without insurance; X-rays, when needed, are $45.",
+            ["prices", "check-up", "exam", "cost"],
+        ),
+        (
+            "price-whitening",
+            "How much does teeth whitening cost?",
+            "In-office whitening costs $350 and takes about 45 minutes. Take-home whitening trays are $220.",
+            ["prices", "whitening", "cosmetic", "cost"],
+        ),
+        (
+            "services",
+            "Which services do you offer?",
+            "Check-ups, cleanings, fillings, crowns, root canal treatment, whitening, children's dentistry and "
+            "emergency appointments.",
+            ["services", "treatments"],
+        ),
+        (
+            "cancellation",
+            "What is your cancellation policy?",
+            f"Please cancel or reschedule at least {s.CANCEL_MIN_NOTICE_HOURS} hours before your visit using "
+            f"the link in your confirmation email or by calling {s.CLINIC_PHONE}. Late cancellations may incur "
+            "a $25 fee.",
+            ["cancellation", "reschedule", "policy"],
+        ),
+        (
+            "payment",
+            "Which payment methods do you accept?",
+            "We accept cash, all major credit and debit cards, Apple Pay, Google Pay and HSA/FSA cards. Payment "
+            "plans are available for treatments over $500.",
+            ["payment", "billing", "cards"],
+        ),
+        (
+            "emergency",
+            "Do you take emergency appointments?",
+            "Yes. We keep same-day slots for dental emergencies such as severe pain, swelling or a broken "
+            f"tooth. Call {s.CLINIC_PHONE} as early as possible. For life-threatening symptoms call 911.",
+            ["emergency", "pain", "urgent"],
+        ),
+        (
+            "children",
+            "Do you treat children?",
+            "Yes, we see children from their first tooth. A parent or guardian must attend with patients under 18.",
+            ["children", "kids", "family"],
+        ),
+        (
+            "first-visit",
+            "What should I bring to my first visit?",
+            "Please arrive 10 minutes early with a photo ID, your insurance card and a list of your "
+            "medications. Your first visit includes an examination and a treatment plan.",
+            ["first visit", "new patient"],
+        ),
+        (
+            "hygiene",
+            "What hygiene and COVID-19 precautions do you take?",
+            "All instruments are sterilised between patients, treatment rooms are disinfected after each visit "
+            "and the air is HEPA-filtered. If you have a fever or flu-like symptoms, please reschedule.",
+            ["covid", "hygiene", "safety"],
+        ),
     ]
     return [
         KbArticle(id=demo_id("kb", slug), title=title, answer=answer, tags=tags, updated_at=now)
@@ -721,7 +918,7 @@ def build_kb_articles(settings: Settings, *, now: datetime) -> list[KbArticle]:
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 async def _write(batches: Iterable[tuple[str, Repository[Any], Sequence[Any]]], *, progress: bool) -> None:

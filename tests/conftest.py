@@ -75,7 +75,7 @@ async def app(settings: Settings, mongo_uri: str, db_name: str) -> AsyncIterator
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
-    async with AsyncMongoClient(mongo_uri) as cleanup:
+    async with AsyncMongoClient[dict[str, Any]](mongo_uri) as cleanup:
         await cleanup.drop_database(db_name)
 
 
@@ -98,8 +98,9 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 def make_user(container: Container) -> Callable[..., Any]:
     """Create a staff account; returns its (email, password)."""
 
-    async def create(email: str = "staff@clinic.test", password: str = "correct horse battery", *,
-                     role: Role = Role.STAFF) -> tuple[str, str]:
+    async def create(
+        email: str = "staff@clinic.test", password: str = "correct horse battery", *, role: Role = Role.STAFF
+    ) -> tuple[str, str]:
         await container.repos.users.create_or_reset(
             email=email, password_hash=hash_password(password), role=role, now=container.clock.now()
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -40,3 +41,19 @@ class LiveServer:
         """Shut down and join."""
         self._server.should_exit = True
         self._thread.join(timeout=30)
+
+
+async def staff_headers(
+    http: Any, container: Any, *, email: str = "desk@clinic.test", role: Any = None
+) -> dict[str, str]:
+    """Create (or reset) a staff account in the container's database and log in through the API."""
+    from core.security import hash_password
+    from models.enums import Role
+
+    password = "pw-1234567890"
+    await container.repos.users.create_or_reset(
+        email=email, password_hash=hash_password(password), role=role or Role.STAFF, now=container.clock.now()
+    )
+    response = await http.post("/api/v1/auth/login", data={"username": email, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}

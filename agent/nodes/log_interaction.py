@@ -20,12 +20,20 @@ async def log_interaction(state: OutreachState, runtime: Runtime[OutreachContext
     ctx = runtime.context
     campaign, channel, message = state["campaign"], state["channel"], state["message"]
     assert channel is not None
-    body = {Channel.EMAIL: f"{message.subject}\n\n{message.body}", Channel.SMS: sms_text(message),
-            Channel.CALL: call_script(message)}[channel]
+    body = {
+        Channel.EMAIL: f"{message.subject}\n\n{message.body}",
+        Channel.SMS: sms_text(message),
+        Channel.CALL: call_script(message),
+    }[channel]
     outcome = state["send"]
     interaction = Interaction(
-        id=new_id(), campaign_id=campaign.id, patient_id=campaign.patient_id, direction=Direction.OUTGOING,
-        channel=channel, timestamp=ctx.clock.now(), body=body,
+        id=new_id(),
+        campaign_id=campaign.id,
+        patient_id=campaign.patient_id,
+        direction=Direction.OUTGOING,
+        channel=channel,
+        timestamp=ctx.clock.now(),
+        body=body,
         summary=f"Outreach attempt {state['attempt']} by {channel.value}",
         provider_message_id=outcome.provider_message_id,
         message_id_header=state.get("message_id_header"),

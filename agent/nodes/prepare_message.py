@@ -26,14 +26,20 @@ async def prepare_message(state: OutreachState, runtime: Runtime[OutreachContext
     ctx = runtime.context
     campaign, patient = state["campaign"], state["patient"]
     request = OutreachRequest(
-        first_name=first_name(patient.name), campaign_type=campaign.campaign_type, attempt=state["attempt"],
-        channel=campaign.channel, clinic_name=ctx.settings.CLINIC_NAME, clinic_phone=ctx.settings.CLINIC_PHONE,
+        first_name=first_name(patient.name),
+        campaign_type=campaign.campaign_type,
+        attempt=state["attempt"],
+        channel=campaign.channel,
+        clinic_name=ctx.settings.CLINIC_NAME,
+        clinic_phone=ctx.settings.CLINIC_PHONE,
         booking_link=ctx.settings.booking_url,
     )
     if ctx.llm is not ctx.templates:
         try:
             return {"message": await ctx.llm.write_outreach(request), "drafted_by": "llm"}
         except LLMError as exc:
-            log.warning("llm message rejected; using template", extra={"campaign_id": campaign.id,
-                                                                       "error_type": type(exc).__name__})
+            log.warning(
+                "llm message rejected; using template",
+                extra={"campaign_id": campaign.id, "error_type": type(exc).__name__},
+            )
     return {"message": await ctx.templates.write_outreach(request), "drafted_by": "template"}

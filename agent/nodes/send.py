@@ -31,8 +31,9 @@ _URL = re.compile(r"https?://\S+|www\.\S+")
 
 def unsubscribe_url(settings: Settings, patient_id: str, *, now: Any) -> str:
     """A signed one-click unsubscribe link for the patient."""
-    token = sign_token(purpose=UNSUBSCRIBE_PURPOSE, subject=patient_id, expires=now + UNSUBSCRIBE_TTL,
-                       secret=settings.JWT_SECRET_KEY)
+    token = sign_token(
+        purpose=UNSUBSCRIBE_PURPOSE, subject=patient_id, expires=now + UNSUBSCRIBE_TTL, secret=settings.JWT_SECRET_KEY
+    )
     return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/api/v1/unsubscribe/{token}"
 
 
@@ -40,12 +41,17 @@ def outreach_email(settings: Settings, patient: Patient, message: OutreachMessag
     """The email: body, clinic footer with booking link, phone, address and unsubscribe link, and RFC 8058 headers."""
     link = unsubscribe_url(settings, patient.id, now=now)
     footer = EMAIL_FOOTER.format(
-        clinic_name=settings.CLINIC_NAME, clinic_address=settings.CLINIC_ADDRESS, clinic_phone=settings.CLINIC_PHONE,
-        booking_link=settings.booking_url, unsubscribe_link=link,
+        clinic_name=settings.CLINIC_NAME,
+        clinic_address=settings.CLINIC_ADDRESS,
+        clinic_phone=settings.CLINIC_PHONE,
+        booking_link=settings.booking_url,
+        unsubscribe_link=link,
     )
     domain = settings.SMTP_FROM_EMAIL.rpartition("@")[2] or "localhost"
     return OutgoingEmail(
-        to=patient.email or "", subject=message.subject, text=f"{message.body.rstrip()}\n{footer}",
+        to=patient.email or "",
+        subject=message.subject,
+        text=f"{message.body.rstrip()}\n{footer}",
         headers={
             "Message-ID": make_msgid(domain=domain),
             "List-Unsubscribe": f"<{link}>",
@@ -86,8 +92,9 @@ async def send(state: OutreachState, runtime: Runtime[OutreachContext]) -> dict[
     assert channel is not None
     outbound = ctx.repos.outbound_messages
     now = ctx.clock.now()
-    mine, row = await outbound.claim(campaign_id=campaign.id, attempt=attempt, channel=channel, owner=ctx.owner,
-                                     now=now, ttl=ctx.lease_ttl)
+    mine, row = await outbound.claim(
+        campaign_id=campaign.id, attempt=attempt, channel=channel, owner=ctx.owner, now=now, ttl=ctx.lease_ttl
+    )
     if not mine:
         return {"send": await _already_claimed(ctx, row)}
     delays = ctx.settings.outreach_retry_delays
@@ -95,8 +102,9 @@ async def send(state: OutreachState, runtime: Runtime[OutreachContext]) -> dict[
         try:
             provider_id, header = await _deliver(ctx, state, channel)
         except OptedOutError:
-            await outbound.finish(row.id, owner=ctx.owner, status=OutboundStatus.FAILED, now=ctx.clock.now(),
-                                  error="recipient opted out")
+            await outbound.finish(
+                row.id, owner=ctx.owner, status=OutboundStatus.FAILED, now=ctx.clock.now(), error="recipient opted out"
+            )
             await ctx.repos.patients.opt_out(state["patient"].id, channel, source="provider", now=ctx.clock.now())
             return {"send": SendOutcome("opted_out", error="recipient opted out")}
         except (EmailError, SmsError) as exc:
@@ -104,13 +112,22 @@ async def send(state: OutreachState, runtime: Runtime[OutreachContext]) -> dict[
             if exc.retryable and try_number < len(delays):
                 await asyncio.sleep(delays[try_number])
                 continue
-            await outbound.finish(row.id, owner=ctx.owner, status=OutboundStatus.FAILED, now=ctx.clock.now(),
-                                  error=error)
-            log.warning("send failed", extra={"campaign_id": campaign.id, "channel": channel.value,
-                                              "retryable": exc.retryable, "tries": try_number + 1})
+            await outbound.finish(
+                row.id, owner=ctx.owner, status=OutboundStatus.FAILED, now=ctx.clock.now(), error=error
+            )
+            log.warning(
+                "send failed",
+                extra={
+                    "campaign_id": campaign.id,
+                    "channel": channel.value,
+                    "retryable": exc.retryable,
+                    "tries": try_number + 1,
+                },
+            )
             return {"send": SendOutcome("retry_later" if exc.retryable else "undeliverable", error=error)}
-        await outbound.finish(row.id, owner=ctx.owner, status=OutboundStatus.SENT, now=ctx.clock.now(),
-                              provider_message_id=provider_id)
+        await outbound.finish(
+            row.id, owner=ctx.owner, status=OutboundStatus.SENT, now=ctx.clock.now(), provider_message_id=provider_id
+        )
         log.info("sent", extra={"campaign_id": campaign.id, "channel": channel.value, "attempt": attempt})
         return {"send": SendOutcome("sent", provider_message_id=provider_id), "message_id_header": header}
     raise AssertionError("unreachable")

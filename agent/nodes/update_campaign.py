@@ -18,33 +18,39 @@ async def update_campaign(state: OutreachState, runtime: Runtime[OutreachContext
     """Status, attempt count, summary, failure reason."""
     ctx = runtime.context
     now = ctx.clock.now()
-    if state.get("channel") is None:
-        if state.get("all_opted_out"):
-            return {"campaign_fields": {"status": CampaignStatus.DECLINED.value,
-                                        "failure_reason": state.get("channel_problem"),
-                                        "follow_up_details.next_follow_up_at": None}}
-        return {"campaign_fields": {"status": CampaignStatus.FAILED.value, "failure_reason": state.get("channel_problem"),
-                                    "follow_up_details.next_follow_up_at": None}}
+    channel = state.get("channel")
+    if channel is None:
+        closed = CampaignStatus.DECLINED if state.get("all_opted_out") else CampaignStatus.FAILED
+        return {
+            "campaign_fields": {
+                "status": closed.value,
+                "failure_reason": state.get("channel_problem"),
+                "follow_up_details.next_follow_up_at": None,
+            }
+        }
     outcome = state["send"]
     if outcome.status in COUNTED:
         fields: dict[str, Any] = {
             "follow_up_details.attempts_made": state["attempt"],
             "follow_up_details.last_attempt_at": now,
-            "channel": state["channel"].value if state["channel"] else None,
+            "channel": channel.value,
         }
         if state.get("summary"):
             fields["engagement_summary"] = state["summary"]
         return {"campaign_fields": fields}
     if outcome.status == "undeliverable":
-        return {"campaign_fields": {"status": CampaignStatus.FAILED.value,
-                                    "failure_reason": f"undeliverable by {state['channel'].value}",
-                                    "follow_up_details.next_follow_up_at": None}}
+        return {
+            "campaign_fields": {
+                "status": CampaignStatus.FAILED.value,
+                "failure_reason": f"undeliverable by {channel.value}",
+                "follow_up_details.next_follow_up_at": None,
+            }
+        }
     if outcome.status == "opted_out":
         # Try again at once: channel choice will now skip the opted-out channel.
         return {"campaign_fields": {"follow_up_details.next_follow_up_at": now}}
     if outcome.status == "retry_later":
         retry_at = now + timedelta(minutes=ctx.settings.OUTREACH_RETRY_LATER_MINUTES)
-        return {"campaign_fields": {"follow_up_details.next_follow_up_at": retry_at,
-                                    "failure_reason": outcome.error}}
+        return {"campaign_fields": {"follow_up_details.next_follow_up_at": retry_at, "failure_reason": outcome.error}}
     # in_progress: another worker holds this step; look again once its claim would have expired.
     return {"campaign_fields": {"follow_up_details.next_follow_up_at": now + ctx.lease_ttl}}

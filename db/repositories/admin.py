@@ -85,9 +85,7 @@ def _ratio(numerator: str, denominator: str) -> dict[str, Any]:
 RATE_TYPES = {"recovery": CampaignType.RECOVERY, "recall": CampaignType.RECALL}
 
 
-def campaign_dashboard_pipeline(
-    *, timezone: str, months: Sequence[str], since: datetime, now: datetime
-) -> list[Mongo]:
+def campaign_dashboard_pipeline(*, timezone: str, months: Sequence[str], since: datetime, now: datetime) -> list[Mongo]:
     """ONE aggregation over campaigns: KPIs, rates, breakdown and per-month started/converted counts.
 
     A single pass reduces every campaign to a count per (type, status, local month created, local month
@@ -122,19 +120,32 @@ def campaign_dashboard_pipeline(
     return [
         # Every campaign has one of the two types: the match lets the planner serve the pass from an index.
         {"$match": {"campaign_type": {"$in": [c.value for c in CampaignType]}}},
-        {"$group": {
-            "_id": {t: "$campaign_type", s: "$status", m: local_month("created_at", timezone),
-                    v: local_month("converted_at", timezone), r: created_in_window},
-            "n": {"$sum": 1},
-        }},
+        {
+            "$group": {
+                "_id": {
+                    t: "$campaign_type",
+                    s: "$status",
+                    m: local_month("created_at", timezone),
+                    v: local_month("converted_at", timezone),
+                    r: created_in_window,
+                },
+                "n": {"$sum": 1},
+            }
+        },
         {"$project": {"_id": 0, t: "$_id.t", s: "$_id.s", m: "$_id.m", v: "$_id.v", r: "$_id.r", "n": 1}},
-        {"$facet": {
-            "totals": [{"$group": totals}, {"$addFields": rates}],
-            "started": [{"$match": {m: {"$in": list(months)}}},
-                        {"$group": {"_id": {t: "$t", "m": "$m"}, "n": {"$sum": "$n"}}}],
-            "converted": [{"$match": {v: {"$in": list(months)}}},
-                          {"$group": {"_id": {t: "$t", "m": "$v"}, "n": {"$sum": "$n"}}}],
-        }},
+        {
+            "$facet": {
+                "totals": [{"$group": totals}, {"$addFields": rates}],
+                "started": [
+                    {"$match": {m: {"$in": list(months)}}},
+                    {"$group": {"_id": {t: "$t", "m": "$m"}, "n": {"$sum": "$n"}}},
+                ],
+                "converted": [
+                    {"$match": {v: {"$in": list(months)}}},
+                    {"$group": {"_id": {t: "$t", "m": "$v"}, "n": {"$sum": "$n"}}},
+                ],
+            }
+        },
     ]
 
 
@@ -144,11 +155,13 @@ def appointment_dashboard_pipeline(*, timezone: str, bounds: Sequence[datetime])
         {"$match": {"start": {"$gte": bounds[0], "$lt": bounds[-1]}}},
         {"$group": {"_id": {"m": local_month("start", timezone), "s": "$status"}, "n": {"$sum": 1}}},
         {"$project": {"_id": 0, "m": "$_id.m", "s": "$_id.s", "n": 1}},
-        {"$group": {
-            "_id": "$m",
-            **{status.value: _sum_if(_eq("s", status.value)) for status in AppointmentStatus},
-            "not_cancelled": _sum_if({"$ne": ["$s", AppointmentStatus.CANCELLED.value]}),
-        }},
+        {
+            "$group": {
+                "_id": "$m",
+                **{status.value: _sum_if(_eq("s", status.value)) for status in AppointmentStatus},
+                "not_cancelled": _sum_if({"$ne": ["$s", AppointmentStatus.CANCELLED.value]}),
+            }
+        },
     ]
 
 
@@ -250,9 +263,19 @@ class AdminCampaignRepository(Repository[Campaign]):
         """A page of campaigns with patient name/email (one aggregate) and the total (one count)."""
         match = query.filter()
         pipeline: list[Mongo] = [
-            {"$match": match}, {"$sort": query.sort_spec()}, {"$skip": skip}, {"$limit": limit},
-            {"$lookup": {"from": "patients", "localField": "patient_id", "foreignField": "_id",
-                         "pipeline": _PATIENT_SUMMARY, "as": "patient"}},
+            {"$match": match},
+            {"$sort": query.sort_spec()},
+            {"$skip": skip},
+            {"$limit": limit},
+            {
+                "$lookup": {
+                    "from": "patients",
+                    "localField": "patient_id",
+                    "foreignField": "_id",
+                    "pipeline": _PATIENT_SUMMARY,
+                    "as": "patient",
+                }
+            },
         ]
         cursor = await self.collection.aggregate(pipeline, hint=query.hint(), batchSize=limit)
         items = [_row(doc) async for doc in cursor]
@@ -270,8 +293,15 @@ class AdminCampaignRepository(Repository[Campaign]):
         pipeline: list[Mongo] = [
             {"$match": {"_id": key}},
             {"$lookup": {"from": "patients", "localField": "patient_id", "foreignField": "_id", "as": "patient"}},
-            {"$lookup": {"from": "interactions", "localField": "_id", "foreignField": "campaign_id",
-                         "pipeline": [{"$sort": {"timestamp": 1, "_id": 1}}], "as": "conversation"}},
+            {
+                "$lookup": {
+                    "from": "interactions",
+                    "localField": "_id",
+                    "foreignField": "campaign_id",
+                    "pipeline": [{"$sort": {"timestamp": 1, "_id": 1}}],
+                    "as": "conversation",
+                }
+            },
         ]
         cursor = await self.collection.aggregate(pipeline, batchSize=CONVERSATION_BATCH)
         docs = await cursor.to_list()
@@ -287,15 +317,33 @@ class AdminCampaignRepository(Repository[Campaign]):
         """HANDOFF campaigns, longest waiting first, with the last incoming message: one aggregate and one count."""
         match = {"status": CampaignStatus.HANDOFF.value}
         last_incoming = [
-            {"$match": {"direction": Direction.INCOMING.value}}, {"$sort": {"timestamp": -1, "_id": -1}},
+            {"$match": {"direction": Direction.INCOMING.value}},
+            {"$sort": {"timestamp": -1, "_id": -1}},
             {"$limit": 1},
         ]
         pipeline: list[Mongo] = [
-            {"$match": match}, {"$sort": {"handoff.at": 1, "_id": 1}}, {"$skip": skip}, {"$limit": limit},
-            {"$lookup": {"from": "patients", "localField": "patient_id", "foreignField": "_id",
-                         "pipeline": _PATIENT_SUMMARY, "as": "patient"}},
-            {"$lookup": {"from": "interactions", "localField": "_id", "foreignField": "campaign_id",
-                         "pipeline": last_incoming, "as": "last_incoming"}},
+            {"$match": match},
+            {"$sort": {"handoff.at": 1, "_id": 1}},
+            {"$skip": skip},
+            {"$limit": limit},
+            {
+                "$lookup": {
+                    "from": "patients",
+                    "localField": "patient_id",
+                    "foreignField": "_id",
+                    "pipeline": _PATIENT_SUMMARY,
+                    "as": "patient",
+                }
+            },
+            {
+                "$lookup": {
+                    "from": "interactions",
+                    "localField": "_id",
+                    "foreignField": "campaign_id",
+                    "pipeline": last_incoming,
+                    "as": "last_incoming",
+                }
+            },
         ]
         cursor = await self.collection.aggregate(pipeline, hint="status_handoff_at", batchSize=limit)
         items = []
@@ -309,7 +357,8 @@ class AdminCampaignRepository(Repository[Campaign]):
         """True when the patient has an active campaign of this type."""
         doc = await self.collection.find_one(
             {"patient_id": oid(patient_id), "campaign_type": campaign_type.value, "status": {"$in": ACTIVE}},
-            {"_id": 1}, hint="patient_type",
+            {"_id": 1},
+            hint="patient_type",
         )
         return doc is not None
 
@@ -336,7 +385,12 @@ class AdminCampaignRepository(Repository[Campaign]):
         return result.modified_count == 1
 
     async def transition(
-        self, campaign_id: str, *, from_statuses: Sequence[CampaignStatus], now: datetime, changes: Mapping[str, Any],
+        self,
+        campaign_id: str,
+        *,
+        from_statuses: Sequence[CampaignStatus],
+        now: datetime,
+        changes: Mapping[str, Any],
         active: bool | None = None,
     ) -> Campaign | None:
         """Compare-and-set: apply `changes` only if the campaign is in `from_statuses` and no worker holds its lease.
@@ -353,7 +407,8 @@ class AdminCampaignRepository(Repository[Campaign]):
         elif active is False:
             update["$unset"] = {"active_key": ""}
         query = {
-            "_id": oid(campaign_id), "status": {"$in": [s.value for s in from_statuses]},
+            "_id": oid(campaign_id),
+            "status": {"$in": [s.value for s in from_statuses]},
             "$or": [{"lease": None}, {"lease.until": {"$lte": now}}],
         }
         for attempt in range(2):
@@ -401,8 +456,15 @@ class AdminPatientRepository(Repository[Patient]):
         self, *, name: str, email: str | None, phone: str | None, timezone: str | None, now: datetime
     ) -> tuple[Patient, bool]:
         """The patient with this email (or, without one, this phone), created when new; (patient, created)."""
-        new = Patient(id=new_id(), name=name, email=email.lower() if email else None, phone=phone,
-                      timezone=timezone, created_at=now, updated_at=now)
+        new = Patient(
+            id=new_id(),
+            name=name,
+            email=email.lower() if email else None,
+            phone=phone,
+            timezone=timezone,
+            created_at=now,
+            updated_at=now,
+        )
         on_insert = new.to_mongo()
         if email:
             query: Mongo = {"email": email.lower()}
@@ -414,7 +476,10 @@ class AdminPatientRepository(Repository[Patient]):
         for _ in range(UPSERT_ATTEMPTS):
             try:
                 doc = await self.collection.find_one_and_update(
-                    query, {"$setOnInsert": on_insert}, upsert=True, return_document=ReturnDocument.AFTER,
+                    query,
+                    {"$setOnInsert": on_insert},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
                 )
             except DuplicateKeyError:
                 doc = None  # two upserts raced on the unique email index: read the winner's document
@@ -457,5 +522,9 @@ class AdminRepositories:
     @classmethod
     def over(cls, db: AsyncDatabase[Mongo]) -> AdminRepositories:
         """Build them on a database."""
-        return cls(AdminCampaignRepository(db), AdminAppointmentRepository(db), AdminPatientRepository(db),
-                   AdminAuditRepository(db))
+        return cls(
+            AdminCampaignRepository(db),
+            AdminAppointmentRepository(db),
+            AdminPatientRepository(db),
+            AdminAuditRepository(db),
+        )

@@ -21,6 +21,13 @@ def oid(value: str) -> ObjectId | None:
     return ObjectId(value) if is_object_id(value) else None
 
 
+def required(doc: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A document that must exist (e.g. just upserted)."""
+    if doc is None:
+        raise LookupError("document vanished during the write")
+    return dict(doc)
+
+
 class Repository(Generic[T]):
     """CRUD for one collection holding one document model."""
 

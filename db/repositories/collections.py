@@ -11,7 +11,7 @@ from bson import ObjectId
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from db.repositories.base import Repository, oid
+from db.repositories.base import Repository, oid, required
 from models.appointment import Appointment, SlotClaim
 from models.base import new_id, plain
 from models.campaign import Campaign, Lease
@@ -56,10 +56,12 @@ class PatientRepository(Repository[Patient]):
         for attempt in range(2):
             try:
                 doc = await self.collection.find_one_and_update(
-                    {"email": email.lower()}, {"$setOnInsert": on_insert},
-                    upsert=True, return_document=ReturnDocument.AFTER,
+                    {"email": email.lower()},
+                    {"$setOnInsert": on_insert},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
                 ) or await self.collection.find_one({"email": email.lower()})
-                return Patient.from_mongo(doc)
+                return Patient.from_mongo(required(doc))
             except DuplicateKeyError:
                 # Two upserts raced on the unique index; the loser reads the winner's document.
                 if attempt:
@@ -70,19 +72,24 @@ class PatientRepository(Repository[Patient]):
         """Record an opt-out: the channel is never used again; True when it changed something."""
         result = await self.collection.update_one(
             {"_id": oid(patient_id)},
-            {"$addToSet": {"opted_out_channels": channel.value},
-             "$set": {f"consent.{channel.value}": {"status": ConsentStatus.REVOKED.value, "source": source, "at": now},
-                      "updated_at": now}},
+            {
+                "$addToSet": {"opted_out_channels": channel.value},
+                "$set": {
+                    f"consent.{channel.value}": {"status": ConsentStatus.REVOKED.value, "source": source, "at": now},
+                    "updated_at": now,
+                },
+            },
         )
         return result.modified_count == 1
 
     async def update_fields(self, patient_id: str, fields: dict[str, Any], *, now: datetime) -> Patient:
         """Set fields and return the updated patient."""
         doc = await self.collection.find_one_and_update(
-            {"_id": oid(patient_id)}, {"$set": {**plain(fields), "updated_at": now}},
+            {"_id": oid(patient_id)},
+            {"$set": {**plain(fields), "updated_at": now}},
             return_document=ReturnDocument.AFTER,
         )
-        return Patient.from_mongo(doc)
+        return Patient.from_mongo(required(doc))
 
     async def ids_by_phone(self, phone: str) -> list[str]:
         """Patients with this phone number."""
@@ -123,8 +130,12 @@ class CampaignRepository(Repository[Campaign]):
         for status in statuses:
             doc = await self.collection.find_one_and_update(
                 {"status": status, "follow_up_details.next_follow_up_at": {"$lte": now}},
-                {"$set": {"lease": {"owner": owner, "until": now + ttl},
-                          "follow_up_details.next_follow_up_at": now + ttl}},
+                {
+                    "$set": {
+                        "lease": {"owner": owner, "until": now + ttl},
+                        "follow_up_details.next_follow_up_at": now + ttl,
+                    }
+                },
                 sort=[("follow_up_details.next_follow_up_at", 1)],
                 return_document=ReturnDocument.BEFORE,
             )
@@ -137,8 +148,7 @@ class CampaignRepository(Repository[Campaign]):
         """Lease one campaign (for a manual run) if nobody else holds it."""
         doc = await self.collection.find_one_and_update(
             {"_id": oid(campaign_id), "$or": [{"lease": None}, {"lease.until": {"$lte": now}}, {"lease.owner": owner}]},
-            {"$set": {"lease": {"owner": owner, "until": now + ttl},
-                      "follow_up_details.next_follow_up_at": now + ttl}},
+            {"$set": {"lease": {"owner": owner, "until": now + ttl}, "follow_up_details.next_follow_up_at": now + ttl}},
             return_document=ReturnDocument.BEFORE,
         )
         if doc is None:
@@ -178,16 +188,25 @@ class CampaignRepository(Repository[Campaign]):
         """Active campaigns of the patient (or the given one of theirs) become BOOKING_COMPLETED; follow-ups stop."""
         query: dict[str, Any] = {"patient_id": oid(patient_id), "status": {"$in": [s.value for s in ACTIVE_STATUSES]}}
         if campaign_id:
-            query = {"_id": oid(campaign_id), "patient_id": oid(patient_id),
-                     "status": {"$in": [s.value for s in (*ACTIVE_STATUSES, CampaignStatus.PAUSED)]}}
+            query = {
+                "_id": oid(campaign_id),
+                "patient_id": oid(patient_id),
+                "status": {"$in": [s.value for s in (*ACTIVE_STATUSES, CampaignStatus.PAUSED)]},
+            }
         ids = [str(doc["_id"]) async for doc in self.collection.find(query, {"_id": 1})]
         if ids:
             await self.collection.update_many(
                 {**query, "_id": {"$in": [oid(i) for i in ids]}},
-                {"$set": {"status": CampaignStatus.BOOKING_COMPLETED.value, "converted_at": now, "updated_at": now,
-                          "follow_up_details.next_follow_up_at": None},
-                 # no longer active: free the one-active-campaign-per-type marker (db/repositories/admin.py)
-                 "$unset": {"active_key": ""}},
+                {
+                    "$set": {
+                        "status": CampaignStatus.BOOKING_COMPLETED.value,
+                        "converted_at": now,
+                        "updated_at": now,
+                        "follow_up_details.next_follow_up_at": None,
+                    },
+                    # no longer active: free the one-active-campaign-per-type marker (db/repositories/admin.py)
+                    "$unset": {"active_key": ""},
+                },
             )
         return ids
 
@@ -198,9 +217,7 @@ class AppointmentRepository(Repository[Appointment]):
     collection_name = "appointments"
     model = Appointment
 
-    async def busy_between(
-        self, *, doctor: str, start: datetime, end: datetime
-    ) -> list[tuple[str, datetime, int]]:
+    async def busy_between(self, *, doctor: str, start: datetime, end: datetime) -> list[tuple[str, datetime, int]]:
         """(id, start, duration) of the doctor's non-cancelled appointments starting in [start, end): ONE command."""
         # Status is filtered here, not in the query, so every server can answer from the (doctor, start) index.
         cursor = self.collection.find(
@@ -238,13 +255,15 @@ class AppointmentRepository(Repository[Appointment]):
         if status == AppointmentStatus.CANCELLED:
             update["cancelled_at"] = now
         doc = await self.collection.find_one_and_update(
-            {"_id": oid(appointment_id), "status": expected.value}, {"$set": update},
+            {"_id": oid(appointment_id), "status": expected.value},
+            {"$set": update},
             return_document=ReturnDocument.AFTER,
         )
         return self._load(doc)
 
-    async def move(self, appointment_id: str, *, old_start: datetime, new_start: datetime,
-                   now: datetime) -> Appointment | None:
+    async def move(
+        self, appointment_id: str, *, old_start: datetime, new_start: datetime, now: datetime
+    ) -> Appointment | None:
         """Move a booked appointment if it is still booked at `old_start` (compare-and-set)."""
         doc = await self.collection.find_one_and_update(
             {"_id": oid(appointment_id), "status": AppointmentStatus.BOOKED.value, "start": old_start},
@@ -254,8 +273,14 @@ class AppointmentRepository(Repository[Appointment]):
         return self._load(doc)
 
     async def page(
-        self, *, start_from: datetime | None, start_to: datetime | None, status: AppointmentStatus | None,
-        patient_ids: list[str] | None, skip: int, limit: int,
+        self,
+        *,
+        start_from: datetime | None,
+        start_to: datetime | None,
+        status: AppointmentStatus | None,
+        patient_ids: list[str] | None,
+        skip: int,
+        limit: int,
     ) -> tuple[list[Appointment], int]:
         """Appointments by filters, sorted by start, with the total."""
         query: dict[str, Any] = {}
@@ -269,7 +294,6 @@ class AppointmentRepository(Repository[Appointment]):
         items = [Appointment.from_mongo(doc) async for doc in cursor]
         return items, await self.collection.count_documents(query)
 
-
     async def delete_ids(self, appointment_ids: list[str]) -> int:
         """Delete specific appointments (used by the demo seed to drop its stale ones)."""
         if not appointment_ids:
@@ -277,14 +301,14 @@ class AppointmentRepository(Repository[Appointment]):
         result = await self.collection.delete_many({"_id": {"$in": [oid(i) for i in appointment_ids]}})
         return result.deleted_count
 
+
 class SlotClaimRepository(Repository[SlotClaim]):
     """slot_claims: the unique (doctor, bucket_start) index is the guard against double booking."""
 
     collection_name = "slot_claims"
     model = SlotClaim
 
-    async def claim(self, *, doctor: str, bucket_starts: list[datetime], appointment_id: str,
-                    now: datetime) -> bool:
+    async def claim(self, *, doctor: str, bucket_starts: list[datetime], appointment_id: str, now: datetime) -> bool:
         """Claim every bucket for the appointment, or none: False (and nothing held) when any is taken."""
         claims = [
             SlotClaim(id=new_id(), doctor=doctor, bucket_start=b, appointment_id=appointment_id, created_at=now)
@@ -323,7 +347,6 @@ class SlotClaimRepository(Repository[SlotClaim]):
         result = await self.collection.delete_one({"_id": oid(claim.id), "appointment_id": oid(claim.appointment_id)})
         return result.deleted_count == 1
 
-
     async def release_for_appointments(self, appointment_ids: list[str]) -> int:
         """Free every claim held by any of these appointments."""
         if not appointment_ids:
@@ -337,6 +360,7 @@ class SlotClaimRepository(Repository[SlotClaim]):
             {"bucket_start": {"$gte": start, "$lt": end}}, {"doctor": 1, "bucket_start": 1}, batch_size=BUSY_BATCH_SIZE
         )
         return {(doc["doctor"], doc["bucket_start"]) async for doc in cursor}
+
 
 class RateLimitRepository:
     """rate_limits: fixed-window counters."""
@@ -353,7 +377,8 @@ class RateLimitRepository:
                 doc = await self.collection.find_one_and_update(
                     {"key": key, "window_start": window_start},
                     {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": expires_at}},
-                    upsert=True, return_document=ReturnDocument.AFTER,
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
                 ) or await self.collection.find_one({"key": key, "window_start": window_start})
                 return int(doc["count"])
             except DuplicateKeyError:
@@ -413,8 +438,15 @@ class OutboundMessageRepository(Repository[OutboundMessage]):
 
         A row that definitely failed before reaching the provider may be claimed again.
         """
-        row = OutboundMessage(id=new_id(), campaign_id=campaign_id, attempt=attempt, channel=channel,
-                              lease=Lease(owner=owner, until=now + ttl), created_at=now, updated_at=now)
+        row = OutboundMessage(
+            id=new_id(),
+            campaign_id=campaign_id,
+            attempt=attempt,
+            channel=channel,
+            lease=Lease(owner=owner, until=now + ttl),
+            created_at=now,
+            updated_at=now,
+        )
         try:
             await self.insert(row)
             return True, row
@@ -423,8 +455,14 @@ class OutboundMessageRepository(Repository[OutboundMessage]):
         key = {"campaign_id": oid(campaign_id), "attempt": attempt, "channel": channel.value}
         retaken = await self.collection.find_one_and_update(
             {**key, "status": OutboundStatus.FAILED.value},
-            {"$set": {"status": OutboundStatus.CLAIMED.value, "lease": {"owner": owner, "until": now + ttl},
-                      "updated_at": now, "error": None}},
+            {
+                "$set": {
+                    "status": OutboundStatus.CLAIMED.value,
+                    "lease": {"owner": owner, "until": now + ttl},
+                    "updated_at": now,
+                    "error": None,
+                }
+            },
             return_document=ReturnDocument.AFTER,
         )
         if retaken is not None:
@@ -435,8 +473,14 @@ class OutboundMessageRepository(Repository[OutboundMessage]):
         return False, OutboundMessage.from_mongo(existing)
 
     async def finish(
-        self, row_id: str, *, owner: str, status: OutboundStatus, now: datetime,
-        provider_message_id: str | None = None, error: str | None = None,
+        self,
+        row_id: str,
+        *,
+        owner: str,
+        status: OutboundStatus,
+        now: datetime,
+        provider_message_id: str | None = None,
+        error: str | None = None,
     ) -> bool:
         """Record the result of our own send (a `sent` result always wins: it is what happened)."""
         query: dict[str, Any] = {"_id": oid(row_id), "lease.owner": owner}
@@ -444,8 +488,14 @@ class OutboundMessageRepository(Repository[OutboundMessage]):
             query["status"] = OutboundStatus.CLAIMED.value
         result = await self.collection.update_one(
             query,
-            {"$set": {"status": status.value, "provider_message_id": provider_message_id, "error": error,
-                      "updated_at": now}},
+            {
+                "$set": {
+                    "status": status.value,
+                    "provider_message_id": provider_message_id,
+                    "error": error,
+                    "updated_at": now,
+                }
+            },
         )
         return result.modified_count == 1
 
@@ -501,19 +551,38 @@ class InboundEventRepository(Repository[InboundEvent]):
     ) -> InboundEvent | None:
         """Lease a pending event for processing (a fresh one, or one whose last worker vanished)."""
         doc = await self.collection.find_one_and_update(
-            {"source": source.value, "external_id": external_id, "status": InboundStatus.PENDING.value,
-             "lease_until": {"$lte": now}},
-            {"$set": {"lease": {"owner": owner, "until": now + ttl}, "lease_until": now + ttl, "updated_at": now},
-             "$inc": {"attempts": 1}},
+            {
+                "source": source.value,
+                "external_id": external_id,
+                "status": InboundStatus.PENDING.value,
+                "lease_until": {"$lte": now},
+            },
+            {
+                "$set": {"lease": {"owner": owner, "until": now + ttl}, "lease_until": now + ttl, "updated_at": now},
+                "$inc": {"attempts": 1},
+            },
             return_document=ReturnDocument.AFTER,
         )
         return self._load(doc)
 
-    async def finish(self, event_id: str, *, owner: str, status: InboundStatus, now: datetime,
-                     reason: str | None = None, payload: dict[str, Any] | None = None) -> bool:
+    async def finish(
+        self,
+        event_id: str,
+        *,
+        owner: str,
+        status: InboundStatus,
+        now: datetime,
+        reason: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> bool:
         """Close an event we hold."""
-        fields: dict[str, Any] = {"status": status.value, "lease": None, "lease_until": now, "reason": reason,
-                                  "updated_at": now}
+        fields: dict[str, Any] = {
+            "status": status.value,
+            "lease": None,
+            "lease_until": now,
+            "reason": reason,
+            "updated_at": now,
+        }
         if payload is not None:
             fields["payload"] = payload
         result = await self.collection.update_one({"_id": oid(event_id), "lease.owner": owner}, {"$set": fields})
@@ -528,19 +597,31 @@ class InboundEventRepository(Repository[InboundEvent]):
 
     async def pending_ids(self, *, source: InboundSource, older_than: datetime, limit: int) -> list[str]:
         """External ids of pending events untouched since a time (for the sweeper)."""
-        cursor = self.collection.find(
-            {"source": source.value, "status": InboundStatus.PENDING.value, "updated_at": {"$lte": older_than},
-             "lease_until": {"$lte": older_than}},
-            {"external_id": 1},
-        ).sort("updated_at", 1).limit(limit)
+        cursor = (
+            self.collection.find(
+                {
+                    "source": source.value,
+                    "status": InboundStatus.PENDING.value,
+                    "updated_at": {"$lte": older_than},
+                    "lease_until": {"$lte": older_than},
+                },
+                {"external_id": 1},
+            )
+            .sort("updated_at", 1)
+            .limit(limit)
+        )
         return [doc["external_id"] async for doc in cursor]
 
     async def claim_reply(self, event_id: str, *, owner: str, now: datetime, ttl: timedelta) -> bool:
         """The right to send the one auto-reply to this message."""
         result = await self.collection.update_one(
             {"_id": oid(event_id), "reply_status": {"$in": [None, OutboundStatus.FAILED.value]}},
-            {"$set": {"reply_status": OutboundStatus.CLAIMED.value, "reply_lease": {"owner": owner,
-                                                                                   "until": now + ttl}}},
+            {
+                "$set": {
+                    "reply_status": OutboundStatus.CLAIMED.value,
+                    "reply_lease": {"owner": owner, "until": now + ttl},
+                }
+            },
         )
         if result.modified_count == 1:
             return True
@@ -551,8 +632,9 @@ class InboundEventRepository(Repository[InboundEvent]):
         )
         return False
 
-    async def finish_reply(self, event_id: str, *, owner: str, status: OutboundStatus,
-                           message_id: str | None = None) -> None:
+    async def finish_reply(
+        self, event_id: str, *, owner: str, status: OutboundStatus, message_id: str | None = None
+    ) -> None:
         """Record the outcome of our reply send."""
         await self.collection.update_one(
             {"_id": oid(event_id), "reply_lease.owner": owner},
@@ -575,11 +657,15 @@ class GmailStateRepository(Repository[GmailState]):
             try:
                 doc = await self.collection.find_one_and_update(
                     {"email_address": email_address.lower()},
-                    {**update, "$set": {**update.get("$set", {}), "updated_at": now},
-                     "$setOnInsert": {"_id": ObjectId()}},
-                    upsert=True, return_document=ReturnDocument.AFTER,
+                    {
+                        **update,
+                        "$set": {**update.get("$set", {}), "updated_at": now},
+                        "$setOnInsert": {"_id": ObjectId()},
+                    },
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
                 ) or await self.collection.find_one({"email_address": email_address.lower()})
-                return GmailState.from_mongo(doc)
+                return GmailState.from_mongo(required(doc))
             except DuplicateKeyError:
                 if attempt:
                     raise
@@ -589,8 +675,9 @@ class GmailStateRepository(Repository[GmailState]):
         """Move the cursor to `history_id` unless it is already further."""
         return await self._upsert(email_address, {"$max": {"history_id": history_id}}, now)
 
-    async def set_watch(self, email_address: str, *, history_id: int, expiration: datetime,
-                        now: datetime) -> GmailState:
+    async def set_watch(
+        self, email_address: str, *, history_id: int, expiration: datetime, now: datetime
+    ) -> GmailState:
         """Record a (re)started watch; the cursor starts there if there was none."""
         return await self._upsert(
             email_address, {"$set": {"watch_expiration": expiration}, "$max": {"history_id": history_id}}, now
@@ -646,7 +733,7 @@ class UserRepository(Repository[User]):
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
-        return User.from_mongo(doc)
+        return User.from_mongo(required(doc))
 
 
 class LoginAttemptRepository:
@@ -701,14 +788,27 @@ class AuditRepository(Repository[AuditRecord]):
     model = AuditRecord
 
     async def record(
-        self, *, actor: str, action: str, resource: str, at: datetime,
-        ip: str | None = None, patient_id: str | None = None, outcome: AuditOutcome = AuditOutcome.SUCCESS,
+        self,
+        *,
+        actor: str,
+        action: str,
+        resource: str,
+        at: datetime,
+        ip: str | None = None,
+        patient_id: str | None = None,
+        outcome: AuditOutcome = AuditOutcome.SUCCESS,
     ) -> AuditRecord:
         """Append one audit record."""
         return await self.insert(
             AuditRecord(
-                id=new_id(), actor=actor, action=action, resource=resource, patient_id=patient_id,
-                at=at, ip=ip, outcome=outcome,
+                id=new_id(),
+                actor=actor,
+                action=action,
+                resource=resource,
+                patient_id=patient_id,
+                at=at,
+                ip=ip,
+                outcome=outcome,
             )
         )
 

@@ -21,8 +21,13 @@ def compose(ctx: ReplyContext, state: ReplyState, action: Action, body: str, **f
     settings = ctx.settings
     patient = state.get("patient")
     first = patient.name.split()[0] if patient and patient.name.split() else "there"
-    values = {"clinic_name": settings.CLINIC_NAME, "clinic_phone": settings.CLINIC_PHONE,
-              "booking_link": settings.booking_url, **fields}
-    text = (prompts.GREETING.format(first_name=first) + "\n\n" + body.format(**values)
-            + prompts.SIGN_OFF.format(**values))
+    values = {
+        "clinic_name": settings.CLINIC_NAME,
+        "clinic_phone": settings.CLINIC_PHONE,
+        "booking_link": settings.booking_url,
+        **fields,
+    }
+    text = (
+        prompts.GREETING.format(first_name=first) + "\n\n" + body.format(**values) + prompts.SIGN_OFF.format(**values)
+    )
     return {"action": action, "reply_subject": reply_subject(state["inbound"].subject), "reply_text": text}

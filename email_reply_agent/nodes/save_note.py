@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -21,14 +22,20 @@ async def save_note(state: ReplyState, runtime: Runtime[ReplyContext]) -> dict[s
     ctx = runtime.context
     inbound, campaign, patient = state["inbound"], state.get("campaign"), state.get("patient")
     note = Interaction(
-        id=new_id(), campaign_id=campaign.id if campaign else None, patient_id=patient.id if patient else None,
-        direction=Direction.INCOMING, channel=Channel.EMAIL, timestamp=ctx.clock.now(),
-        body=f"{inbound.subject}\n\n{inbound.text}"[:BODY_LIMIT], summary=state.get("summary", ""),
-        intent=state.get("intent"), provider_message_id=inbound.provider_message_id, thread_id=inbound.thread_id,
-        message_id_header=inbound.message_id_header, kind="patient_reply",
+        id=new_id(),
+        campaign_id=campaign.id if campaign else None,
+        patient_id=patient.id if patient else None,
+        direction=Direction.INCOMING,
+        channel=Channel.EMAIL,
+        timestamp=ctx.clock.now(),
+        body=f"{inbound.subject}\n\n{inbound.text}"[:BODY_LIMIT],
+        summary=state.get("summary", ""),
+        intent=state.get("intent"),
+        provider_message_id=inbound.provider_message_id,
+        thread_id=inbound.thread_id,
+        message_id_header=inbound.message_id_header,
+        kind="patient_reply",
     )
-    try:
+    with contextlib.suppress(DuplicateKeyError):  # a retried run: the note is already there
         await ctx.repos.interactions.insert(note)
-    except DuplicateKeyError:
-        pass  # a retried run: the note is already there
     return {}

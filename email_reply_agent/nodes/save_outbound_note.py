@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -21,13 +22,18 @@ async def save_outbound_note(state: ReplyState, runtime: Runtime[ReplyContext]) 
     ctx = runtime.context
     campaign, patient = state.get("campaign"), state.get("patient")
     note = Interaction(
-        id=new_id(), campaign_id=campaign.id if campaign else None, patient_id=patient.id if patient else None,
-        direction=Direction.OUTGOING, channel=Channel.EMAIL, timestamp=ctx.clock.now(),
-        body=f"{state['reply_subject']}\n\n{state['reply_text']}", summary=f"Automatic reply: {state['action']}",
-        provider_message_id=state.get("reply_message_id"), thread_id=state["inbound"].thread_id, kind="auto_reply",
+        id=new_id(),
+        campaign_id=campaign.id if campaign else None,
+        patient_id=patient.id if patient else None,
+        direction=Direction.OUTGOING,
+        channel=Channel.EMAIL,
+        timestamp=ctx.clock.now(),
+        body=f"{state['reply_subject']}\n\n{state['reply_text']}",
+        summary=f"Automatic reply: {state['action']}",
+        provider_message_id=state.get("reply_message_id"),
+        thread_id=state["inbound"].thread_id,
+        kind="auto_reply",
     )
-    try:
+    with contextlib.suppress(DuplicateKeyError):  # a retried run: the note is already there
         await ctx.repos.interactions.insert(note)
-    except DuplicateKeyError:
-        pass
     return {}

@@ -25,12 +25,15 @@ class ReplyNotSent(Exception):
 async def _over_caps(ctx: ReplyContext, state: ReplyState) -> bool:
     now = ctx.clock.now()
     interactions = ctx.repos.interactions
-    in_thread = await interactions.count_auto_replies(thread_id=state["inbound"].thread_id, patient_id=None,
-                                                      since=now - timedelta(hours=1))
+    in_thread = await interactions.count_auto_replies(
+        thread_id=state["inbound"].thread_id, patient_id=None, since=now - timedelta(hours=1)
+    )
     patient = state.get("patient")
-    to_sender = await interactions.count_auto_replies(
-        thread_id=None, patient_id=patient.id, since=now - timedelta(days=1)
-    ) if patient else 0
+    to_sender = (
+        await interactions.count_auto_replies(thread_id=None, patient_id=patient.id, since=now - timedelta(days=1))
+        if patient
+        else 0
+    )
     return in_thread >= 1 or to_sender >= ctx.settings.REPLY_DAILY_CAP_PER_SENDER
 
 
@@ -48,8 +51,12 @@ async def send_email(state: ReplyState, runtime: Runtime[ReplyContext]) -> dict[
     for try_number in range(len(delays) + 1):
         try:
             message_id = await ctx.sender.send_reply(
-                to=inbound.from_address, subject=state["reply_subject"], text=state["reply_text"],
-                thread_id=inbound.thread_id, in_reply_to=inbound.message_id_header, references=references,
+                to=inbound.from_address,
+                subject=state["reply_subject"],
+                text=state["reply_text"],
+                thread_id=inbound.thread_id,
+                in_reply_to=inbound.message_id_header,
+                references=references,
             )
         except (GmailError, EmailError) as exc:
             if exc.retryable and try_number < len(delays):
@@ -58,7 +65,6 @@ async def send_email(state: ReplyState, runtime: Runtime[ReplyContext]) -> dict[
             await events.finish_reply(inbound.event_id, owner=ctx.owner, status=OutboundStatus.FAILED)
             log.warning("reply send failed", extra={"retryable": exc.retryable, "tries": try_number + 1})
             raise ReplyNotSent(type(exc).__name__) from exc
-        await events.finish_reply(inbound.event_id, owner=ctx.owner, status=OutboundStatus.SENT,
-                                  message_id=message_id)
+        await events.finish_reply(inbound.event_id, owner=ctx.owner, status=OutboundStatus.SENT, message_id=message_id)
         return {"reply_sent": True, "reply_message_id": message_id}
     raise AssertionError("unreachable")

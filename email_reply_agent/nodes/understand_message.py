@@ -36,18 +36,33 @@ async def understand_message(state: ReplyState, runtime: Runtime[ReplyContext]) 
     ctx = runtime.context
     text = state["inbound"].text
     if wants_email_opt_out(text):
-        return {"intent": Intent.SERVICE_DENIAL, "confidence": 1.0, "summary": "Patient asked to stop emails",
-                "action": "opt_out", "kb_article_id": None}
+        return {
+            "intent": Intent.SERVICE_DENIAL,
+            "confidence": 1.0,
+            "summary": "Patient asked to stop emails",
+            "action": "opt_out",
+            "kb_article_id": None,
+        }
     model = ctx.llm
     try:
         result = await model.understand_reply(email_text=text, kb=state.get("kb", []))
     except LLMError as exc:
         log.warning("reply not understood; handing off", extra={"error_type": type(exc).__name__})
-        return {"intent": Intent.OTHER, "confidence": 0.0, "summary": "Automatic reading failed",
-                "action": "handoff_no_reply", "handoff_reason": "automatic reading failed", "kb_article_id": None}
+        return {
+            "intent": Intent.OTHER,
+            "confidence": 0.0,
+            "summary": "Automatic reading failed",
+            "action": "handoff_no_reply",
+            "handoff_reason": "automatic reading failed",
+            "kb_article_id": None,
+        }
     intent = result.intent_enum
-    update: dict[str, Any] = {"intent": intent, "confidence": result.confidence, "summary": result.summary,
-                              "kb_article_id": result.kb_article_id}
+    update: dict[str, Any] = {
+        "intent": intent,
+        "confidence": result.confidence,
+        "summary": result.summary,
+        "kb_article_id": result.kb_article_id,
+    }
     if result.confidence < ctx.settings.REPLY_MIN_CONFIDENCE:
         return {**update, "action": "handoff_no_reply", "handoff_reason": "unsure what the patient wants"}
     return {**update, "action": INTENT_ACTIONS[intent]}

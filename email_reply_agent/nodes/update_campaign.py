@@ -23,14 +23,20 @@ async def update_campaign(state: ReplyState, runtime: Runtime[ReplyContext]) -> 
         await ctx.repos.patients.opt_out(patient.id, Channel.EMAIL, source="email_reply", now=now)
     if campaign is None or campaign.status in CLOSED:
         return {"campaign_status": campaign.status if campaign else None}
-    fields: dict[str, Any] = {"follow_up_details.next_follow_up_at": None,
-                              "engagement_summary": f"Patient replied ({state['intent'].value}): {state.get('summary', '')}"[:500]}
+    fields: dict[str, Any] = {
+        "follow_up_details.next_follow_up_at": None,
+        "engagement_summary": f"Patient replied ({state['intent'].value}): {state.get('summary', '')}"[:500],
+    }
     if action in ("thank_you", "opt_out"):
         status = CampaignStatus.DECLINED
     elif action in HANDS_OFF:
         status = CampaignStatus.HANDOFF
-        fields["handoff"] = {"reason": state.get("handoff_reason") or "needs staff", "at": now, "resolved_at": None,
-                             "note": None}
+        fields["handoff"] = {
+            "reason": state.get("handoff_reason") or "needs staff",
+            "at": now,
+            "resolved_at": None,
+            "note": None,
+        }
     else:
         status = CampaignStatus.ENGAGED
     fields["status"] = status.value

@@ -104,14 +104,14 @@ class SmtpEmail(EmailPort):
             retryable = any(_is_transient(code) for code in codes)
             raise EmailError(
                 f"SMTP refused the recipient ({', '.join(map(str, codes))})",
-                retryable=retryable, code=codes[0] if codes else None,
+                retryable=retryable,
+                code=codes[0] if codes else None,
             ) from exc
         except aiosmtplib.SMTPResponseException as exc:
             raise EmailError(
                 f"SMTP answered {exc.code}: {exc.message}", retryable=_is_transient(exc.code), code=exc.code
             ) from exc
-        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPConnectError,
-                aiosmtplib.SMTPTimeoutError) as exc:
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPConnectError, aiosmtplib.SMTPTimeoutError) as exc:
             raise EmailError(f"SMTP server unreachable: {exc}", retryable=True) from exc
         except aiosmtplib.SMTPException as exc:
             raise EmailError(f"SMTP failed: {exc}") from exc

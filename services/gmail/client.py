@@ -96,8 +96,13 @@ class GoogleGmail(GmailPort):
         self._refresh_lock = threading.Lock()
         client_options = {"api_endpoint": api_base_url.rstrip("/") + "/"} if api_base_url else None
         self._service = build(
-            "gmail", "v1", credentials=credentials, static_discovery=True, cache_discovery=False,
-            client_options=client_options, requestBuilder=self._request_builder,
+            "gmail",
+            "v1",
+            credentials=credentials,
+            static_discovery=True,
+            cache_discovery=False,
+            client_options=client_options,
+            requestBuilder=self._request_builder,
         )
 
     @classmethod
@@ -156,8 +161,9 @@ class GoogleGmail(GmailPort):
             raise error_from_http(exc, operation=operation) from exc
         except google.auth.exceptions.RefreshError as exc:
             # A revoked or expired refresh token needs an operator, unless the library says it is transient.
-            raise GmailError(f"Gmail {operation}: token refresh failed",
-                             retryable=bool(getattr(exc, "retryable", False))) from exc
+            raise GmailError(
+                f"Gmail {operation}: token refresh failed", retryable=bool(getattr(exc, "retryable", False))
+            ) from exc
         except (google.auth.exceptions.TransportError, httplib2.HttpLib2Error, OSError) as exc:
             # Includes timeouts after the request was sent: for a send the outcome is then unknown.
             raise GmailError(f"Gmail {operation} unreachable: {type(exc).__name__}", retryable=True) from exc
@@ -180,11 +186,12 @@ class GoogleGmail(GmailPort):
             expiration=datetime.fromtimestamp(expiration_ms / 1000, UTC),
         )
 
-    async def history_page(self, *, start_history_id: int, page_token: str | None,
-                           label_id: str | None) -> HistoryPage:
+    async def history_page(self, *, start_history_id: int, page_token: str | None, label_id: str | None) -> HistoryPage:
         """history.list (messageAdded) after `start_history_id`; HistoryGone when Gmail no longer has it."""
         params: dict[str, Any] = {
-            "userId": "me", "startHistoryId": str(start_history_id), "historyTypes": ["messageAdded"],
+            "userId": "me",
+            "startHistoryId": str(start_history_id),
+            "historyTypes": ["messageAdded"],
         }
         if page_token:
             params["pageToken"] = page_token
@@ -227,7 +234,8 @@ class GoogleGmail(GmailPort):
     async def get_message(self, message_id: str) -> GmailMessage:
         """messages.get with format=raw, parsed with the email package."""
         result = await self._call(
-            "messages.get", lambda s: s.users().messages().get(userId="me", id=message_id, format="raw"),
+            "messages.get",
+            lambda s: s.users().messages().get(userId="me", id=message_id, format="raw"),
         )
         try:
             if not result.get("raw"):
@@ -243,12 +251,27 @@ class GoogleGmail(GmailPort):
             internal_date_ms=result.get("internalDate"),
         )
 
-    async def send_reply(self, *, thread_id: str, to: str, subject: str, text: str, in_reply_to: str | None,
-                         references: str | None, extra_headers: dict[str, str]) -> str:
+    async def send_reply(
+        self,
+        *,
+        thread_id: str,
+        to: str,
+        subject: str,
+        text: str,
+        in_reply_to: str | None,
+        references: str | None,
+        extra_headers: dict[str, str],
+    ) -> str:
         """users.messages.send in `thread_id` with the threading headers; returns the sent message id."""
         mime = build_reply(
-            from_email=self.from_email, from_name=self.from_name, to=to, subject=subject, text=text,
-            in_reply_to=in_reply_to, references=references, extra_headers=extra_headers,
+            from_email=self.from_email,
+            from_name=self.from_name,
+            to=to,
+            subject=subject,
+            text=text,
+            in_reply_to=in_reply_to,
+            references=references,
+            extra_headers=extra_headers,
         )
         body = {"raw": to_raw(mime), "threadId": thread_id}
         result = await self._call("messages.send", lambda s: s.users().messages().send(userId="me", body=body))

@@ -59,8 +59,12 @@ def compose_incoming(
     return mime
 
 
-def compose_bounce(*, to: str = DEFAULT_MAILBOX, failed_recipient: str = "someone@example.org",
-                   subject: str = "Delivery Status Notification (Failure)") -> EmailMessage:
+def compose_bounce(
+    *,
+    to: str = DEFAULT_MAILBOX,
+    failed_recipient: str = "someone@example.org",
+    subject: str = "Delivery Status Notification (Failure)",
+) -> EmailMessage:
     """A multipart/report delivery-status bounce as a mail server sends it."""
     raw = (
         f"From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\r\nTo: {to}\r\nSubject: {subject}\r\n"
@@ -116,8 +120,14 @@ class WatchCall:
 class FakeGmail(GmailPort):
     """GmailPort over an in-memory mailbox; history ids grow by one per added message."""
 
-    def __init__(self, *, email_address: str = DEFAULT_MAILBOX, from_name: str = "Your Clinic",
-                 page_size: int = 100, latency: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        email_address: str = DEFAULT_MAILBOX,
+        from_name: str = "Your Clinic",
+        page_size: int = 100,
+        latency: float = 0.0,
+    ) -> None:
         self.email_address = email_address
         self.from_name = from_name
         self.page_size = page_size
@@ -139,29 +149,56 @@ class FakeGmail(GmailPort):
     def _next_id(self) -> str:
         return f"{next(self._numbers):x}"
 
-    def add_raw(self, mime: EmailMessage | bytes, *, thread_id: str | None = None,
-                labels: Iterable[str] = ("INBOX",), internal_date: datetime | None = None) -> GmailMessage:
+    def add_raw(
+        self,
+        mime: EmailMessage | bytes,
+        *,
+        thread_id: str | None = None,
+        labels: Iterable[str] = ("INBOX",),
+        internal_date: datetime | None = None,
+    ) -> GmailMessage:
         """Deliver a ready RFC 2822 message into the mailbox; returns it parsed."""
         message_id = self._next_id()
         self.history_id += 1
         raw = mime if isinstance(mime, bytes) else mime.as_bytes(policy=policy.SMTP)
         stored = StoredMessage(
-            id=message_id, thread_id=thread_id or message_id, label_ids=tuple(labels), raw=raw,
-            internal_date=internal_date or datetime.now(UTC), history_id=self.history_id,
+            id=message_id,
+            thread_id=thread_id or message_id,
+            label_ids=tuple(labels),
+            raw=raw,
+            internal_date=internal_date or datetime.now(UTC),
+            history_id=self.history_id,
         )
         self.messages[message_id] = stored
         self._history.append((self.history_id, message_id))
         return self._parse(stored)
 
-    def add_incoming(self, from_: str, subject: str, text: str | None, *, thread_id: str | None = None,
-                     headers: dict[str, str] | None = None, html: str | None = None,
-                     labels: Iterable[str] = ("INBOX",), message_id_header: str | None = None,
-                     in_reply_to: str | None = None, references: str | None = None,
-                     internal_date: datetime | None = None) -> GmailMessage:
+    def add_incoming(
+        self,
+        from_: str,
+        subject: str,
+        text: str | None,
+        *,
+        thread_id: str | None = None,
+        headers: dict[str, str] | None = None,
+        html: str | None = None,
+        labels: Iterable[str] = ("INBOX",),
+        message_id_header: str | None = None,
+        in_reply_to: str | None = None,
+        references: str | None = None,
+        internal_date: datetime | None = None,
+    ) -> GmailMessage:
         """Deliver an email from `from_` ("Name <addr>" or addr); returns it as get_message would."""
         mime = compose_incoming(
-            from_, subject, text, to=self.email_address, html=html, headers=headers,
-            message_id_header=message_id_header, in_reply_to=in_reply_to, references=references,
+            from_,
+            subject,
+            text,
+            to=self.email_address,
+            html=html,
+            headers=headers,
+            message_id_header=message_id_header,
+            in_reply_to=in_reply_to,
+            references=references,
             date=internal_date,
         )
         return self.add_raw(mime, thread_id=thread_id, labels=labels, internal_date=internal_date)
@@ -193,7 +230,10 @@ class FakeGmail(GmailPort):
 
     def _parse(self, stored: StoredMessage) -> GmailMessage:
         return parse_message(
-            stored.raw, message_id=stored.id, thread_id=stored.thread_id, label_ids=stored.label_ids,
+            stored.raw,
+            message_id=stored.id,
+            thread_id=stored.thread_id,
+            label_ids=stored.label_ids,
             internal_date_ms=int(stored.internal_date.timestamp() * 1000),
         )
 
@@ -205,19 +245,19 @@ class FakeGmail(GmailPort):
         self.watches.append(WatchCall(topic, list(label_ids), label_filter_action))
         return WatchResult(history_id=self.history_id, expiration=datetime.now(UTC) + timedelta(days=WATCH_DAYS))
 
-    async def history_page(self, *, start_history_id: int, page_token: str | None,
-                           label_id: str | None) -> HistoryPage:
+    async def history_page(self, *, start_history_id: int, page_token: str | None, label_id: str | None) -> HistoryPage:
         """messageAdded records after `start_history_id`, `page_size` records per page."""
         await self._enter("history")
         if self._history_gone_once or start_history_id < self.history_floor:
             self._history_gone_once = False
             raise HistoryGone()
         records = [
-            message_id for history_id, message_id in self._history
+            message_id
+            for history_id, message_id in self._history
             if history_id > start_history_id and (label_id is None or label_id in self.messages[message_id].label_ids)
         ]
         offset = int(page_token) if page_token else 0
-        page = records[offset:offset + self.page_size]
+        page = records[offset : offset + self.page_size]
         next_offset = offset + self.page_size
         return HistoryPage(
             message_ids=list(dict.fromkeys(page)),
@@ -241,21 +281,45 @@ class FakeGmail(GmailPort):
             raise GmailError("Gmail messages.get answered 404", status=404)
         return self._parse(stored)
 
-    async def send_reply(self, *, thread_id: str, to: str, subject: str, text: str, in_reply_to: str | None,
-                         references: str | None, extra_headers: dict[str, str]) -> str:
+    async def send_reply(
+        self,
+        *,
+        thread_id: str,
+        to: str,
+        subject: str,
+        text: str,
+        in_reply_to: str | None,
+        references: str | None,
+        extra_headers: dict[str, str],
+    ) -> str:
         """Record the reply and add it to the mailbox as SENT (with a history record), as Gmail does."""
         await self._enter("send")
         if self._send_failures:
             raise self._send_failures.pop(0)
         mime = build_reply(
-            from_email=self.email_address, from_name=self.from_name, to=to, subject=subject, text=text,
-            in_reply_to=in_reply_to, references=references, extra_headers=extra_headers,
+            from_email=self.email_address,
+            from_name=self.from_name,
+            to=to,
+            subject=subject,
+            text=text,
+            in_reply_to=in_reply_to,
+            references=references,
+            extra_headers=extra_headers,
         )
         stored = self.add_raw(mime, thread_id=thread_id, labels=("SENT",))
-        self.sent.append(SentReply(
-            id=stored.id, thread_id=thread_id, to=to, subject=subject, text=text, in_reply_to=in_reply_to,
-            references=references, extra_headers=dict(extra_headers), mime=mime,
-        ))
+        self.sent.append(
+            SentReply(
+                id=stored.id,
+                thread_id=thread_id,
+                to=to,
+                subject=subject,
+                text=text,
+                in_reply_to=in_reply_to,
+                references=references,
+                extra_headers=dict(extra_headers),
+                mime=mime,
+            )
+        )
         return stored.id
 
     async def profile_email(self) -> str:

@@ -20,14 +20,65 @@ MANAGED_REPLY_HEADERS = frozenset({"from", "to", "subject", "date", "in-reply-to
 
 # Elements whose content is never visible text.
 _INVISIBLE_TAGS = frozenset({"script", "style", "head", "title", "template", "object", "svg", "iframe"})
-_VOID_TAGS = frozenset({
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr",
-})
-_BLOCK_TAGS = frozenset({
-    "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "fieldset", "figcaption", "figure",
-    "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre",
-    "section", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
-})
+_VOID_TAGS = frozenset(
+    {
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "param",
+        "source",
+        "track",
+        "wbr",
+    }
+)
+_BLOCK_TAGS = frozenset(
+    {
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "br",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "ul",
+    }
+)
 # An open <p>/<li>/... is closed implicitly by the next one (and <p> by any block), as browsers do.
 _SELF_CLOSING_SIBLINGS = frozenset({"p", "li", "dt", "dd", "tr", "td", "th", "option"})
 _HIDING_STYLES = (
@@ -188,8 +239,14 @@ def _optional(headers: dict[str, str], name: str) -> str | None:
     return value or None
 
 
-def parse_message(raw: bytes, *, message_id: str, thread_id: str, label_ids: tuple[str, ...] | list[str],
-                  internal_date_ms: str | int | None) -> GmailMessage:
+def parse_message(
+    raw: bytes,
+    *,
+    message_id: str,
+    thread_id: str,
+    label_ids: tuple[str, ...] | list[str],
+    internal_date_ms: str | int | None,
+) -> GmailMessage:
     """Parse raw RFC 2822 bytes and Gmail's metadata into a GmailMessage."""
     message = message_from_bytes(raw, policy=policy.default)
     assert isinstance(message, EmailMessage)
@@ -213,8 +270,17 @@ def parse_message(raw: bytes, *, message_id: str, thread_id: str, label_ids: tup
     )
 
 
-def build_reply(*, from_email: str, from_name: str, to: str, subject: str, text: str, in_reply_to: str | None,
-                references: str | None, extra_headers: dict[str, str]) -> EmailMessage:
+def build_reply(
+    *,
+    from_email: str,
+    from_name: str,
+    to: str,
+    subject: str,
+    text: str,
+    in_reply_to: str | None,
+    references: str | None,
+    extra_headers: dict[str, str],
+) -> EmailMessage:
     """The plain-text reply message; raises GmailError (not retryable) for unusable headers."""
     if "@" not in from_email:
         raise GmailError("the sending mailbox address is not an email address")

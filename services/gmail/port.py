@@ -67,8 +67,7 @@ class GmailPort(Protocol):
         """Start or renew the push watch on the mailbox."""
         ...
 
-    async def history_page(self, *, start_history_id: int, page_token: str | None,
-                           label_id: str | None) -> HistoryPage:
+    async def history_page(self, *, start_history_id: int, page_token: str | None, label_id: str | None) -> HistoryPage:
         """One page of messageAdded history after `start_history_id`; raises HistoryGone when it is too old."""
         ...
 
@@ -80,8 +79,17 @@ class GmailPort(Protocol):
         """Fetch and parse one message."""
         ...
 
-    async def send_reply(self, *, thread_id: str, to: str, subject: str, text: str, in_reply_to: str | None,
-                         references: str | None, extra_headers: dict[str, str]) -> str:
+    async def send_reply(
+        self,
+        *,
+        thread_id: str,
+        to: str,
+        subject: str,
+        text: str,
+        in_reply_to: str | None,
+        references: str | None,
+        extra_headers: dict[str, str],
+    ) -> str:
         """Send a plain-text reply in `thread_id`; returns the sent message's Gmail id."""
         ...
 

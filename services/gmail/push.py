@@ -53,7 +53,7 @@ def _parse_publish_time(value: object) -> datetime | None:
     if "." in text:
         head, _, rest = text.partition(".")
         digits = "".join(ch for ch in rest if ch.isdigit())
-        zone = rest[len(digits):]
+        zone = rest[len(digits) :]
         text = f"{head}.{digits[:_RFC3339_FRACTION_DIGITS].ljust(_RFC3339_FRACTION_DIGITS, '0')}{zone}"
     try:
         parsed = datetime.fromisoformat(text)
@@ -215,8 +215,9 @@ class OidcVerifier:
             raise ValueError("the certs endpoint did not answer a {key id: PEM certificate} map")
         self.fetch_count += 1
         self._certs = certs
-        self._expires_at = time.monotonic() + _max_age(response.headers.get("cache-control"),
-                                                       self.default_cache_seconds)
+        self._expires_at = time.monotonic() + _max_age(
+            response.headers.get("cache-control"), self.default_cache_seconds
+        )
 
     async def _certs_for(self, key_id: str | None) -> dict[str, str]:
         lock = self._lock()
@@ -241,8 +242,9 @@ class OidcVerifier:
         if not certs:
             return None
         try:
-            claims = jwt.decode(token, certs=certs, audience=self.audience,
-                                clock_skew_in_seconds=self.clock_skew_seconds)
+            claims = jwt.decode(
+                token, certs=certs, audience=self.audience, clock_skew_in_seconds=self.clock_skew_seconds
+            )
         except (ValueError, google.auth.exceptions.GoogleAuthError) as exc:
             logger.info("push OIDC token rejected: %s", type(exc).__name__)
             return None

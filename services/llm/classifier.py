@@ -92,10 +92,14 @@ def _compile(*patterns: str) -> tuple[re.Pattern[str], ...]:
 
 # --- intent patterns (applied to normalised clauses) -----------------------------------------------------
 
-_NEGATION = r"\b(?:don't|dont|do not|doesn't|does not|didn't|did not|won't|wont|will not|wouldn't|would not|not" \
-            r"|never|no longer|rather not|no need to)\b"
-_BOOKING_TARGET = r"(?:book\w*|schedul\w*|reschedul\w*|appointments?|appt|come|coming|visit\w*|return\w*" \
-                  r"|continue|proceed|interested|go ahead|check-?up)\b"
+_NEGATION = (
+    r"\b(?:don't|dont|do not|doesn't|does not|didn't|did not|won't|wont|will not|wouldn't|would not|not"
+    r"|never|no longer|rather not|no need to)\b"
+)
+_BOOKING_TARGET = (
+    r"(?:book\w*|schedul\w*|reschedul\w*|appointments?|appt|come|coming|visit\w*|return\w*"
+    r"|continue|proceed|interested|go ahead|check-?up)\b"
+)
 _NEGATED_BOOKING = re.compile(_NEGATION + r"(?:\s+[\w'-]+){0,4}?\s+" + _BOOKING_TARGET)
 
 _BOOKING = _compile(
@@ -268,16 +272,37 @@ _PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 # Naive canonical forms so paraphrases meet: applied to a word, then to its stem.
 _SYNONYMS = {
-    "opening": "hour", "open": "hour", "close": "hour", "closing": "hour", "closed": "hour",
+    "opening": "hour",
+    "open": "hour",
+    "close": "hour",
+    "closing": "hour",
+    "closed": "hour",
     "weekend": "saturday",
-    "parking": "park", "car": "park", "garage": "park", "vehicle": "park",
-    "insurer": "insurance", "insured": "insurance", "cover": "insurance", "covered": "insurance",
+    "parking": "park",
+    "car": "park",
+    "garage": "park",
+    "vehicle": "park",
+    "insurer": "insurance",
+    "insured": "insurance",
+    "cover": "insurance",
+    "covered": "insurance",
     "coverage": "insurance",
-    "cost": "price", "fee": "price", "charge": "price", "expensive": "price", "cheap": "price",
+    "cost": "price",
+    "fee": "price",
+    "charge": "price",
+    "expensive": "price",
+    "cheap": "price",
     "pricing": "price",
-    "located": "address", "location": "address", "directions": "address", "direction": "address",
-    "cancellation": "cancel", "cancell": "cancel", "cancelling": "cancel", "canceling": "cancel",
-    "cancelled": "cancel", "canceled": "cancel",
+    "located": "address",
+    "location": "address",
+    "directions": "address",
+    "direction": "address",
+    "cancellation": "cancel",
+    "cancell": "cancel",
+    "cancelling": "cancel",
+    "canceling": "cancel",
+    "cancelled": "cancel",
+    "canceled": "cancel",
 }
 
 

@@ -80,14 +80,17 @@ class OfflineLLM(LLMPort):
     async def write_outreach(self, req: OutreachRequest) -> OutreachMessage:
         """Fill in the template for the request's campaign type, attempt and channel."""
         subject, body, short_text = render(
-            req.campaign_type, req.attempt, channel=req.channel, first_name=req.first_name,
-            clinic=req.clinic_name, phone=req.clinic_phone, link=req.booking_link,
+            req.campaign_type,
+            req.attempt,
+            channel=req.channel,
+            first_name=req.first_name,
+            clinic=req.clinic_name,
+            phone=req.clinic_phone,
+            link=req.booking_link,
         )
         return validate_outreach(OutreachMessage(subject=subject, body=body, short_text=short_text), req)
 
-    async def summarize(
-        self, *, campaign_type: CampaignType, turns: list[tuple[str, str, str]]
-    ) -> ConversationSummary:
+    async def summarize(self, *, campaign_type: CampaignType, turns: list[tuple[str, str, str]]) -> ConversationSummary:
         """Outgoing touches per channel, whether the patient replied, and the start of their last message."""
         label = f"{CampaignType(campaign_type).value.capitalize()} campaign"
         outgoing = Counter(str(channel) for direction, channel, _ in turns if direction == Direction.OUTGOING)
@@ -100,8 +103,9 @@ class OfflineLLM(LLMPort):
         if incoming:
             times = "once" if len(incoming) == 1 else f"{len(incoming)} times"
             quote = truncate(first_sentence(incoming[-1]), QUOTE_MAX)
-            sentences.append(f'The patient replied {times}; last message: "{quote}"' if quote
-                             else f"The patient replied {times}.")
+            sentences.append(
+                f'The patient replied {times}; last message: "{quote}"' if quote else f"The patient replied {times}."
+            )
         else:
             sentences.append("No reply from the patient yet.")
         return ConversationSummary(summary=truncate(" ".join(sentences), SUMMARY_MAX))
@@ -123,7 +127,9 @@ class OfflineLLM(LLMPort):
         else:
             summary = "Empty reply"
         understanding = ReplyUnderstanding(
-            intent=verdict.intent, confidence=verdict.confidence, summary=truncate(summary, REPLY_SUMMARY_MAX),
+            intent=verdict.intent,
+            confidence=verdict.confidence,
+            summary=truncate(summary, REPLY_SUMMARY_MAX),
             kb_article_id=kb_article_id,
         )
         return validate_understanding(understanding, [article.id for article in kb])

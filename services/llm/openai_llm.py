@@ -59,19 +59,27 @@ class OpenAILLM(LLMPort):
     """One ChatOpenAI structured-output call per method; outputs validated, every failure an LLMError."""
 
     def __init__(
-        self, *, api_key: str, model: str, base_url: str | None = None, timeout: float = 20.0,
+        self,
+        *,
+        api_key: str,
+        model: str,
+        base_url: str | None = None,
+        timeout: float = 20.0,
         max_retries: int = MAX_RETRIES,
     ) -> None:
         self._http = httpx.AsyncClient(timeout=timeout)
         self.chat = ChatOpenAI(
-            model=model, api_key=SecretStr(api_key), base_url=base_url or None, timeout=timeout,
-            max_retries=max_retries, temperature=TEMPERATURE, http_async_client=self._http,
+            model=model,
+            api_key=SecretStr(api_key),
+            base_url=base_url or None,
+            timeout=timeout,
+            max_retries=max_retries,
+            temperature=TEMPERATURE,
+            http_async_client=self._http,
         )
         self._deadline = timeout * (max_retries + 1) + DEADLINE_SLACK_SECONDS
         self._outreach: Runnable[Any, Any] = self.chat.with_structured_output(OutreachMessage, method="json_schema")
-        self._summary: Runnable[Any, Any] = self.chat.with_structured_output(
-            ConversationSummary, method="json_schema"
-        )
+        self._summary: Runnable[Any, Any] = self.chat.with_structured_output(ConversationSummary, method="json_schema")
         self._understanding: Runnable[Any, Any] = self.chat.with_structured_output(
             ReplyUnderstanding, method="json_schema"
         )
@@ -80,7 +88,9 @@ class OpenAILLM(LLMPort):
     def from_settings(cls, settings: Settings) -> OpenAILLM:
         """Build from OPENAI_API_KEY, OPENAI_MODEL, OPENAI_BASE_URL and LLM_TIMEOUT_SECONDS."""
         return cls(
-            api_key=settings.OPENAI_API_KEY, model=settings.OPENAI_MODEL, base_url=settings.OPENAI_BASE_URL or None,
+            api_key=settings.OPENAI_API_KEY,
+            model=settings.OPENAI_MODEL,
+            base_url=settings.OPENAI_BASE_URL or None,
             timeout=settings.LLM_TIMEOUT_SECONDS,
         )
 
@@ -102,9 +112,7 @@ class OpenAILLM(LLMPort):
         message = await self._call(self._outreach, OutreachMessage, prompts.OUTREACH_SYSTEM, user, "outreach")
         return validate_outreach(message, req)
 
-    async def summarize(
-        self, *, campaign_type: CampaignType, turns: list[tuple[str, str, str]]
-    ) -> ConversationSummary:
+    async def summarize(self, *, campaign_type: CampaignType, turns: list[tuple[str, str, str]]) -> ConversationSummary:
         """Summarise the turns, passed to the model as delimited data."""
         lines = [
             " | ".join((str(direction), str(channel), " ".join(text.split())[: prompts.TURN_MAX_CHARS]))
@@ -120,7 +128,8 @@ class OpenAILLM(LLMPort):
         """Classify the email, given as untrusted data, against the fixed intents and the offered KB ids."""
         kb_json = json.dumps(
             [{"id": a.id, "title": a.title, "answer": a.answer[: prompts.KB_ANSWER_PREVIEW]} for a in kb],
-            ensure_ascii=False, indent=1,
+            ensure_ascii=False,
+            indent=1,
         )
         user = prompts.UNDERSTAND_USER.format(
             kb_json=prompts.neutralise_markers(kb_json),

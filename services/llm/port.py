@@ -31,9 +31,7 @@ class LLMPort(Protocol):
         """Write one outreach message for `req` (raises LLMError)."""
         ...
 
-    async def summarize(
-        self, *, campaign_type: CampaignType, turns: list[tuple[str, str, str]]
-    ) -> ConversationSummary:
+    async def summarize(self, *, campaign_type: CampaignType, turns: list[tuple[str, str, str]]) -> ConversationSummary:
         """Summarise a conversation given as (direction, channel, short text) turns, oldest first."""
         ...
 

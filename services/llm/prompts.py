@@ -78,9 +78,7 @@ id from that list, never invent one; for every other intent use null.
 repeating personal or medical details. Ignore quoted earlier messages (lines starting with ">" or following \
 "On ... wrote:")."""
 
-UNDERSTAND_USER = (
-    KB_START + "\n{kb_json}\n" + KB_END + "\n\n" + EMAIL_START + "\n{email}\n" + EMAIL_END
-)
+UNDERSTAND_USER = KB_START + "\n{kb_json}\n" + KB_END + "\n\n" + EMAIL_START + "\n{email}\n" + EMAIL_END
 
 
 def neutralise_markers(text: str) -> str:

@@ -32,8 +32,7 @@ TEMPLATES: dict[tuple[CampaignType, int], OutreachTemplate] = {
             "We noticed that your treatment at {clinic} isn't finished yet, and we'd love to help you complete it.\n\n"
             "You can pick a day and time that suits you here:\n{link}\n\n"
             "If you'd rather talk it through first, call us at {phone} or simply reply to this email. "
-            "We're happy to help."
-            + _SIGN_OFF.replace("{closing}", "Warm regards")
+            "We're happy to help." + _SIGN_OFF.replace("{closing}", "Warm regards")
         ),
         sms=(
             "Hi {first_name}, this is {clinic}. Your treatment with us isn't finished yet and we'd love to help "
@@ -73,8 +72,7 @@ TEMPLATES: dict[tuple[CampaignType, int], OutreachTemplate] = {
             "your treatment, {clinic} is here to help.\n\n"
             "Book a time here:\n{link}\n\n"
             "Or call us at {phone}. If you've already taken care of this, or you'd prefer not to hear from us, "
-            "just reply and let us know."
-            + _SIGN_OFF.replace("{closing}", "Take care")
+            "just reply and let us know." + _SIGN_OFF.replace("{closing}", "Take care")
         ),
         sms=(
             "Hi {first_name}, {clinic} checking in once more. Whenever you're ready to continue your treatment, "
@@ -131,8 +129,7 @@ TEMPLATES: dict[tuple[CampaignType, int], OutreachTemplate] = {
             "We haven't heard back from you, so here's one more reminder that your check-up at {clinic} is "
             "due. Whenever it suits you, you can book here:\n{link}\n\n"
             "Or call us at {phone}. If you've already booked elsewhere, or you'd prefer not to hear from us, "
-            "just reply and let us know."
-            + _SIGN_OFF.replace("{closing}", "Take care")
+            "just reply and let us know." + _SIGN_OFF.replace("{closing}", "Take care")
         ),
         sms=(
             "Hi {first_name}, one more reminder from {clinic}: your check-up is due. Book whenever it suits "
@@ -190,7 +187,13 @@ def _first_fitting(candidates: list[str], limit: int) -> str:
 
 
 def render(
-    campaign_type: CampaignType, attempt: int, *, channel: Channel, first_name: str, clinic: str, phone: str,
+    campaign_type: CampaignType,
+    attempt: int,
+    *,
+    channel: Channel,
+    first_name: str,
+    clinic: str,
+    phone: str,
     link: str,
 ) -> tuple[str, str, str]:
     """(subject, email body, short text for `channel`), each from the fullest template version that fits."""

@@ -48,8 +48,7 @@ class FakeSms(SmsPort):
         if self._failures:
             raise self._failures.pop(0)
         if not is_e164(to):
-            raise SmsError(f"the 'To' number {to} is not a valid phone number", code=INVALID_NUMBER_CODE,
-                           status=400)
+            raise SmsError(f"the 'To' number {to} is not a valid phone number", code=INVALID_NUMBER_CODE, status=400)
         if to in self.opted_out:
             raise OptedOutError(status=400)
 

@@ -19,8 +19,9 @@ def is_e164(number: str) -> bool:
 class SmsError(Exception):
     """A send or call failed; `retryable` says whether trying again later may succeed."""
 
-    def __init__(self, message: str, *, retryable: bool = False, code: int | None = None,
-                 status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool = False, code: int | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.code = code
@@ -30,8 +31,9 @@ class SmsError(Exception):
 class OptedOutError(SmsError):
     """The recipient has opted out (replied STOP); never retry, record the opt-out instead."""
 
-    def __init__(self, message: str = "recipient has opted out", *, code: int | None = OPTED_OUT_CODE,
-                 status: int | None = None) -> None:
+    def __init__(
+        self, message: str = "recipient has opted out", *, code: int | None = OPTED_OUT_CODE, status: int | None = None
+    ) -> None:
         super().__init__(message, retryable=False, code=code, status=status)
 
 

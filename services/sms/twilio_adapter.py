@@ -59,7 +59,13 @@ class RebasingHttpClient(TwilioHttpClient):
         if self.base_url:
             url = rebase_url(url, self.base_url)
         return super().request(
-            method, url, params=params, data=data, headers=headers, auth=auth, timeout=timeout,
+            method,
+            url,
+            params=params,
+            data=data,
+            headers=headers,
+            auth=auth,
+            timeout=timeout,
             allow_redirects=allow_redirects,
         )
 

@@ -20,11 +20,12 @@ from main import create_app
 from models.appointment import Appointment
 from models.base import new_id
 from models.campaign import Campaign, FollowUpDetails
-from models.enums import CampaignStatus, CampaignType, Channel, ConsentStatus, Role
+from models.enums import CampaignStatus, CampaignType, Channel, ConsentStatus
 from models.patient import ChannelConsent, Consent, Patient
 from services.email.port import OutgoingEmail
 from tests.fakes.smtp import SmtpSink
 from tests.fakes.twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
+from tests.support import staff_headers
 
 ALWAYS_OPEN = {"QUIET_HOURS_START": "00:00", "QUIET_HOURS_END": "00:00"}
 
@@ -46,15 +47,24 @@ def twilio() -> Iterator[FakeTwilio]:
 
 
 @pytest.fixture
-def outreach_settings(make_settings: Callable[..., Settings], smtp: SmtpSink, twilio: FakeTwilio) -> Callable[..., Settings]:
+def outreach_settings(
+    make_settings: Callable[..., Settings], smtp: SmtpSink, twilio: FakeTwilio
+) -> Callable[..., Settings]:
     def build(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
-            "SMTP_HOST": "127.0.0.1", "SMTP_PORT": smtp.port, "SMTP_STARTTLS": False,
-            "SMTP_FROM_EMAIL": "desk@brightsmiles.test", "CLINIC_NAME": "Bright Smiles",
-            "CLINIC_ADDRESS": "1 Harbour Road, Springfield", "CLINIC_PHONE": "+1-555-000-1234",
-            "TWILIO_ACCOUNT_SID": DEFAULT_ACCOUNT_SID, "TWILIO_AUTH_TOKEN": DEFAULT_AUTH_TOKEN,
-            "TWILIO_PHONE_NUMBER": "+15550009999", "TWILIO_API_BASE_URL": twilio.url,
-            "PUBLIC_BASE_URL": "https://clinic.example", "OUTREACH_RETRY_DELAYS_SECONDS": "0.01,0.01",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": smtp.port,
+            "SMTP_STARTTLS": False,
+            "SMTP_FROM_EMAIL": "desk@brightsmiles.test",
+            "CLINIC_NAME": "Bright Smiles",
+            "CLINIC_ADDRESS": "1 Harbour Road, Springfield",
+            "CLINIC_PHONE": "+1-555-000-1234",
+            "TWILIO_ACCOUNT_SID": DEFAULT_ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": DEFAULT_AUTH_TOKEN,
+            "TWILIO_PHONE_NUMBER": "+15550009999",
+            "TWILIO_API_BASE_URL": twilio.url,
+            "PUBLIC_BASE_URL": "https://clinic.example",
+            "OUTREACH_RETRY_DELAYS_SECONDS": "0.01,0.01",
             **ALWAYS_OPEN,
         }
         values.update(overrides)
@@ -74,20 +84,40 @@ async def stack(outreach_settings: Callable[..., Settings]) -> AsyncIterator[Con
 GRANTED = ChannelConsent(status=ConsentStatus.GRANTED, source="intake_form")
 
 
-async def seed(container: Container, *, channel: Channel = Channel.EMAIL, phone: str | None = "+15551230000",
-               email: str | None = "ann.lee@example.com", due: datetime | None = None, attempts: int = 0,
-               timezone: str | None = None, campaign_type: CampaignType = CampaignType.RECALL) -> Campaign:
+async def seed(
+    container: Container,
+    *,
+    channel: Channel = Channel.EMAIL,
+    phone: str | None = "+15551230000",
+    email: str | None = "ann.lee@example.com",
+    due: datetime | None = None,
+    attempts: int = 0,
+    timezone: str | None = None,
+    campaign_type: CampaignType = CampaignType.RECALL,
+) -> Campaign:
     now = container.clock.now()
-    patient = Patient(id=new_id(), name="Ann Lee", email=email, phone=phone, timezone=timezone,
-                      consent=Consent(sms=GRANTED, call=GRANTED), created_at=now, updated_at=now)
+    patient = Patient(
+        id=new_id(),
+        name="Ann Lee",
+        email=email,
+        phone=phone,
+        timezone=timezone,
+        consent=Consent(sms=GRANTED, call=GRANTED),
+        created_at=now,
+        updated_at=now,
+    )
     await container.repos.patients.insert(patient)
     campaign = Campaign(
-        id=new_id(), patient_id=patient.id, campaign_type=campaign_type,
-        status=CampaignStatus.ATTEMPTING_RECALL if campaign_type == CampaignType.RECALL
+        id=new_id(),
+        patient_id=patient.id,
+        campaign_type=campaign_type,
+        status=CampaignStatus.ATTEMPTING_RECALL
+        if campaign_type == CampaignType.RECALL
         else CampaignStatus.ATTEMPTING_RECOVERY,
         channel=channel,
         follow_up_details=FollowUpDetails(attempts_made=attempts, max_attempts=3, next_follow_up_at=due or now),
-        created_at=now - timedelta(days=1), updated_at=now,
+        created_at=now - timedelta(days=1),
+        updated_at=now,
     )
     await container.repos.campaigns.insert(campaign)
     return campaign
@@ -122,7 +152,8 @@ async def test_email_run_sends_logs_and_plans(stack: Container, smtp: SmtpSink) 
     assert updated.status == CampaignStatus.ATTEMPTING_RECALL and updated.engagement_summary
     next_at = updated.follow_up_details.next_follow_up_at
     assert next_at is not None and timedelta(days=2) - timedelta(minutes=1) < next_at - stack.clock.now() <= timedelta(
-        days=2)
+        days=2
+    )
 
 
 async def test_sms_run_goes_through_twilio(stack: Container, twilio: FakeTwilio) -> None:
@@ -131,8 +162,10 @@ async def test_sms_run_goes_through_twilio(stack: Container, twilio: FakeTwilio)
     assert result.action == "sent" and result.channel == Channel.SMS
     [request] = twilio.messages
     assert request.form["To"] == "+15551230000" and request.form["From"] == "+15550009999"
-    assert request.form["Body"].endswith("Reply STOP to opt out.") and "https://clinic.example/book" in request.form[
-        "Body"]
+    assert (
+        request.form["Body"].endswith("Reply STOP to opt out.")
+        and "https://clinic.example/book" in request.form["Body"]
+    )
     [interaction] = await stack.repos.interactions.for_campaign(campaign.id)
     assert interaction.channel == Channel.SMS and (interaction.provider_message_id or "").startswith("SM")
     assert (await reload(stack, campaign)).follow_up_details.attempts_made == 1
@@ -163,8 +196,9 @@ async def test_last_attempt_then_closes_as_failed(stack: Container, smtp: SmtpSi
     assert len(smtp.messages) == 1
     updated = await reload(stack, campaign)
     assert updated.follow_up_details.attempts_made == 3 and updated.status == CampaignStatus.ATTEMPTING_RECALL
-    await stack.repos.campaigns.set_fields(campaign.id, {"follow_up_details.next_follow_up_at": stack.clock.now()},
-                                           now=stack.clock.now())
+    await stack.repos.campaigns.set_fields(
+        campaign.id, {"follow_up_details.next_follow_up_at": stack.clock.now()}, now=stack.clock.now()
+    )
     [result] = await stack.outreach().run_due(limit=10)
     assert result.action == "failed" and len(smtp.messages) == 1
     assert (await reload(stack, campaign)).status == CampaignStatus.FAILED
@@ -221,7 +255,7 @@ async def test_stalled_worker_loses_its_lease_and_nothing_is_sent_twice(
     try:
         campaign = await seed(stalled)
         stalling = StallingEmail(stalled.email)
-        stalled.email = stalling  # type: ignore[assignment]
+        stalled.email = stalling
         first = asyncio.create_task(stalled.outreach().run_due(limit=1))
         await asyncio.wait_for(stalling.entered.wait(), 10)
         other_clock.advance(timedelta(seconds=6))  # the stalled worker's lease has expired for everyone else
@@ -259,8 +293,9 @@ async def test_smtp_down_is_retried_then_rescheduled_and_sent_later(
         retry_at = kept.follow_up_details.next_follow_up_at
         assert retry_at is not None and retry_at - down.clock.now() > timedelta(minutes=29)
         assert await down.repos.outbound_messages.count_by_status() == {"failed": 1}
-        await up.repos.campaigns.set_fields(campaign.id, {"follow_up_details.next_follow_up_at": up.clock.now()},
-                                            now=up.clock.now())
+        await up.repos.campaigns.set_fields(
+            campaign.id, {"follow_up_details.next_follow_up_at": up.clock.now()}, now=up.clock.now()
+        )
         [later] = await up.outreach().run_due(limit=5)
         assert later.action == "sent" and len(smtp.messages) == 1
         assert await up.repos.outbound_messages.count_by_status() == {"sent": 1}
@@ -270,8 +305,9 @@ async def test_smtp_down_is_retried_then_rescheduled_and_sent_later(
         await up.close()
 
 
-async def test_twilio_21610_opts_the_number_out_and_falls_back(stack: Container, twilio: FakeTwilio,
-                                                               smtp: SmtpSink) -> None:
+async def test_twilio_21610_opts_the_number_out_and_falls_back(
+    stack: Container, twilio: FakeTwilio, smtp: SmtpSink
+) -> None:
     campaign = await seed(stack, channel=Channel.SMS)
     twilio.fail_next(status=400, code=21610)
     [first] = await stack.outreach().run_due(limit=1)
@@ -286,15 +322,16 @@ async def test_twilio_21610_opts_the_number_out_and_falls_back(stack: Container,
 
 
 async def test_quiet_hours_defer_to_the_patients_morning_on_a_dst_day(
-    outreach_settings: Callable[..., Settings]
+    outreach_settings: Callable[..., Settings],
 ) -> None:
     from zoneinfo import ZoneInfo
 
     new_york = ZoneInfo("America/New_York")
     due = datetime(2026, 11, 1, 21, 30, tzinfo=new_york)  # fall-back day in New York; the clinic is in Berlin
     clock = FixedClock(due)
-    container = await build_container(outreach_settings(QUIET_HOURS_START="08:00", QUIET_HOURS_END="20:00"),
-                                      clock=clock)
+    container = await build_container(
+        outreach_settings(QUIET_HOURS_START="08:00", QUIET_HOURS_END="20:00"), clock=clock
+    )
     try:
         campaign = await seed(container, timezone="America/New_York", due=due.astimezone(UTC))
         [result] = await container.outreach().run_due(limit=1)
@@ -315,10 +352,18 @@ async def test_quiet_hours_defer_to_the_patients_morning_on_a_dst_day(
 async def test_patient_with_a_future_appointment_is_not_contacted(stack: Container, smtp: SmtpSink) -> None:
     campaign = await seed(stack)
     now = stack.clock.now()
-    await stack.repos.appointments.insert(Appointment(
-        id=new_id(), patient_id=campaign.patient_id, doctor="Dr. Smith", service="Check-up",
-        start=now + timedelta(days=5), duration_minutes=30, created_at=now, updated_at=now,
-    ))
+    await stack.repos.appointments.insert(
+        Appointment(
+            id=new_id(),
+            patient_id=campaign.patient_id,
+            doctor="Dr. Smith",
+            service="Check-up",
+            start=now + timedelta(days=5),
+            duration_minutes=30,
+            created_at=now,
+            updated_at=now,
+        )
+    )
     [result] = await stack.outreach().run_due(limit=1)
     assert result.action == "converted" and smtp.messages == []
     updated = await reload(stack, campaign)
@@ -331,9 +376,10 @@ async def test_patient_with_a_future_appointment_is_not_contacted(stack: Contain
 @pytest.fixture
 async def app_client(outreach_settings: Callable[..., Settings]) -> AsyncIterator[tuple[httpx.AsyncClient, Container]]:
     app = create_app(outreach_settings())
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="https://clinic.example"
-    ) as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://clinic.example") as http,
+    ):
         yield http, app.state.container
         await app.state.container.client.drop_database(app.state.container.settings.MONGO_DB_NAME)
 
@@ -343,8 +389,9 @@ def signed(form: dict[str, str], url: str = "https://clinic.example/api/v1/webho
 
 
 @pytest.mark.parametrize("word", ["STOP", "stop", "Revoke", "opt out", "please stop texting me"])
-async def test_sms_stop_webhook_stops_texts(app_client: tuple[httpx.AsyncClient, Container], twilio: FakeTwilio,
-                                            word: str) -> None:
+async def test_sms_stop_webhook_stops_texts(
+    app_client: tuple[httpx.AsyncClient, Container], twilio: FakeTwilio, word: str
+) -> None:
     http, container = app_client
     campaign = await seed(container, channel=Channel.SMS, email=None)
     form = {"MessageSid": f"SM{new_id()}", "From": "+15551230000", "To": "+15550009999", "Body": word}
@@ -372,8 +419,7 @@ async def test_unsigned_or_forged_sms_webhook_is_403(app_client: tuple[httpx.Asy
     assert patient is not None and patient.opted_out_channels == []
 
 
-async def test_unsubscribe_link_stops_emails(app_client: tuple[httpx.AsyncClient, Container],
-                                             smtp: SmtpSink) -> None:
+async def test_unsubscribe_link_stops_emails(app_client: tuple[httpx.AsyncClient, Container], smtp: SmtpSink) -> None:
     http, container = app_client
     campaign = await seed(container, phone=None)
     await container.outreach().run_due(limit=1)
@@ -382,11 +428,13 @@ async def test_unsubscribe_link_stops_emails(app_client: tuple[httpx.AsyncClient
     page = await http.get(path)
     assert page.status_code == 200 and "<form method='post'>" in page.text
     assert (await container.repos.patients.get(campaign.patient_id)).opted_out_channels == []  # type: ignore[union-attr]
-    done = await http.post(path, content="List-Unsubscribe=One-Click",
-                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    done = await http.post(
+        path, content="List-Unsubscribe=One-Click", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert done.status_code == 200
-    await container.repos.campaigns.set_fields(campaign.id, {"follow_up_details.next_follow_up_at":
-                                                             container.clock.now()}, now=container.clock.now())
+    await container.repos.campaigns.set_fields(
+        campaign.id, {"follow_up_details.next_follow_up_at": container.clock.now()}, now=container.clock.now()
+    )
     [result] = await container.outreach().run_due(limit=1)
     assert len(smtp.messages) == 1 and result.status == CampaignStatus.DECLINED
     assert (await http.get(path[:-3] + "abc")).status_code == 404
@@ -395,25 +443,21 @@ async def test_unsubscribe_link_stops_emails(app_client: tuple[httpx.AsyncClient
 # ---- /agent/trigger -------------------------------------------------------------------------------------------
 
 
-async def _staff(http: httpx.AsyncClient, container: Container) -> dict[str, str]:
-    from core.security import hash_password
-
-    await container.repos.users.create_or_reset(email="desk@clinic.test", password_hash=hash_password("pw-123456789"),
-                                                role=Role.STAFF, now=container.clock.now())
-    token = (await http.post("/api/v1/auth/login", data={"username": "desk@clinic.test",
-                                                          "password": "pw-123456789"})).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
-
-
-GUIDE_BODY = {"patient": {"name": "Alice", "email": "alice@example.com"},
-              "campaign": {"campaign_type": "RECOVERY", "status": "ATTEMPTING_RECOVERY",
-                           "follow_up_details": {"attempts_made": 0, "max_attempts": 3}}}
+GUIDE_BODY = {
+    "patient": {"name": "Alice", "email": "alice@example.com"},
+    "campaign": {
+        "campaign_type": "RECOVERY",
+        "status": "ATTEMPTING_RECOVERY",
+        "follow_up_details": {"attempts_made": 0, "max_attempts": 3},
+    },
+}
 
 
-async def test_trigger_with_the_product_guide_body(app_client: tuple[httpx.AsyncClient, Container],
-                                                   smtp: SmtpSink) -> None:
+async def test_trigger_with_the_product_guide_body(
+    app_client: tuple[httpx.AsyncClient, Container], smtp: SmtpSink
+) -> None:
     http, container = app_client
-    headers = await _staff(http, container)
+    headers = await staff_headers(http, container)
     assert (await http.post("/agent/trigger", json=GUIDE_BODY)).status_code == 401
     response = await http.post("/agent/trigger", json=GUIDE_BODY, headers=headers)
     assert response.status_code == 200, response.text
@@ -426,12 +470,15 @@ async def test_trigger_with_the_product_guide_body(app_client: tuple[httpx.Async
     assert await container.repos.patients.count() == 1 and await container.repos.campaigns.count() == 1
 
 
-async def test_trigger_sms_only_patient_with_consent(app_client: tuple[httpx.AsyncClient, Container],
-                                                     twilio: FakeTwilio) -> None:
+async def test_trigger_sms_only_patient_with_consent(
+    app_client: tuple[httpx.AsyncClient, Container], twilio: FakeTwilio
+) -> None:
     http, container = app_client
-    headers = await _staff(http, container)
-    body = {"patient": {"name": "Bo", "phone": "+15557770000", "sms_consent": True},
-            "campaign": {"campaign_type": "RECALL", "channel": "sms"}}
+    headers = await staff_headers(http, container)
+    body = {
+        "patient": {"name": "Bo", "phone": "+15557770000", "sms_consent": True},
+        "campaign": {"campaign_type": "RECALL", "channel": "sms"},
+    }
     first = await http.post("/agent/trigger", json=body, headers=headers)
     assert first.status_code == 200 and first.json()["channel"] == "sms"
     assert [m.form["To"] for m in twilio.messages] == ["+15557770000"]
@@ -440,19 +487,22 @@ async def test_trigger_sms_only_patient_with_consent(app_client: tuple[httpx.Asy
     assert await container.repos.patients.count() == 1 and await container.repos.campaigns.count() == 1
 
 
-@pytest.mark.parametrize("bad", [
-    {},
-    {"patient": {"name": "Alice", "email": "alice@example.com"}},
-    {"patient": {"name": "Alice"}, "campaign": {"campaign_type": "RECOVERY"}},
-    {"patient": {"name": "Alice", "email": "nope"}, "campaign": {"campaign_type": "RECOVERY"}},
-    {**GUIDE_BODY, "campaign": {"campaign_type": "CHECKUP"}},
-    {**GUIDE_BODY, "campaign": {"campaign_type": "RECALL", "status": "ATTEMPTING_RECOVERY"}},
-    {"campaign_id": "123"},
-    {"campaign_id": "a" * 24, **GUIDE_BODY},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {},
+        {"patient": {"name": "Alice", "email": "alice@example.com"}},
+        {"patient": {"name": "Alice"}, "campaign": {"campaign_type": "RECOVERY"}},
+        {"patient": {"name": "Alice", "email": "nope"}, "campaign": {"campaign_type": "RECOVERY"}},
+        {**GUIDE_BODY, "campaign": {"campaign_type": "CHECKUP"}},
+        {**GUIDE_BODY, "campaign": {"campaign_type": "RECALL", "status": "ATTEMPTING_RECOVERY"}},
+        {"campaign_id": "123"},
+        {"campaign_id": "a" * 24, **GUIDE_BODY},
+    ],
+)
 async def test_trigger_bad_bodies_are_422(app_client: tuple[httpx.AsyncClient, Container], bad: dict[str, Any]) -> None:
     http, container = app_client
-    headers = await _staff(http, container)
+    headers = await staff_headers(http, container)
     response = await http.post("/agent/trigger", json=bad, headers=headers)
     assert response.status_code == 422 and response.json()["error"] == "validation_error"
     assert await container.repos.campaigns.count() == 0
@@ -460,7 +510,7 @@ async def test_trigger_bad_bodies_are_422(app_client: tuple[httpx.AsyncClient, C
 
 async def test_trigger_unknown_or_closed_campaign(app_client: tuple[httpx.AsyncClient, Container]) -> None:
     http, container = app_client
-    headers = await _staff(http, container)
+    headers = await staff_headers(http, container)
     assert (await http.post("/agent/trigger", json={"campaign_id": new_id()}, headers=headers)).status_code == 404
     campaign = await seed(container)
     await container.repos.campaigns.set_fields(campaign.id, {"status": "DECLINED"}, now=container.clock.now())
@@ -487,9 +537,13 @@ async def test_llm_writes_the_message_with_only_the_minimum_data(
     container = await build_container(outreach_settings(OPENAI_API_KEY="test", OPENAI_BASE_URL=openai.base_url))
     try:
         await seed(container)
-        openai.queue_json({"subject": "We miss you at Bright Smiles",
-                           "body": "Hi Ann, it's time for your check-up. Book here: https://clinic.example/book",
-                           "short_text": "Hi Ann, time for a check-up: https://clinic.example/book"})
+        openai.queue_json(
+            {
+                "subject": "We miss you at Bright Smiles",
+                "body": "Hi Ann, it's time for your check-up. Book here: https://clinic.example/book",
+                "short_text": "Hi Ann, time for a check-up: https://clinic.example/book",
+            }
+        )
         openai.queue_json({"summary": "One email sent; no reply yet."})
         [result] = await container.outreach().run_due(limit=1)
         assert result.action == "sent"
@@ -500,8 +554,9 @@ async def test_llm_writes_the_message_with_only_the_minimum_data(
         prompt = openai.requests[0].content_of("user")
         assert "Ann" in prompt and "Lee" not in prompt and "ann.lee@example.com" not in prompt
         assert "+15551230000" not in prompt
-        campaign = (await container.repos.campaigns.list_for_patient((await container.repos.patients.get_by_email(
-            "ann.lee@example.com")).id))[0]  # type: ignore[union-attr]
+        patient = await container.repos.patients.get_by_email("ann.lee@example.com")
+        assert patient is not None
+        [campaign] = await container.repos.campaigns.list_for_patient(patient.id)
         assert campaign.engagement_summary == "One email sent; no reply yet."
     finally:
         await container.client.drop_database(container.settings.MONGO_DB_NAME)
@@ -516,11 +571,17 @@ async def test_invalid_llm_output_falls_back_to_the_template(
     try:
         await seed(container)
         if bad == "foreign_link":
-            openai.queue_json({"subject": "Hi", "body": "Book at https://evil.example/book now",
-                               "short_text": "https://evil.example"})
+            openai.queue_json(
+                {"subject": "Hi", "body": "Book at https://evil.example/book now", "short_text": "https://evil.example"}
+            )
         elif bad == "html":
-            openai.queue_json({"subject": "Hi", "body": "<b>Book</b> https://clinic.example/book",
-                               "short_text": "Book https://clinic.example/book"})
+            openai.queue_json(
+                {
+                    "subject": "Hi",
+                    "body": "<b>Book</b> https://clinic.example/book",
+                    "short_text": "Book https://clinic.example/book",
+                }
+            )
         elif bad == "invalid_json":
             openai.queue_raw("{nope")
         else:

@@ -12,15 +12,15 @@ import pytest
 
 from core.config import Settings
 from core.container import Container
-from core.security import hash_password
 from main import create_app
 from models.base import new_id
 from models.campaign import Campaign, FollowUpDetails
-from models.enums import CampaignStatus, CampaignType, Channel, Direction, Role
+from models.enums import CampaignStatus, CampaignType, Channel, Direction
 from models.interaction import Interaction
 from models.patient import Patient
 from models.system import KbArticle
 from tests.fakes.smtp import SmtpSink
+from tests.support import staff_headers
 
 OUR_MESSAGE_ID = "<outreach-1@brightsmiles.test>"
 
@@ -34,21 +34,26 @@ def smtp() -> Iterator[SmtpSink]:
 
 
 @pytest.fixture
-async def env(make_settings: Callable[..., Settings], smtp: SmtpSink) -> AsyncIterator[tuple[httpx.AsyncClient,
-                                                                                              Container, dict[str, str]]]:
-    settings = make_settings(SMTP_HOST="127.0.0.1", SMTP_PORT=smtp.port, SMTP_STARTTLS=False,
-                             SMTP_FROM_EMAIL="desk@brightsmiles.test", CLINIC_NAME="Bright Smiles",
-                             PUBLIC_BASE_URL="https://clinic.example", OUTREACH_RETRY_DELAYS_SECONDS="0.01")
+async def env(
+    make_settings: Callable[..., Settings], smtp: SmtpSink
+) -> AsyncIterator[tuple[httpx.AsyncClient, Container, dict[str, str]]]:
+    settings = make_settings(
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=smtp.port,
+        SMTP_STARTTLS=False,
+        SMTP_FROM_EMAIL="desk@brightsmiles.test",
+        CLINIC_NAME="Bright Smiles",
+        PUBLIC_BASE_URL="https://clinic.example",
+        OUTREACH_RETRY_DELAYS_SECONDS="0.01",
+    )
     app = create_app(settings)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
         container: Container = app.state.container
-        await container.repos.users.create_or_reset(email="desk@clinic.test", password_hash=hash_password("pw-123456789"),
-                                                    role=Role.STAFF, now=container.clock.now())
-        token = (await http.post("/api/v1/auth/login", data={"username": "desk@clinic.test",
-                                                              "password": "pw-123456789"})).json()["access_token"]
-        yield http, container, {"Authorization": f"Bearer {token}"}
+        headers = await staff_headers(http, container)
+        yield http, container, headers
         await container.client.drop_database(settings.MONGO_DB_NAME)
 
 
@@ -56,30 +61,61 @@ async def seed(container: Container) -> Campaign:
     now = container.clock.now()
     patient = Patient(id=new_id(), name="Ann Lee", email="ann@example.com", created_at=now, updated_at=now)
     await container.repos.patients.insert(patient)
-    campaign = Campaign(id=new_id(), patient_id=patient.id, campaign_type=CampaignType.RECALL,
-                        status=CampaignStatus.ATTEMPTING_RECALL,
-                        follow_up_details=FollowUpDetails(attempts_made=1, next_follow_up_at=now + timedelta(days=2)),
-                        created_at=now, updated_at=now)
+    campaign = Campaign(
+        id=new_id(),
+        patient_id=patient.id,
+        campaign_type=CampaignType.RECALL,
+        status=CampaignStatus.ATTEMPTING_RECALL,
+        follow_up_details=FollowUpDetails(attempts_made=1, next_follow_up_at=now + timedelta(days=2)),
+        created_at=now,
+        updated_at=now,
+    )
     await container.repos.campaigns.insert(campaign)
-    await container.repos.interactions.insert(Interaction(
-        id=new_id(), campaign_id=campaign.id, patient_id=patient.id, direction=Direction.OUTGOING,
-        channel=Channel.EMAIL, timestamp=now - timedelta(hours=1), body="Time for your check-up",
-        thread_id="thread-1", message_id_header=OUR_MESSAGE_ID, kind="outreach",
-    ))
-    await container.repos.kb_articles.upsert_many([
-        KbArticle(id=new_id(), title="Opening hours", answer="We are open Monday to Saturday, 9:00 to 20:30.",
-                  tags=["hours"], updated_at=now),
-        KbArticle(id=new_id(), title="Parking", answer="Free parking is available behind the building.",
-                  tags=["parking"], updated_at=now),
-    ])
+    await container.repos.interactions.insert(
+        Interaction(
+            id=new_id(),
+            campaign_id=campaign.id,
+            patient_id=patient.id,
+            direction=Direction.OUTGOING,
+            channel=Channel.EMAIL,
+            timestamp=now - timedelta(hours=1),
+            body="Time for your check-up",
+            thread_id="thread-1",
+            message_id_header=OUR_MESSAGE_ID,
+            kind="outreach",
+        )
+    )
+    await container.repos.kb_articles.upsert_many(
+        [
+            KbArticle(
+                id=new_id(),
+                title="Opening hours",
+                answer="We are open Monday to Saturday, 9:00 to 20:30.",
+                tags=["hours"],
+                updated_at=now,
+            ),
+            KbArticle(
+                id=new_id(),
+                title="Parking",
+                answer="Free parking is available behind the building.",
+                tags=["parking"],
+                updated_at=now,
+            ),
+        ]
+    )
     return campaign
 
 
 CASES = [
     ("I'd like to book an appointment please", "booking_request", "booking_reply", CampaignStatus.ENGAGED, True),
     ("No thanks, I don't want to book anything.", "service_denial", "thank_you", CampaignStatus.DECLINED, True),
-    ("Who is this? I don't understand this email.", "irrelevant_confused", "clarification", CampaignStatus.ENGAGED,
-     True),
+    (
+        "Who is this? I don't understand this email.",
+        "irrelevant_confused",
+        "clarification",
+        CampaignStatus.ENGAGED,
+        True,
+    ),
     ("What are your opening hours?", "question", "kb_answer", CampaignStatus.ENGAGED, True),
     ("Do you treat cats and dogs?", "question", "offer_human_help", CampaignStatus.HANDOFF, True),
     ("Please unsubscribe me", "service_denial", "opt_out", CampaignStatus.DECLINED, False),
@@ -87,12 +123,22 @@ CASES = [
 
 
 @pytest.mark.parametrize(("body", "intent", "action", "status", "sends"), CASES)
-async def test_each_intent_by_smtp(env: tuple[httpx.AsyncClient, Container, dict[str, str]], smtp: SmtpSink,
-                                   body: str, intent: str, action: str, status: CampaignStatus, sends: bool) -> None:
+async def test_each_intent_by_smtp(
+    env: tuple[httpx.AsyncClient, Container, dict[str, str]],
+    smtp: SmtpSink,
+    body: str,
+    intent: str,
+    action: str,
+    status: CampaignStatus,
+    sends: bool,
+) -> None:
     http, container, headers = env
     campaign = await seed(container)
-    response = await http.post("/agent/reply", json={"thread_id": "thread-1", "body": body,
-                                                     "message_id": "<patient-1@example.com>"}, headers=headers)
+    response = await http.post(
+        "/agent/reply",
+        json={"thread_id": "thread-1", "body": body, "message_id": "<patient-1@example.com>"},
+        headers=headers,
+    )
     assert response.status_code == 200, response.text
     result = response.json()
     assert (result["intent"], result["action"], result["reply_sent"]) == (intent, action, sends)
@@ -143,19 +189,29 @@ async def test_same_message_id_replies_once_and_caps_per_thread(
     assert stored is not None and stored.handoff is not None and "limit" in stored.handoff.reason
 
 
-async def test_unknown_thread_and_sender_is_404(env: tuple[httpx.AsyncClient, Container, dict[str, str]],
-                                                smtp: SmtpSink) -> None:
-    http, container, headers = env
+async def test_unknown_thread_and_sender_is_404(
+    env: tuple[httpx.AsyncClient, Container, dict[str, str]], smtp: SmtpSink
+) -> None:
+    http, _, headers = env
     response = await http.post("/agent/reply", json={"thread_id": "nope", "body": "hello"}, headers=headers)
     assert response.status_code == 404 and response.json()["error"] == "unknown_sender"
     assert smtp.messages == []
 
 
-@pytest.mark.parametrize("bad", [{}, {"thread_id": "t"}, {"body": "x"}, {"thread_id": "t", "body": ""},
-                                 {"thread_id": "t", "body": "x", "from": "not-an-email"},
-                                 {"thread_id": "t", "body": "x", "extra": 1}])
-async def test_bad_reply_bodies_are_422(env: tuple[httpx.AsyncClient, Container, dict[str, str]],
-                                        bad: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {},
+        {"thread_id": "t"},
+        {"body": "x"},
+        {"thread_id": "t", "body": ""},
+        {"thread_id": "t", "body": "x", "from": "not-an-email"},
+        {"thread_id": "t", "body": "x", "extra": 1},
+    ],
+)
+async def test_bad_reply_bodies_are_422(
+    env: tuple[httpx.AsyncClient, Container, dict[str, str]], bad: dict[str, Any]
+) -> None:
     http, _, headers = env
     response = await http.post("/agent/reply", json=bad, headers=headers)
     assert response.status_code == 422

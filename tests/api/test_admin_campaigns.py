@@ -37,11 +37,15 @@ async def seed_list(container: Container) -> dict[str, Any]:
     docs = []
     for i in range(30):
         patient = (ada, bob, cyd)[i % 3]
-        docs.append(campaign_doc(
-            patient["_id"], "RECOVERY" if i % 2 else "RECALL",
-            ("ENGAGED", "FAILED", "HANDOFF", "PAUSED", "DECLINED")[i % 5],
-            created_at=now - timedelta(days=i), updated_at=now - timedelta(minutes=7 * i + (i % 4)),
-        ))
+        docs.append(
+            campaign_doc(
+                patient["_id"],
+                "RECOVERY" if i % 2 else "RECALL",
+                ("ENGAGED", "FAILED", "HANDOFF", "PAUSED", "DECLINED")[i % 5],
+                created_at=now - timedelta(days=i),
+                updated_at=now - timedelta(minutes=7 * i + (i % 4)),
+            )
+        )
     await container.db.campaigns.insert_many(docs)
     return {"now": now, "patients": (ada, bob, cyd), "campaigns": docs}
 
@@ -73,17 +77,24 @@ async def test_list_defaults_to_latest_update_first_with_patient_name_and_email(
     [
         ({"type": "RECALL"}, lambda c, p: c["campaign_type"] == "RECALL"),
         ({"status": "HANDOFF"}, lambda c, p: c["status"] == "HANDOFF"),
-        ({"type": "RECOVERY", "status": "FAILED"},
-         lambda c, p: c["campaign_type"] == "RECOVERY" and c["status"] == "FAILED"),
+        (
+            {"type": "RECOVERY", "status": "FAILED"},
+            lambda c, p: c["campaign_type"] == "RECOVERY" and c["status"] == "FAILED",
+        ),
         ({"q": "LOVELACE"}, lambda c, p: p["name"] == "Ada Lovelace"),
         ({"q": "build.EXAMPLE"}, lambda c, p: p["email"] == "bob@build.example"),
-        ({"q": "example", "status": "ENGAGED"},
-         lambda c, p: p["email"].endswith(".example") and c["status"] == "ENGAGED"),
+        (
+            {"q": "example", "status": "ENGAGED"},
+            lambda c, p: p["email"].endswith(".example") and c["status"] == "ENGAGED",
+        ),
         ({"q": "nobody-matches"}, lambda c, p: False),
     ],
 )
 async def test_list_filters_and_search(
-    client: httpx.AsyncClient, container: Container, staff: dict[str, str], params: dict[str, str],
+    client: httpx.AsyncClient,
+    container: Container,
+    staff: dict[str, str],
+    params: dict[str, str],
     predicate: Callable[[dict[str, Any], dict[str, Any]], bool],
 ) -> None:
     data = await seed_list(container)
@@ -104,16 +115,31 @@ async def test_list_created_range_uses_local_days(
     day_from = (data["now"] - timedelta(days=9)).astimezone(BERLIN).date()
     day_to = (data["now"] - timedelta(days=3)).astimezone(BERLIN).date()
     wanted = [c for c in data["campaigns"] if day_from <= c["created_at"].astimezone(BERLIN).date() <= day_to]
-    response = await client.get(CAMPAIGNS, headers=staff, params={
-        "created_from": day_from.isoformat(), "created_to": day_to.isoformat(), "page_size": 100,
-    })
+    response = await client.get(
+        CAMPAIGNS,
+        headers=staff,
+        params={
+            "created_from": day_from.isoformat(),
+            "created_to": day_to.isoformat(),
+            "page_size": 100,
+        },
+    )
     assert response.status_code == 200
     assert response.json()["total"] == len(wanted) == 7
     assert {i["id"] for i in response.json()["items"]} == {str(c["_id"]) for c in wanted}
 
 
-@pytest.mark.parametrize("params", [{"type": "OTHER"}, {"status": "nope"}, {"page": 0}, {"page_size": 500},
-                                    {"created_from": "2025-02-30"}, {"sort": "name"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"type": "OTHER"},
+        {"status": "nope"},
+        {"page": 0},
+        {"page_size": 500},
+        {"created_from": "2025-02-30"},
+        {"sort": "name"},
+    ],
+)
 async def test_list_bad_query_is_422(client: httpx.AsyncClient, staff: dict[str, str], params: dict[str, Any]) -> None:
     response = await client.get(CAMPAIGNS, headers=staff, params=params)
     assert response.status_code == 422 and response.json()["error"] == "validation_error"
@@ -124,13 +150,26 @@ async def test_detail_has_campaign_fields_patient_and_conversation_oldest_first(
 ) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     patient = patient_doc("Grace Hopper", "grace@navy.example", at=now, phone="+15551230000")
-    campaign = campaign_doc(patient["_id"], "RECOVERY", "ENGAGED", created_at=now - timedelta(days=5),
-                            engagement_summary="asked about prices")
+    campaign = campaign_doc(
+        patient["_id"],
+        "RECOVERY",
+        "ENGAGED",
+        created_at=now - timedelta(days=5),
+        engagement_summary="asked about prices",
+    )
     other = campaign_doc(patient["_id"], "RECALL", "FAILED", created_at=now)
     times = [now - timedelta(hours=h) for h in (1, 50, 3, 20, 2)]
-    conversation = [interaction_doc(campaign["_id"], patient["_id"], "incoming" if k % 2 else "outgoing", at,
-                                    f"message {k}", intent="question" if k % 2 else None)
-                    for k, at in enumerate(times)]
+    conversation = [
+        interaction_doc(
+            campaign["_id"],
+            patient["_id"],
+            "incoming" if k % 2 else "outgoing",
+            at,
+            f"message {k}",
+            intent="question" if k % 2 else None,
+        )
+        for k, at in enumerate(times)
+    ]
     noise = [interaction_doc(other["_id"], patient["_id"], "outgoing", now, "other campaign")]
     await container.db.patients.insert_one(patient)
     await container.db.campaigns.insert_many([campaign, other])
@@ -166,8 +205,11 @@ async def test_detail_unknown_is_404_and_malformed_is_422(client: httpx.AsyncCli
 
 
 def new_campaign(**extra: Any) -> dict[str, Any]:
-    return {"patient": {"name": "Nora New", "email": "Nora@Example.com", "phone": "+15550001111"},
-            "campaign_type": "RECALL", **extra}
+    return {
+        "patient": {"name": "Nora New", "email": "Nora@Example.com", "phone": "+15550001111"},
+        "campaign_type": "RECALL",
+        **extra,
+    }
 
 
 async def test_create_for_new_patient_schedules_the_first_attempt_now(
@@ -192,17 +234,30 @@ async def test_create_for_existing_patient_by_id_or_email_and_at_a_given_time(
 ) -> None:
     first = (await client.post(CAMPAIGNS, headers=staff, json=new_campaign())).json()
     later = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
-    by_email = await client.post(CAMPAIGNS, headers=staff, json=new_campaign(
-        campaign_type="RECOVERY", channel="sms", first_attempt_at=later.isoformat()))
+    by_email = await client.post(
+        CAMPAIGNS,
+        headers=staff,
+        json=new_campaign(campaign_type="RECOVERY", channel="sms", first_attempt_at=later.isoformat()),
+    )
     assert by_email.status_code == 201, by_email.text
     assert by_email.json()["patient_id"] == first["patient_id"] and by_email.json()["status"] == "ATTEMPTING_RECOVERY"
     assert datetime.fromisoformat(by_email.json()["follow_up_details"]["next_follow_up_at"]) == later
     assert await container.db.patients.count_documents({}) == 1
-    phone_only = await client.post(CAMPAIGNS, headers=staff, json={
-        "patient": {"name": "Phone Only", "phone": "+15559998888"}, "campaign_type": "RECOVERY", "channel": "sms"})
+    phone_only = await client.post(
+        CAMPAIGNS,
+        headers=staff,
+        json={
+            "patient": {"name": "Phone Only", "phone": "+15559998888"},
+            "campaign_type": "RECOVERY",
+            "channel": "sms",
+        },
+    )
     assert phone_only.status_code == 201
-    again = await client.post(CAMPAIGNS, headers=staff, json={
-        "patient_id": phone_only.json()["patient_id"], "campaign_type": "RECALL", "channel": "call"})
+    again = await client.post(
+        CAMPAIGNS,
+        headers=staff,
+        json={"patient_id": phone_only.json()["patient_id"], "campaign_type": "RECALL", "channel": "call"},
+    )
     assert again.status_code == 201 and again.json()["patient"]["name"] == "Phone Only"
     assert await container.db.patients.count_documents({}) == 2
 
@@ -220,8 +275,7 @@ async def test_create_refuses_a_second_active_campaign_of_the_type(
 async def test_concurrent_creates_for_one_patient_and_type_make_exactly_one(
     client: httpx.AsyncClient, container: Container, staff: dict[str, str]
 ) -> None:
-    responses = await asyncio.gather(*(client.post(CAMPAIGNS, headers=staff, json=new_campaign())
-                                       for _ in range(12)))
+    responses = await asyncio.gather(*(client.post(CAMPAIGNS, headers=staff, json=new_campaign()) for _ in range(12)))
     assert sorted(r.status_code for r in responses) == [201] + [409] * 11
     assert await container.db.campaigns.count_documents({}) == 1
     assert await container.db.patients.count_documents({}) == 1
@@ -233,9 +287,11 @@ async def test_existing_active_campaign_without_marker_also_blocks(
     patient = patient_doc("Old Timer", "old@example.com", at=datetime.now(UTC))
     await container.db.patients.insert_one(patient)
     await container.db.campaigns.insert_one(
-        campaign_doc(patient["_id"], "RECALL", "HANDOFF", created_at=datetime.now(UTC)))
-    response = await client.post(CAMPAIGNS, headers=staff, json={"patient_id": str(patient["_id"]),
-                                                                 "campaign_type": "RECALL"})
+        campaign_doc(patient["_id"], "RECALL", "HANDOFF", created_at=datetime.now(UTC))
+    )
+    response = await client.post(
+        CAMPAIGNS, headers=staff, json={"patient_id": str(patient["_id"]), "campaign_type": "RECALL"}
+    )
     assert response.status_code == 409
 
 
@@ -256,7 +312,8 @@ async def test_booking_conversion_clears_the_marker(
 ) -> None:
     created = (await client.post(CAMPAIGNS, headers=staff, json=new_campaign())).json()
     converted = await container.repos.campaigns.mark_converted(
-        patient_id=created["patient_id"], campaign_id=None, now=datetime.now(UTC))
+        patient_id=created["patient_id"], campaign_id=None, now=datetime.now(UTC)
+    )
     assert converted == [created["id"]]
     stored = await container.db.campaigns.find_one({"_id": ObjectId(created["id"])})
     assert stored is not None and stored["status"] == "BOOKING_COMPLETED" and "active_key" not in stored
@@ -271,8 +328,10 @@ async def test_booking_conversion_clears_the_marker(
         (new_campaign(max_attempts=0), "max_attempts"),
         ({"patient": {"name": "X", "email": "not-an-email"}, "campaign_type": "RECALL"}, "patient.email"),
         ({"patient": {"name": "X", "phone": "555-1234"}, "campaign_type": "RECALL"}, "patient.phone"),
-        ({"patient": {"name": "X", "email": "x@example.com", "timezone": "Mars/Olympus"},
-          "campaign_type": "RECALL"}, "patient.timezone"),
+        (
+            {"patient": {"name": "X", "email": "x@example.com", "timezone": "Mars/Olympus"}, "campaign_type": "RECALL"},
+            "patient.timezone",
+        ),
         ({"patient": {"name": "X"}, "campaign_type": "RECALL"}, "patient"),
         (new_campaign(first_attempt_at="2030-01-01T10:00:00"), "first_attempt_at"),
         (new_campaign(channel="fax"), "channel"),
@@ -291,11 +350,19 @@ async def test_create_domain_refusals(client: httpx.AsyncClient, container: Cont
     past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     response = await client.post(CAMPAIGNS, headers=staff, json=new_campaign(first_attempt_at=past))
     assert response.status_code == 422 and response.json()["error"] == "first_attempt_in_past"
-    no_phone = await client.post(CAMPAIGNS, headers=staff, json={
-        "patient": {"name": "Mail Only", "email": "mail@example.com"}, "campaign_type": "RECALL", "channel": "sms"})
+    no_phone = await client.post(
+        CAMPAIGNS,
+        headers=staff,
+        json={
+            "patient": {"name": "Mail Only", "email": "mail@example.com"},
+            "campaign_type": "RECALL",
+            "channel": "sms",
+        },
+    )
     assert no_phone.status_code == 422 and no_phone.json()["error"] == "no_contact"
-    unknown = await client.post(CAMPAIGNS, headers=staff, json={"patient_id": str(ObjectId()),
-                                                               "campaign_type": "RECALL"})
+    unknown = await client.post(
+        CAMPAIGNS, headers=staff, json={"patient_id": str(ObjectId()), "campaign_type": "RECALL"}
+    )
     assert unknown.status_code == 404 and unknown.json()["error"] == "patient_not_found"
     assert await container.db.campaigns.count_documents({}) == 0
 
@@ -304,8 +371,13 @@ async def test_create_domain_refusals(client: httpx.AsyncClient, container: Cont
 
 
 async def test_pause_and_resume(client: httpx.AsyncClient, container: Container, staff: dict[str, str]) -> None:
-    created = (await client.post(CAMPAIGNS, headers=staff, json=new_campaign(
-        first_attempt_at=(datetime.now(UTC) + timedelta(days=3)).isoformat()))).json()
+    created = (
+        await client.post(
+            CAMPAIGNS,
+            headers=staff,
+            json=new_campaign(first_attempt_at=(datetime.now(UTC) + timedelta(days=3)).isoformat()),
+        )
+    ).json()
     url = f"{CAMPAIGNS}/{created['id']}"
     paused = await client.post(f"{url}/pause", headers=staff)
     assert paused.status_code == 200, paused.text
@@ -329,15 +401,21 @@ async def test_actions_refuse_wrong_states_and_leased_campaigns(
     now = datetime.now(UTC)
     patient = patient_doc("Lee Sed", "lee@example.com", at=now)
     failed = campaign_doc(patient["_id"], "RECALL", "FAILED", created_at=now)
-    leased = campaign_doc(patient["_id"], "RECOVERY", "ENGAGED", created_at=now,
-                          lease={"owner": "worker-1", "until": now + timedelta(minutes=5)})
+    leased = campaign_doc(
+        patient["_id"],
+        "RECOVERY",
+        "ENGAGED",
+        created_at=now,
+        lease={"owner": "worker-1", "until": now + timedelta(minutes=5)},
+    )
     await container.db.campaigns.insert_many([failed, leased])
     for action, campaign in (("pause", failed), ("resume", failed), ("pause", leased), ("resume", leased)):
         response = await client.post(f"{CAMPAIGNS}/{campaign['_id']}/{action}", headers=staff)
         assert response.status_code == 409, (action, response.text)
         assert response.json()["error"] == "invalid_transition"
-    handoff = await client.post(f"{CAMPAIGNS}/{failed['_id']}/resolve-handoff", headers=staff,
-                                json={"note": "n", "outcome": "engaged"})
+    handoff = await client.post(
+        f"{CAMPAIGNS}/{failed['_id']}/resolve-handoff", headers=staff, json={"note": "n", "outcome": "engaged"}
+    )
     assert handoff.status_code == 409
 
 
@@ -345,20 +423,28 @@ async def handoff_campaigns(container: Container) -> list[dict[str, Any]]:
     now = datetime.now(UTC).replace(microsecond=0)
     patient = patient_doc("Hand Off", "hand@example.com", at=now)
     docs = [
-        campaign_doc(patient["_id"], "RECALL" if i % 2 else "RECOVERY", "HANDOFF", created_at=now - timedelta(days=9),
-                     handoff={"reason": f"reason {i}", "at": now - timedelta(hours=h), "resolved_at": None,
-                              "note": None})
+        campaign_doc(
+            patient["_id"],
+            "RECALL" if i % 2 else "RECOVERY",
+            "HANDOFF",
+            created_at=now - timedelta(days=9),
+            handoff={"reason": f"reason {i}", "at": now - timedelta(hours=h), "resolved_at": None, "note": None},
+        )
         for i, h in enumerate((5, 30, 1, 12))
     ]
     docs.append(campaign_doc(patient["_id"], "RECALL", "ENGAGED", created_at=now))
     await container.db.patients.insert_one(patient)
     await container.db.campaigns.insert_many(docs)
     target = docs[1]
-    await container.db.interactions.insert_many([
-        interaction_doc(target["_id"], patient["_id"], "incoming", now - timedelta(hours=40), "first question"),
-        interaction_doc(target["_id"], patient["_id"], "incoming", now - timedelta(hours=31), "can I speak to a human"),
-        interaction_doc(target["_id"], patient["_id"], "outgoing", now - timedelta(hours=30), "our answer"),
-    ])
+    await container.db.interactions.insert_many(
+        [
+            interaction_doc(target["_id"], patient["_id"], "incoming", now - timedelta(hours=40), "first question"),
+            interaction_doc(
+                target["_id"], patient["_id"], "incoming", now - timedelta(hours=31), "can I speak to a human"
+            ),
+            interaction_doc(target["_id"], patient["_id"], "outgoing", now - timedelta(hours=30), "our answer"),
+        ]
+    )
     return docs
 
 
@@ -383,21 +469,29 @@ async def test_resolve_handoff_back_to_engaged_or_closed(
     client: httpx.AsyncClient, container: Container, staff: dict[str, str]
 ) -> None:
     docs = await handoff_campaigns(container)
-    engaged = await client.post(f"{CAMPAIGNS}/{docs[0]['_id']}/resolve-handoff", headers=staff,
-                                json={"note": "Called the patient, questions answered", "outcome": "engaged"})
+    engaged = await client.post(
+        f"{CAMPAIGNS}/{docs[0]['_id']}/resolve-handoff",
+        headers=staff,
+        json={"note": "Called the patient, questions answered", "outcome": "engaged"},
+    )
     assert engaged.status_code == 200, engaged.text
     body = engaged.json()
     assert body["status"] == "ENGAGED" and body["handoff"]["note"] == "Called the patient, questions answered"
     assert body["handoff"]["resolved_at"] is not None and body["handoff"]["reason"] == "reason 0"
-    closed = await client.post(f"{CAMPAIGNS}/{docs[1]['_id']}/resolve-handoff", headers=staff,
-                               json={"note": "Not interested", "outcome": "closed"})
+    closed = await client.post(
+        f"{CAMPAIGNS}/{docs[1]['_id']}/resolve-handoff",
+        headers=staff,
+        json={"note": "Not interested", "outcome": "closed"},
+    )
     assert closed.status_code == 200 and closed.json()["status"] == "DECLINED"
     assert (await client.get("/api/v1/admin/handoffs", headers=staff)).json()["total"] == 2
-    again = await client.post(f"{CAMPAIGNS}/{docs[1]['_id']}/resolve-handoff", headers=staff,
-                              json={"note": "x", "outcome": "closed"})
+    again = await client.post(
+        f"{CAMPAIGNS}/{docs[1]['_id']}/resolve-handoff", headers=staff, json={"note": "x", "outcome": "closed"}
+    )
     assert again.status_code == 409
-    bad = await client.post(f"{CAMPAIGNS}/{docs[2]['_id']}/resolve-handoff", headers=staff,
-                            json={"note": "", "outcome": "maybe"})
+    bad = await client.post(
+        f"{CAMPAIGNS}/{docs[2]['_id']}/resolve-handoff", headers=staff, json={"note": "", "outcome": "maybe"}
+    )
     assert bad.status_code == 422
 
 
@@ -427,9 +521,7 @@ async def test_every_admin_route_needs_a_token(
     assert await container.db.campaigns.count_documents({}) == 0
 
 
-async def test_audit_log_is_admin_only_and_newest_first(
-    client: httpx.AsyncClient, login: Callable[..., Any]
-) -> None:
+async def test_audit_log_is_admin_only_and_newest_first(client: httpx.AsyncClient, login: Callable[..., Any]) -> None:
     staff = await login(Role.STAFF)
     denied = await client.get("/api/v1/admin/audit", headers=staff)
     assert denied.status_code == 403 and denied.json()["error"] == "insufficient_role"

@@ -29,14 +29,22 @@ def serve(mongo_uri: str, db_name: str) -> Callable[..., Any]:
     """Start the app on a given clock (see tests/api/admin_fixtures.py)."""
     return app_starter(mongo_uri, db_name)
 
-STATUSES = ["ATTEMPTING_RECOVERY", "ATTEMPTING_RECALL", "ENGAGED", "HANDOFF", "BOOKING_COMPLETED", "DECLINED",
-            "FAILED", "PAUSED"]
+
+STATUSES = [
+    "ATTEMPTING_RECOVERY",
+    "ATTEMPTING_RECALL",
+    "ENGAGED",
+    "HANDOFF",
+    "BOOKING_COMPLETED",
+    "DECLINED",
+    "FAILED",
+    "PAUSED",
+]
 ACTIVE = {"ATTEMPTING_RECOVERY", "ATTEMPTING_RECALL", "ENGAGED", "HANDOFF"}
 APPOINTMENT_STATUSES = ["booked", "completed", "cancelled", "no_show"]
 
 
-def ny(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, *,
-       fold: int = 0) -> datetime:
+def ny(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, *, fold: int = 0) -> datetime:
     """A New York wall time as an aware UTC datetime."""
     return datetime(year, month, day, hour, minute, second, tzinfo=NEW_YORK, fold=fold).astimezone(UTC)
 
@@ -60,8 +68,9 @@ def last_12_labels(now: datetime) -> list[str]:
     return labels[::-1]
 
 
-def expected_dashboard(campaigns: list[dict[str, Any]], appointments: list[dict[str, Any]],
-                       now: datetime) -> dict[str, Any]:
+def expected_dashboard(
+    campaigns: list[dict[str, Any]], appointments: list[dict[str, Any]], now: datetime
+) -> dict[str, Any]:
     """ARCHITECTURE §4, computed by brute force."""
     this_month = month_label(now)
     since = now - timedelta(days=90)
@@ -108,14 +117,19 @@ def expected_dashboard(campaigns: list[dict[str, Any]], appointments: list[dict[
         "rates": {"recovery": rates("RECOVERY"), "recall": rates("RECALL")},
         "charts": {
             "performance_12m": [
-                {"month": label, "recovery_started": started("RECOVERY", label),
-                 "recovery_converted": converted("RECOVERY", label), "recall_started": started("RECALL", label),
-                 "recall_converted": converted("RECALL", label)}
+                {
+                    "month": label,
+                    "recovery_started": started("RECOVERY", label),
+                    "recovery_converted": converted("RECOVERY", label),
+                    "recall_started": started("RECALL", label),
+                    "recall_converted": converted("RECALL", label),
+                }
                 for label in labels
             ],
             "campaign_breakdown": {
-                "active": count(campaigns, lambda c: c["status"] in {"ATTEMPTING_RECOVERY", "ATTEMPTING_RECALL",
-                                                                      "ENGAGED"}),
+                "active": count(
+                    campaigns, lambda c: c["status"] in {"ATTEMPTING_RECOVERY", "ATTEMPTING_RECALL", "ENGAGED"}
+                ),
                 "recovered": count(campaigns, lambda c: c["status"] == "BOOKING_COMPLETED"),
                 "failed": count(campaigns, lambda c: c["status"] == "FAILED"),
                 "declined": count(campaigns, lambda c: c["status"] == "DECLINED"),
@@ -133,8 +147,9 @@ def expected_dashboard(campaigns: list[dict[str, Any]], appointments: list[dict[
 NOW = ny(2025, 3, 20, 15, 0)  # after the spring-forward of 2025-03-09; the data goes back 14 months
 
 
-def build_dataset(now: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]],
-                                           list[dict[str, Any]]]:
+def build_dataset(
+    now: datetime,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """Patients, campaigns (every type and status over 14 months, DST and month edges), interactions, appointments."""
     rng = random.Random(20250320)
     patients = [patient_doc(f"Patient {i}", f"p{i}@example.com", at=ny(2024, 1, 1)) for i in range(60)]
@@ -143,8 +158,9 @@ def build_dataset(now: datetime) -> tuple[list[dict[str, Any]], list[dict[str, A
     def add(kind: str, status: str, created: datetime, converted: datetime | None = None) -> None:
         if status == "BOOKING_COMPLETED" and converted is None:
             converted = min(created + timedelta(days=rng.randint(0, 40), hours=rng.randint(0, 23)), now)
-        campaigns.append(campaign_doc(rng.choice(patients)["_id"], kind, status, created_at=created,
-                                      converted_at=converted))
+        campaigns.append(
+            campaign_doc(rng.choice(patients)["_id"], kind, status, created_at=created, converted_at=converted)
+        )
 
     start = ny(2024, 1, 15)
     span = (now - start).total_seconds()
@@ -170,14 +186,21 @@ def build_dataset(now: datetime) -> tuple[list[dict[str, Any]], list[dict[str, A
     interactions = []
     for campaign in campaigns[::3]:
         for k in range(3):
-            interactions.append(interaction_doc(campaign["_id"], campaign["patient_id"],
-                                                "outgoing" if k % 2 == 0 else "incoming",
-                                                campaign["created_at"] + timedelta(hours=k), f"message {k}"))
+            interactions.append(
+                interaction_doc(
+                    campaign["_id"],
+                    campaign["patient_id"],
+                    "outgoing" if k % 2 == 0 else "incoming",
+                    campaign["created_at"] + timedelta(hours=k),
+                    f"message {k}",
+                )
+            )
     appointments = []
     for i in range(200):
         begin = start + timedelta(seconds=rng.uniform(0, span + 15 * 86400))  # some later this month and after
-        appointments.append(appointment_doc(rng.choice(patients)["_id"], begin,
-                                            APPOINTMENT_STATUSES[i % len(APPOINTMENT_STATUSES)]))
+        appointments.append(
+            appointment_doc(rng.choice(patients)["_id"], begin, APPOINTMENT_STATUSES[i % len(APPOINTMENT_STATUSES)])
+        )
     appointments += [
         appointment_doc(patients[0]["_id"], ny(2025, 2, 28, 23, 45), "booked"),  # Mar in UTC
         appointment_doc(patients[0]["_id"], ny(2025, 3, 1, 0, 0), "no_show"),
@@ -214,8 +237,7 @@ async def test_dashboard_equals_independent_computation(
     assert body["charts"]["campaign_breakdown"] == expected["charts"]["campaign_breakdown"]
     for got, want in zip(body["charts"]["performance_12m"], expected["charts"]["performance_12m"], strict=True):
         assert got == want
-    for got, want in zip(body["charts"]["appointments_trend"], expected["charts"]["appointments_trend"],
-                         strict=True):
+    for got, want in zip(body["charts"]["appointments_trend"], expected["charts"]["appointments_trend"], strict=True):
         assert got == want
     assert body == {key: value for key, value in expected.items()}
     labels = [m["month"] for m in body["charts"]["performance_12m"]]
@@ -230,8 +252,7 @@ async def test_empty_database_gives_zeros_and_null_rates(
     assert response.status_code == 200
     body = response.json()
     assert body["kpis"] == dict.fromkeys(body["kpis"], 0)
-    assert body["rates"] == {t: {"month": None, "lifetime": None, "trailing_90d": None}
-                             for t in ("recovery", "recall")}
+    assert body["rates"] == {t: {"month": None, "lifetime": None, "trailing_90d": None} for t in ("recovery", "recall")}
     assert body["charts"]["campaign_breakdown"] == dict.fromkeys(body["charts"]["campaign_breakdown"], 0)
     assert [m["month"] for m in body["charts"]["appointments_trend"]] == last_12_labels(NOW)
     assert all(set(m.values()) == {m["month"], 0} for m in body["charts"]["performance_12m"])
@@ -243,15 +264,32 @@ async def test_this_month_is_the_local_month_not_the_utc_one(
     now = ny(2025, 10, 31, 23, 45)  # already November in UTC
     patient = patient_doc("Edge Case", "edge@example.com", at=now - timedelta(days=60))
     campaigns = [
-        campaign_doc(patient["_id"], "RECOVERY", "BOOKING_COMPLETED", created_at=ny(2025, 10, 1),
-                     converted_at=ny(2025, 10, 31, 23, 30)),  # 2025-11-01 03:30 UTC: counts in October
-        campaign_doc(patient["_id"], "RECOVERY", "BOOKING_COMPLETED", created_at=ny(2025, 9, 20),
-                     converted_at=ny(2025, 10, 1, 0, 30)),  # 04:30 UTC on Oct 1
-        campaign_doc(patient["_id"], "RECOVERY", "BOOKING_COMPLETED", created_at=ny(2025, 9, 2),
-                     converted_at=ny(2025, 9, 30, 23, 30)),  # Oct 1 03:30 UTC: still September locally
+        campaign_doc(
+            patient["_id"],
+            "RECOVERY",
+            "BOOKING_COMPLETED",
+            created_at=ny(2025, 10, 1),
+            converted_at=ny(2025, 10, 31, 23, 30),
+        ),  # 2025-11-01 03:30 UTC: counts in October
+        campaign_doc(
+            patient["_id"],
+            "RECOVERY",
+            "BOOKING_COMPLETED",
+            created_at=ny(2025, 9, 20),
+            converted_at=ny(2025, 10, 1, 0, 30),
+        ),  # 04:30 UTC on Oct 1
+        campaign_doc(
+            patient["_id"],
+            "RECOVERY",
+            "BOOKING_COMPLETED",
+            created_at=ny(2025, 9, 2),
+            converted_at=ny(2025, 9, 30, 23, 30),
+        ),  # Oct 1 03:30 UTC: still September locally
     ]
-    appointments = [appointment_doc(patient["_id"], ny(2025, 10, 31, 23, 30), "booked"),
-                    appointment_doc(patient["_id"], ny(2025, 9, 30, 23, 30), "booked")]
+    appointments = [
+        appointment_doc(patient["_id"], ny(2025, 10, 31, 23, 30), "booked"),
+        appointment_doc(patient["_id"], ny(2025, 9, 30, 23, 30), "booked"),
+    ]
     async with serve(make_settings(TZ="America/New_York"), FixedClock(now)) as served:
         await served.container.db.patients.insert_one(patient)
         await served.container.db.campaigns.insert_many(campaigns)
@@ -262,8 +300,13 @@ async def test_this_month_is_the_local_month_not_the_utc_one(
     last, before = body["charts"]["performance_12m"][-1], body["charts"]["performance_12m"][-2]
     assert last["month"] == "2025-10" and last["recovery_converted"] == 2 and last["recovery_started"] == 1
     assert before["month"] == "2025-09" and before["recovery_converted"] == 1 and before["recovery_started"] == 2
-    assert body["charts"]["appointments_trend"][-1] == {"month": "2025-10", "booked": 1, "completed": 0,
-                                                        "cancelled": 0, "no_show": 0}
+    assert body["charts"]["appointments_trend"][-1] == {
+        "month": "2025-10",
+        "booked": 1,
+        "completed": 0,
+        "cancelled": 0,
+        "no_show": 0,
+    }
     assert body["rates"]["recovery"]["month"] == 1.0 and body["rates"]["recall"]["month"] is None
     assert body == {**expected_dashboard(campaigns, appointments, now), "generated_at": body["generated_at"]}
 
@@ -279,9 +322,9 @@ async def test_concurrent_requests_on_a_cold_snapshot_share_one_computation(
         headers = await served.headers()
         snapshot = served.container.dashboard
         assert snapshot.computations == 0
-        responses = await asyncio.gather(*(
-            served.client.get("/api/v1/admin/dashboard-stats", headers=headers) for _ in range(25)
-        ))
+        responses = await asyncio.gather(
+            *(served.client.get("/api/v1/admin/dashboard-stats", headers=headers) for _ in range(25))
+        )
         assert {r.status_code for r in responses} == {200}
         assert snapshot.computations == 1
         assert len({r.json()["generated_at"] for r in responses}) == 1

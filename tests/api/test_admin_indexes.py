@@ -66,22 +66,28 @@ def stages(plan: Any, found: list[str]) -> list[str]:
 async def seed(container: Container) -> str:
     now = datetime.now(UTC)
     patients = [patient_doc(f"P {i}", f"p{i}@example.com", at=now) for i in range(20)]
-    campaigns = [campaign_doc(p["_id"], "RECALL" if i % 2 else "RECOVERY",
-                              ("HANDOFF", "ENGAGED", "FAILED")[i % 3], created_at=now - timedelta(days=i),
-                              handoff={"reason": "r", "at": now, "resolved_at": None, "note": None})
-                 for i, p in enumerate(patients)]
+    campaigns = [
+        campaign_doc(
+            p["_id"],
+            "RECALL" if i % 2 else "RECOVERY",
+            ("HANDOFF", "ENGAGED", "FAILED")[i % 3],
+            created_at=now - timedelta(days=i),
+            handoff={"reason": "r", "at": now, "resolved_at": None, "note": None},
+        )
+        for i, p in enumerate(patients)
+    ]
     await container.db.patients.insert_many(patients)
     await container.db.campaigns.insert_many(campaigns)
     await container.db.interactions.insert_many(
-        [interaction_doc(c["_id"], c["patient_id"], "incoming", now, "hi") for c in campaigns])
+        [interaction_doc(c["_id"], c["patient_id"], "incoming", now, "hi") for c in campaigns]
+    )
     await container.db.appointments.insert_many(
-        [appointment_doc(p["_id"], now - timedelta(days=i * 9), "booked") for i, p in enumerate(patients)])
+        [appointment_doc(p["_id"], now - timedelta(days=i * 9), "booked") for i, p in enumerate(patients)]
+    )
     return str(campaigns[0]["_id"])
 
 
-async def test_every_admin_read_is_an_index_scan(
-    container: Container, make_settings: Callable[..., Settings]
-) -> None:
+async def test_every_admin_read_is_an_index_scan(container: Container, make_settings: Callable[..., Settings]) -> None:
     campaign_id = await seed(container)
     settings = make_settings()
     recorder = Recorder()
@@ -89,8 +95,7 @@ async def test_every_admin_read_is_an_index_scan(
     try:
         db = client[settings.MONGO_DB_NAME]
         repos = AdminRepositories.over(db)
-        admin = CampaignAdminService(settings=settings, clock=container.clock, repos=repos,
-                                     audit=AuditRepository(db))
+        admin = CampaignAdminService(settings=settings, clock=container.clock, repos=repos, audit=AuditRepository(db))
         actor = Actor("explain@clinic.test", None)
         today = datetime.now(UTC).date()
         for filters in (
@@ -110,8 +115,7 @@ async def test_every_admin_read_is_an_index_scan(
         await admin.audit_log(page=1, page_size=5)
         await admin.audit_log(page=1, page_size=5, actor="explain@clinic.test")
         await repos.campaigns.has_active("0" * 24, CampaignType.RECALL)
-        await DashboardService(settings=settings, clock=container.clock, repos=repos,
-                               snapshot=Snapshot()).compute()
+        await DashboardService(settings=settings, clock=container.clock, repos=repos, snapshot=Snapshot()).compute()
         assert recorder.commands
         checked = 0
         for command in recorder.commands:
@@ -137,8 +141,13 @@ def test_query_hints_name_existing_indexes() -> None:
     from db.indexes import INDEXES
 
     names = {m.document["name"] for m in INDEXES["campaigns"]}
-    for query in (CampaignQuery(), CampaignQuery(sort="-created_at"), CampaignQuery(patient_ids=[]),
-                  CampaignQuery(status=CampaignStatus.ENGAGED), CampaignQuery(campaign_type=CampaignType.RECALL),
-                  CampaignQuery(created_from=datetime.now(UTC))):
+    for query in (
+        CampaignQuery(),
+        CampaignQuery(sort="-created_at"),
+        CampaignQuery(patient_ids=[]),
+        CampaignQuery(status=CampaignStatus.ENGAGED),
+        CampaignQuery(campaign_type=CampaignType.RECALL),
+        CampaignQuery(created_from=datetime.now(UTC)),
+    ):
         assert query.hint() in names
     assert {"dashboard", "status_handoff_at", "patient_type", "active_key_unique"} <= names

@@ -24,9 +24,11 @@ async def test_security_headers_on_every_response(client: httpx.AsyncClient) -> 
 async def test_hsts_only_in_production(make_settings: Callable[..., Any]) -> None:
     settings = make_settings(ENVIRONMENT="production", ALLOWED_ORIGINS="https://admin.example")
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-            response = await http.get("/")
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        response = await http.get("/")
     assert response.headers["strict-transport-security"].startswith("max-age=")
 
 
@@ -49,9 +51,11 @@ async def test_cors_allows_only_configured_origins(client: httpx.AsyncClient) ->
 
 async def test_wildcard_origin_never_sends_credentials(make_settings: Callable[..., Any]) -> None:
     app = create_app(make_settings(ALLOWED_ORIGINS="*"))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-            response = await http.get("/", headers={"Origin": "https://any.example"})
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        response = await http.get("/", headers={"Origin": "https://any.example"})
     assert response.headers["access-control-allow-origin"] == "*"
     assert "access-control-allow-credentials" not in response.headers
 
@@ -62,20 +66,20 @@ async def test_method_not_allowed_has_error_body(client: httpx.AsyncClient) -> N
     assert response.json() == {"error": "method_not_allowed", "detail": "Method Not Allowed"}
 
 
-async def test_readyz_is_503_when_the_database_stops(
-    make_settings: Callable[..., Any], tmp_path: Path
-) -> None:
+async def test_readyz_is_503_when_the_database_stops(make_settings: Callable[..., Any], tmp_path: Path) -> None:
     server = EmbeddedMongo(tmp_path / "db", log_path=tmp_path / "db.log")
     uri = server.start()
     try:
         app = create_app(make_settings(MONGO_URI=uri, MONGO_TIMEOUT_MS=500))
-        async with app.router.lifespan_context(app):
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-                assert (await http.get("/readyz")).status_code == 200
-                server.stop()
-                response = await http.get("/readyz")
-                assert response.status_code == 503
-                assert response.json()["error"] == "database_unavailable"
-                assert (await http.get("/")).status_code == 200
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+        ):
+            assert (await http.get("/readyz")).status_code == 200
+            server.stop()
+            response = await http.get("/readyz")
+            assert response.status_code == 503
+            assert response.json()["error"] == "database_unavailable"
+            assert (await http.get("/")).status_code == 200
     finally:
         server.stop()

@@ -90,13 +90,15 @@ async def test_lockout_expires(
     settings = make_settings(LOGIN_MAX_FAILURES=key_failures, LOGIN_LOCKOUT_MINUTES=1)
     clock = FixedClock(datetime.now(UTC))
     app = create_app(settings, clock=clock)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-            for _ in range(key_failures):
-                assert (await http.post(LOGIN, data={"username": email, "password": "bad"})).status_code == 401
-            assert (await http.post(LOGIN, data={"username": email, "password": password})).status_code == 429
-            clock.advance(timedelta(minutes=2))
-            assert (await http.post(LOGIN, data={"username": email, "password": password})).status_code == 200
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        for _ in range(key_failures):
+            assert (await http.post(LOGIN, data={"username": email, "password": "bad"})).status_code == 401
+        assert (await http.post(LOGIN, data={"username": email, "password": password})).status_code == 429
+        clock.advance(timedelta(minutes=2))
+        assert (await http.post(LOGIN, data={"username": email, "password": password})).status_code == 200
 
 
 async def test_every_login_is_audited(client: httpx.AsyncClient, make_user: Any, container: Container) -> None:
@@ -115,10 +117,23 @@ async def test_missing_login_fields_are_422(client: httpx.AsyncClient) -> None:
     assert response.json()["fields"][0]["field"] == "password"
 
 
-def _token(container: Container, user_id: str, *, secret: str = TEST_JWT_SECRET, algorithm: str = "HS256",
-           issued: datetime | None = None, role: str = "staff") -> str:
-    return create_access_token(subject=user_id, role=role, secret=secret, algorithm=algorithm,
-                               expires=timedelta(minutes=30), now=issued or datetime.now(UTC))
+def _token(
+    container: Container,
+    user_id: str,
+    *,
+    secret: str = TEST_JWT_SECRET,
+    algorithm: str = "HS256",
+    issued: datetime | None = None,
+    role: str = "staff",
+) -> str:
+    return create_access_token(
+        subject=user_id,
+        role=role,
+        secret=secret,
+        algorithm=algorithm,
+        expires=timedelta(minutes=30),
+        now=issued or datetime.now(UTC),
+    )
 
 
 async def _user_id(container: Container, make_user: Any) -> str:
@@ -148,8 +163,11 @@ async def test_tampered_token_is_401(client: httpx.AsyncClient, container: Conta
 async def test_alg_none_token_is_401(client: httpx.AsyncClient, container: Container, make_user: Any) -> None:
     user_id = await _user_id(container, make_user)
     now = int(datetime.now(UTC).timestamp())
-    unsigned = jwt.encode({"sub": user_id, "role": "admin", "iat": now, "exp": now + 600, "type": "access"},
-                          key=None, algorithm="none")
+    unsigned = jwt.encode(
+        {"sub": user_id, "role": "admin", "iat": now, "exp": now + 600, "type": "access"},
+        key=None,  # type: ignore[arg-type]
+        algorithm="none",
+    )
     response = await client.get(ME, headers={"Authorization": f"Bearer {unsigned}"})
     assert response.status_code == 401
 

@@ -32,16 +32,24 @@ def bookable_day(min_days: int = 3, weekday: int = 2) -> date:
     return day
 
 
-def booking(day: date, at: str = "09:00", *, email: str = "pat@example.com", duration: int = 30,
-            **extra: Any) -> dict[str, Any]:
-    return {"name": "Pat Doe", "email": email, "date": day.isoformat(), "time": at, "duration_minutes": duration,
-            "service": "Check-up", **extra}
+def booking(
+    day: date, at: str = "09:00", *, email: str = "pat@example.com", duration: int = 30, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "name": "Pat Doe",
+        "email": email,
+        "date": day.isoformat(),
+        "time": at,
+        "duration_minutes": duration,
+        "service": "Check-up",
+        **extra,
+    }
 
 
 async def slots(client: httpx.AsyncClient, day: date, duration: int = 30) -> list[str]:
     response = await client.get(
-        "/api/v1/availability", params={"month": day.month, "year": day.year, "date": day.isoformat(),
-                                        "duration": duration},
+        "/api/v1/availability",
+        params={"month": day.month, "year": day.year, "date": day.isoformat(), "duration": duration},
     )
     assert response.status_code == 200, response.text
     days = response.json()["days"]
@@ -69,7 +77,7 @@ async def live(
     async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60) as http:
         yield http
     server.stop()
-    async with AsyncMongoClient(mongo_uri) as cleanup:
+    async with AsyncMongoClient[dict[str, Any]](mongo_uri) as cleanup:
         await cleanup.drop_database(db_name)
 
 
@@ -102,14 +110,16 @@ async def test_45_minute_booking_blocks_overlapping_slots(client: httpx.AsyncCli
 async def test_other_doctor_is_independent(make_settings: Callable[..., Settings], mongo_uri: str) -> None:
     app = create_app(make_settings(CLINIC_DOCTORS="Dr. Patel"))
     day = bookable_day()
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
         assert (await http.post("/api/v1/appointments/book", json=booking(day))).status_code == 201
         other = await http.post("/api/v1/appointments/book", json=booking(day, doctor="Dr. Patel", email="o@x.com"))
         assert other.status_code == 201
-        unknown = await http.get("/api/v1/availability", params={"month": day.month, "year": day.year,
-                                                                 "doctor": "Dr. Who"})
+        unknown = await http.get(
+            "/api/v1/availability", params={"month": day.month, "year": day.year, "doctor": "Dr. Who"}
+        )
         assert unknown.status_code == 422 and unknown.json()["error"] == "unknown_doctor"
 
 
@@ -159,8 +169,9 @@ async def test_book_creates_patient_appointment_claims_and_confirmation(
     outbox = FakeEmail()
     container.email = outbox
     day = bookable_day()
-    response = await client.post("/api/v1/appointments/book", json=booking(day, "10:30", duration=45,
-                                                                            email="New.Patient@Example.com"))
+    response = await client.post(
+        "/api/v1/appointments/book", json=booking(day, "10:30", duration=45, email="New.Patient@Example.com")
+    )
     assert response.status_code == 201
     body = response.json()
     assert body["status"] == "booked" and body["duration_minutes"] == 45 and body["doctor"] == "Dr. Smith"
@@ -242,15 +253,21 @@ async def test_booking_converts_the_active_campaign_and_stops_follow_ups(
     client: httpx.AsyncClient, container: Container
 ) -> None:
     now = container.clock.now()
-    patient = await container.repos.patients.find_or_create(name="Pat Doe", email="pat@example.com", phone=None,
-                                                            now=now)
-    active = Campaign(
-        id=new_id(), patient_id=patient.id, campaign_type=CampaignType.RECALL, status=CampaignStatus.ATTEMPTING_RECALL,
-        follow_up_details=FollowUpDetails(attempts_made=1, next_follow_up_at=now + timedelta(days=2)),
-        created_at=now, updated_at=now,
+    patient = await container.repos.patients.find_or_create(
+        name="Pat Doe", email="pat@example.com", phone=None, now=now
     )
-    closed = active.model_copy(update={"id": new_id(), "status": CampaignStatus.DECLINED,
-                                       "campaign_type": CampaignType.RECOVERY})
+    active = Campaign(
+        id=new_id(),
+        patient_id=patient.id,
+        campaign_type=CampaignType.RECALL,
+        status=CampaignStatus.ATTEMPTING_RECALL,
+        follow_up_details=FollowUpDetails(attempts_made=1, next_follow_up_at=now + timedelta(days=2)),
+        created_at=now,
+        updated_at=now,
+    )
+    closed = active.model_copy(
+        update={"id": new_id(), "status": CampaignStatus.DECLINED, "campaign_type": CampaignType.RECOVERY}
+    )
     await container.repos.campaigns.insert(active)
     await container.repos.campaigns.insert(closed)
     response = await client.post("/api/v1/appointments/book", json=booking(bookable_day()))
@@ -267,8 +284,14 @@ async def test_booking_converts_the_active_campaign_and_stops_follow_ups(
 async def test_someone_elses_campaign_id_is_not_converted(client: httpx.AsyncClient, container: Container) -> None:
     now = container.clock.now()
     other = await container.repos.patients.find_or_create(name="Other", email="other@example.com", phone=None, now=now)
-    campaign = Campaign(id=new_id(), patient_id=other.id, campaign_type=CampaignType.RECOVERY,
-                        status=CampaignStatus.ENGAGED, created_at=now, updated_at=now)
+    campaign = Campaign(
+        id=new_id(),
+        patient_id=other.id,
+        campaign_type=CampaignType.RECOVERY,
+        status=CampaignStatus.ENGAGED,
+        created_at=now,
+        updated_at=now,
+    )
     await container.repos.campaigns.insert(campaign)
     response = await client.post("/api/v1/appointments/book", json=booking(bookable_day(), campaign_id=campaign.id))
     assert response.status_code == 201
@@ -279,11 +302,14 @@ async def test_someone_elses_campaign_id_is_not_converted(client: httpx.AsyncCli
 async def test_rate_limit_per_email(make_settings: Callable[..., Settings]) -> None:
     app = create_app(make_settings(BOOKING_RATE_LIMIT_PER_EMAIL=2))
     day = bookable_day()
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as http:
-        codes = [(await http.post("/api/v1/appointments/book", json=booking(day, at))).status_code
-                 for at in ("09:00", "10:00", "11:00")]
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        codes = [
+            (await http.post("/api/v1/appointments/book", json=booking(day, at))).status_code
+            for at in ("09:00", "10:00", "11:00")
+        ]
         assert codes == [201, 201, 429]
         other = await http.post("/api/v1/appointments/book", json=booking(day, "12:00", email="x@example.com"))
         assert other.status_code == 201
@@ -292,11 +318,14 @@ async def test_rate_limit_per_email(make_settings: Callable[..., Settings]) -> N
 async def test_rate_limit_per_ip(make_settings: Callable[..., Settings]) -> None:
     app = create_app(make_settings(BOOKING_RATE_LIMIT_PER_IP=2))
     day = bookable_day()
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as http:
-        codes = [(await http.post("/api/v1/appointments/book", json=booking(day, at, email=f"{i}@x.com"))).status_code
-                 for i, at in enumerate(("09:00", "10:00", "11:00"))]
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        codes = [
+            (await http.post("/api/v1/appointments/book", json=booking(day, at, email=f"{i}@x.com"))).status_code
+            for i, at in enumerate(("09:00", "10:00", "11:00"))
+        ]
         assert codes == [201, 201, 429]
         assert (await http.post("/api/v1/appointments/book", json=booking(day, "11:00"))).json()["error"] == (
             "rate_limited"
@@ -306,42 +335,51 @@ async def test_rate_limit_per_ip(make_settings: Callable[..., Settings]) -> None
 # ---- real concurrency -----------------------------------------------------------------------------------------
 
 
-async def test_50_concurrent_bookings_of_one_slot_exactly_one_wins(live: httpx.AsyncClient, mongo_uri: str,
-                                                                   db_name: str) -> None:
+async def test_50_concurrent_bookings_of_one_slot_exactly_one_wins(
+    live: httpx.AsyncClient, mongo_uri: str, db_name: str
+) -> None:
     day = bookable_day()
-    responses = await asyncio.gather(*(
-        live.post("/api/v1/appointments/book", json=booking(day, "14:00", email=f"p{i}@example.com"))
-        for i in range(50)
-    ))
+    responses = await asyncio.gather(
+        *(
+            live.post("/api/v1/appointments/book", json=booking(day, "14:00", email=f"p{i}@example.com"))
+            for i in range(50)
+        )
+    )
     codes = sorted(r.status_code for r in responses)
     assert codes == [201] + [409] * 49
     assert all(r.json()["error"] == "slot_unavailable" for r in responses if r.status_code == 409)
-    async with AsyncMongoClient(mongo_uri) as check:
+    async with AsyncMongoClient[dict[str, Any]](mongo_uri) as check:
         db = check[db_name]
         assert await db.appointments.count_documents({}) == 1
         assert await db.slot_claims.count_documents({}) == 2
 
 
-async def test_overlapping_45_and_30_minute_bookings_concurrently(live: httpx.AsyncClient, mongo_uri: str,
-                                                                  db_name: str) -> None:
+async def test_overlapping_45_and_30_minute_bookings_concurrently(
+    live: httpx.AsyncClient, mongo_uri: str, db_name: str
+) -> None:
     day = bookable_day()
     for round_ in range(5):
         first, second = await asyncio.gather(
-            live.post("/api/v1/appointments/book", json=booking(day + timedelta(days=7 * round_), "09:00",
-                                                                duration=45, email="a@example.com")),
-            live.post("/api/v1/appointments/book", json=booking(day + timedelta(days=7 * round_), "09:30",
-                                                                email="b@example.com")),
+            live.post(
+                "/api/v1/appointments/book",
+                json=booking(day + timedelta(days=7 * round_), "09:00", duration=45, email="a@example.com"),
+            ),
+            live.post(
+                "/api/v1/appointments/book",
+                json=booking(day + timedelta(days=7 * round_), "09:30", email="b@example.com"),
+            ),
         )
         assert sorted([first.status_code, second.status_code]) == [201, 409]
-    async with AsyncMongoClient(mongo_uri) as check:
+    async with AsyncMongoClient[dict[str, Any]](mongo_uri) as check:
         db = check[db_name]
         assert await db.appointments.count_documents({}) == 5
         durations = [a["duration_minutes"] async for a in db.appointments.find({})]
         assert await db.slot_claims.count_documents({}) == sum(d // 15 for d in durations)
 
 
-async def test_concurrent_cancel_and_book_stay_consistent(live: httpx.AsyncClient, mongo_uri: str,
-                                                          db_name: str) -> None:
+async def test_concurrent_cancel_and_book_stay_consistent(
+    live: httpx.AsyncClient, mongo_uri: str, db_name: str
+) -> None:
     day = bookable_day()
     for round_ in range(4):
         target = day + timedelta(days=7 * round_)
@@ -353,7 +391,7 @@ async def test_concurrent_cancel_and_book_stay_consistent(live: httpx.AsyncClien
         )
         assert cancel.status_code == 200
         assert rebook.status_code in (201, 409)
-    async with AsyncMongoClient(mongo_uri) as check:
+    async with AsyncMongoClient[dict[str, Any]](mongo_uri) as check:
         db = check[db_name]
         live_appointments = [a async for a in db.appointments.find({"status": "booked"})]
         claims = [c async for c in db.slot_claims.find({})]
@@ -365,7 +403,7 @@ async def test_concurrent_cancel_and_book_stay_consistent(live: httpx.AsyncClien
         target = day + timedelta(days=7 * round_)
         retry = await live.post("/api/v1/appointments/book", json=booking(target, "16:00", email="c@example.com"))
         assert retry.status_code in (201, 409)
-    async with AsyncMongoClient(mongo_uri) as check:
+    async with AsyncMongoClient[dict[str, Any]](mongo_uri) as check:
         assert await check[db_name].appointments.count_documents({"status": "booked"}) == 4
 
 
@@ -403,9 +441,10 @@ async def test_bad_or_forged_manage_tokens_are_404(client: httpx.AsyncClient) ->
 
 async def test_cancel_inside_minimum_notice_is_409(make_settings: Callable[..., Settings]) -> None:
     app = create_app(make_settings(CANCEL_MIN_NOTICE_HOURS=24 * 30))
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
         _, token = await _book(http, bookable_day(), "12:00")
         response = await http.post(f"/api/v1/appointments/manage/{token}/cancel")
         assert response.status_code == 409
@@ -414,9 +453,10 @@ async def test_cancel_inside_minimum_notice_is_409(make_settings: Callable[..., 
 
 async def test_reschedule_moves_and_frees_the_old_slot(client: httpx.AsyncClient, container: Container) -> None:
     day = bookable_day()
-    appointment_id, token = await _book(client, day, "09:00", duration=45)
-    moved = await client.post(f"/api/v1/appointments/manage/{token}/reschedule",
-                              json={"date": day.isoformat(), "time": "09:30"})
+    _, token = await _book(client, day, "09:00", duration=45)
+    moved = await client.post(
+        f"/api/v1/appointments/manage/{token}/reschedule", json={"date": day.isoformat(), "time": "09:30"}
+    )
     assert moved.status_code == 200, moved.text
     assert datetime.fromisoformat(moved.json()["start"]).astimezone(BERLIN).strftime("%H:%M") == "09:30"
     free = await slots(client, day)
@@ -431,13 +471,15 @@ async def test_reschedule_into_taken_slot_is_409_and_keeps_the_old(
     appointment_id, token = await _book(client, day, "09:00")
     await _book(client, day, "15:00", email="other@example.com")
     before = await container.repos.appointments.get(appointment_id)
-    response = await client.post(f"/api/v1/appointments/manage/{token}/reschedule",
-                                 json={"date": day.isoformat(), "time": "15:00"})
+    response = await client.post(
+        f"/api/v1/appointments/manage/{token}/reschedule", json={"date": day.isoformat(), "time": "15:00"}
+    )
     assert response.status_code == 409 and response.json()["error"] == "slot_unavailable"
     assert await container.repos.appointments.get(appointment_id) == before
     assert await container.repos.slot_claims.count() == 4
-    bad = await client.post(f"/api/v1/appointments/manage/{token}/reschedule", json={"date": day.isoformat(),
-                                                                                     "time": "7 pm"})
+    bad = await client.post(
+        f"/api/v1/appointments/manage/{token}/reschedule", json={"date": day.isoformat(), "time": "7 pm"}
+    )
     assert bad.status_code == 422
 
 
@@ -455,8 +497,9 @@ async def test_orphaned_claims_from_a_crash_are_freed(client: httpx.AsyncClient,
 # ---- staff routes ---------------------------------------------------------------------------------------------
 
 
-async def test_staff_list_filters_pages_and_audits(client: httpx.AsyncClient, container: Container,
-                                                   login: Callable[..., Any]) -> None:
+async def test_staff_list_filters_pages_and_audits(
+    client: httpx.AsyncClient, container: Container, login: Callable[..., Any]
+) -> None:
     headers = await login(Role.STAFF)
     day = bookable_day()
     for i, at in enumerate(("15:00", "09:00", "11:00")):
@@ -469,20 +512,22 @@ async def test_staff_list_filters_pages_and_audits(client: httpx.AsyncClient, co
     assert body["total"] == 4 and body["page"] == 1 and body["page_size"] == 2 and len(body["items"]) == 2
     starts = [datetime.fromisoformat(i["start"]).astimezone(BERLIN).strftime("%H:%M") for i in body["items"]]
     assert starts == ["09:00", "11:00"]
-    one_day = await client.get("/api/v1/appointments", params={"from": day.isoformat(), "to": day.isoformat()},
-                               headers=headers)
+    one_day = await client.get(
+        "/api/v1/appointments", params={"from": day.isoformat(), "to": day.isoformat()}, headers=headers
+    )
     assert one_day.json()["total"] == 3
     search = await client.get("/api/v1/appointments", params={"q": "ZED"}, headers=headers)
     assert [i["patient_name"] for i in search.json()["items"]] == ["Zed Later"]
     assert search.json()["items"][0]["patient_email"] == "zed@example.com"
     status = await client.get("/api/v1/appointments", params={"status": "cancelled"}, headers=headers)
     assert status.json()["total"] == 0
-    records, total = await container.repos.audit.page(skip=0, limit=50)
+    records, _ = await container.repos.audit.page(skip=0, limit=50)
     assert sum(r.action == "appointments.list" for r in records) == 4
 
 
-async def test_staff_patch_status_and_cancel_frees_slot(client: httpx.AsyncClient, container: Container,
-                                                        login: Callable[..., Any]) -> None:
+async def test_staff_patch_status_and_cancel_frees_slot(
+    client: httpx.AsyncClient, container: Container, login: Callable[..., Any]
+) -> None:
     headers = await login(Role.STAFF)
     day = bookable_day()
     done_id, _ = await _book(client, day, "09:00")
@@ -494,9 +539,12 @@ async def test_staff_patch_status_and_cancel_frees_slot(client: httpx.AsyncClien
     assert "10:00" in await slots(client, day) and "09:00" not in await slots(client, day)
     again = await client.patch(f"/api/v1/appointments/{done_id}", json={"status": "no_show"}, headers=headers)
     assert again.status_code == 409
-    assert (await client.patch(f"/api/v1/appointments/{new_id()}", json={"status": "completed"},
-                               headers=headers)).status_code == 404
-    assert (await client.patch("/api/v1/appointments/nope", json={"status": "completed"},
-                               headers=headers)).status_code == 422
-    assert (await client.patch(f"/api/v1/appointments/{done_id}", json={"status": "booked"},
-                               headers=headers)).status_code == 422
+    assert (
+        await client.patch(f"/api/v1/appointments/{new_id()}", json={"status": "completed"}, headers=headers)
+    ).status_code == 404
+    assert (
+        await client.patch("/api/v1/appointments/nope", json={"status": "completed"}, headers=headers)
+    ).status_code == 422
+    assert (
+        await client.patch(f"/api/v1/appointments/{done_id}", json={"status": "booked"}, headers=headers)
+    ).status_code == 422

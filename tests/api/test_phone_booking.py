@@ -15,6 +15,7 @@ from models.enums import Role
 from tests.api.test_booking import bookable_day, booking
 from tests.fakes.smtp import SmtpSink
 from tests.fakes.twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
+from tests.support import staff_headers
 
 PATH = "/api/v1/phone_booking_post"
 
@@ -40,31 +41,31 @@ async def http(
     make_settings: Callable[..., Settings], twilio: FakeTwilio, smtp: SmtpSink
 ) -> AsyncIterator[httpx.AsyncClient]:
     settings = make_settings(
-        TWILIO_ACCOUNT_SID=DEFAULT_ACCOUNT_SID, TWILIO_AUTH_TOKEN=DEFAULT_AUTH_TOKEN,
-        TWILIO_PHONE_NUMBER="+15550009999", TWILIO_API_BASE_URL=twilio.url, CLINIC_NAME="Bright Smiles",
-        SMTP_HOST="127.0.0.1", SMTP_PORT=smtp.port, SMTP_STARTTLS=False, SMTP_FROM_EMAIL="desk@brightsmiles.test",
+        TWILIO_ACCOUNT_SID=DEFAULT_ACCOUNT_SID,
+        TWILIO_AUTH_TOKEN=DEFAULT_AUTH_TOKEN,
+        TWILIO_PHONE_NUMBER="+15550009999",
+        TWILIO_API_BASE_URL=twilio.url,
+        CLINIC_NAME="Bright Smiles",
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=smtp.port,
+        SMTP_STARTTLS=False,
+        SMTP_FROM_EMAIL="desk@brightsmiles.test",
     )
     app = create_app(settings)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
         client.app = app  # type: ignore[attr-defined]
         yield client
 
 
-async def staff_headers(client: httpx.AsyncClient) -> dict[str, str]:
-    from core.security import hash_password
-
-    container = client.app.state.container  # type: ignore[attr-defined]
-    await container.repos.users.create_or_reset(email="desk@clinic.test", password_hash=hash_password("pw-123456789"),
-                                                role=Role.STAFF, now=container.clock.now())
-    token = (await client.post("/api/v1/auth/login", data={"username": "desk@clinic.test",
-                                                            "password": "pw-123456789"})).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
+async def desk(client: httpx.AsyncClient) -> dict[str, str]:
+    return await staff_headers(client, client.app.state.container)  # type: ignore[attr-defined]
 
 
 async def test_sends_booking_link_by_sms(http: httpx.AsyncClient, twilio: FakeTwilio) -> None:
-    headers = await staff_headers(http)
+    headers = await desk(http)
     response = await http.get(PATH, params={"number": "+15551234567", "name": "Alice Smith"}, headers=headers)
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "sent" and response.json()["message_id"].startswith("SM")
@@ -84,7 +85,7 @@ async def test_staff_only(http: httpx.AsyncClient, twilio: FakeTwilio) -> None:
 
 @pytest.mark.parametrize("number", ["5551234567", "+0123", "+1555abc4567", "+1234567890123456"])
 async def test_bad_number_is_422(http: httpx.AsyncClient, twilio: FakeTwilio, number: str) -> None:
-    headers = await staff_headers(http)
+    headers = await desk(http)
     response = await http.get(PATH, params={"number": number, "name": "Alice"}, headers=headers)
     assert response.status_code == 422
     assert twilio.messages == []
@@ -92,15 +93,17 @@ async def test_bad_number_is_422(http: httpx.AsyncClient, twilio: FakeTwilio, nu
 
 @pytest.mark.parametrize("failure", ["server_error", "opted_out"])
 async def test_twilio_failure_is_502(http: httpx.AsyncClient, twilio: FakeTwilio, failure: str) -> None:
-    headers = await staff_headers(http)
+    headers = await desk(http)
     if failure == "server_error":
         twilio.fail_next_with_server_error()
     else:
         twilio.fail_next(status=400, code=21610)
     response = await http.get(PATH, params={"number": "+15551234567", "name": "Alice"}, headers=headers)
     assert response.status_code == 502
-    assert response.json() == {"error": "sms_failed",
-                               "detail": "The SMS provider refused or failed to send the message"}
+    assert response.json() == {
+        "error": "sms_failed",
+        "detail": "The SMS provider refused or failed to send the message",
+    }
 
 
 async def test_sms_not_configured_is_503(client: httpx.AsyncClient, login: Callable[..., Any]) -> None:
@@ -110,8 +113,9 @@ async def test_sms_not_configured_is_503(client: httpx.AsyncClient, login: Calla
 
 
 async def test_confirmation_email_goes_through_real_smtp(http: httpx.AsyncClient, smtp: SmtpSink) -> None:
-    response = await http.post("/api/v1/appointments/book", json=booking(bookable_day(), "11:30",
-                                                                         email="alice@example.com"))
+    response = await http.post(
+        "/api/v1/appointments/book", json=booking(bookable_day(), "11:30", email="alice@example.com")
+    )
     assert response.status_code == 201
     await http.app.state.container.drain()  # type: ignore[attr-defined]
     [message] = smtp.messages

@@ -33,8 +33,12 @@ def test_production_requires_mongo_uri() -> None:
 @pytest.mark.parametrize("secret", ["change-me", "short-secret"])
 def test_production_refuses_default_or_short_jwt_secret(secret: str) -> None:
     with pytest.raises(ValidationError, match="JWT_SECRET_KEY"):
-        build(ENVIRONMENT="production", MONGO_URI="mongodb://db", JWT_SECRET_KEY=secret,
-              ALLOWED_ORIGINS="https://a.example")
+        build(
+            ENVIRONMENT="production",
+            MONGO_URI="mongodb://db",
+            JWT_SECRET_KEY=secret,
+            ALLOWED_ORIGINS="https://a.example",
+        )
 
 
 def test_production_refuses_wildcard_origins_with_credentials() -> None:
@@ -43,15 +47,21 @@ def test_production_refuses_wildcard_origins_with_credentials() -> None:
 
 
 def test_production_accepts_wildcard_without_credentials() -> None:
-    settings = build(ENVIRONMENT="production", MONGO_URI="mongodb://db", JWT_SECRET_KEY=GOOD_SECRET,
-                     ALLOWED_ORIGINS="*", CORS_ALLOW_CREDENTIALS=False)
+    settings = build(
+        ENVIRONMENT="production",
+        MONGO_URI="mongodb://db",
+        JWT_SECRET_KEY=GOOD_SECRET,
+        ALLOWED_ORIGINS="*",
+        CORS_ALLOW_CREDENTIALS=False,
+    )
     assert settings.cors_credentials is False
 
 
 def test_wildcard_disables_credentials_outside_production() -> None:
     assert build(ALLOWED_ORIGINS="*").cors_credentials is False
     assert build(ALLOWED_ORIGINS="https://a.example,https://b.example").ALLOWED_ORIGINS == [
-        "https://a.example", "https://b.example",
+        "https://a.example",
+        "https://b.example",
     ]
 
 
@@ -64,8 +74,13 @@ def test_all_problems_reported_at_once() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("TZ", "Mars/Olympus"), ("CLINIC_WORKING_DAYS", "mon,funday"), ("CLINIC_HOLIDAYS", "2026-13-01"),
-     ("FOLLOW_UP_CADENCE_DAYS", "2,0"), ("CLINIC_CLOSE", "08:00")],
+    [
+        ("TZ", "Mars/Olympus"),
+        ("CLINIC_WORKING_DAYS", "mon,funday"),
+        ("CLINIC_HOLIDAYS", "2026-13-01"),
+        ("FOLLOW_UP_CADENCE_DAYS", "2,0"),
+        ("CLINIC_CLOSE", "08:00"),
+    ],
 )
 def test_invalid_values_fail_fast(field: str, value: str) -> None:
     with pytest.raises(ValidationError):

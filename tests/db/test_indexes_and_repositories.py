@@ -62,17 +62,18 @@ async def test_unique_slot_claim_per_doctor_bucket(container: Container) -> None
 async def test_unique_outbound_key_inbound_event_and_provider_message(container: Container) -> None:
     repos = container.repos
     campaign_id = new_id()
-    msg = OutboundMessage(id=new_id(), campaign_id=campaign_id, attempt=1, channel=Channel.EMAIL,
-                          created_at=NOW, updated_at=NOW)
+    msg = OutboundMessage(
+        id=new_id(), campaign_id=campaign_id, attempt=1, channel=Channel.EMAIL, created_at=NOW, updated_at=NOW
+    )
     await repos.outbound_messages.insert(msg)
     with pytest.raises(DuplicateKeyError):
         await repos.outbound_messages.insert(msg.model_copy(update={"id": new_id()}))
-    event = InboundEvent(id=new_id(), source=InboundSource.GMAIL, external_id="m-1", created_at=NOW,
-                         updated_at=NOW)
+    event = InboundEvent(id=new_id(), source=InboundSource.GMAIL, external_id="m-1", created_at=NOW, updated_at=NOW)
     assert await repos.inbound_events.record(event) is True
     assert await repos.inbound_events.record(event.model_copy(update={"id": new_id()})) is False
-    first = Interaction(id=new_id(), direction=Direction.INCOMING, channel=Channel.EMAIL, timestamp=NOW,
-                        provider_message_id="gmail-1")
+    first = Interaction(
+        id=new_id(), direction=Direction.INCOMING, channel=Channel.EMAIL, timestamp=NOW, provider_message_id="gmail-1"
+    )
     await repos.interactions.insert(first)
     with pytest.raises(DuplicateKeyError):
         await repos.interactions.insert(first.model_copy(update={"id": new_id()}))
@@ -89,10 +90,15 @@ async def test_unique_user_email(container: Container) -> None:
 async def test_campaign_round_trip_keeps_types_and_references(container: Container) -> None:
     owner = await container.repos.patients.insert(patient())
     campaign = Campaign(
-        id=new_id(), patient_id=owner.id, campaign_type=CampaignType.RECALL,
-        status=CampaignStatus.HANDOFF, channel=Channel.SMS,
+        id=new_id(),
+        patient_id=owner.id,
+        campaign_type=CampaignType.RECALL,
+        status=CampaignStatus.HANDOFF,
+        channel=Channel.SMS,
         follow_up_details=FollowUpDetails(attempts_made=2, next_follow_up_at=NOW + timedelta(days=2)),
-        handoff=Handoff(reason="question not in knowledge base", at=NOW), created_at=NOW, updated_at=NOW,
+        handoff=Handoff(reason="question not in knowledge base", at=NOW),
+        created_at=NOW,
+        updated_at=NOW,
     )
     await container.repos.campaigns.insert(campaign)
     loaded = await container.repos.campaigns.get(campaign.id)
@@ -104,16 +110,31 @@ async def test_campaign_round_trip_keeps_types_and_references(container: Contain
 
 
 async def test_appointment_and_interactions_round_trip(container: Container) -> None:
-    appointment = Appointment(id=new_id(), patient_id=new_id(), doctor="Dr. Smith", service="Check-up",
-                              start=NOW, duration_minutes=45, status=AppointmentStatus.NO_SHOW,
-                              created_at=NOW, updated_at=NOW)
+    appointment = Appointment(
+        id=new_id(),
+        patient_id=new_id(),
+        doctor="Dr. Smith",
+        service="Check-up",
+        start=NOW,
+        duration_minutes=45,
+        status=AppointmentStatus.NO_SHOW,
+        created_at=NOW,
+        updated_at=NOW,
+    )
     await container.repos.appointments.insert(appointment)
     assert await container.repos.appointments.get(appointment.id) == appointment
     campaign_id = new_id()
-    later = Interaction(id=new_id(), campaign_id=campaign_id, direction=Direction.INCOMING,
-                        channel=Channel.EMAIL, timestamp=NOW + timedelta(hours=1), intent=Intent.QUESTION)
-    earlier = Interaction(id=new_id(), campaign_id=campaign_id, direction=Direction.OUTGOING,
-                          channel=Channel.EMAIL, timestamp=NOW)
+    later = Interaction(
+        id=new_id(),
+        campaign_id=campaign_id,
+        direction=Direction.INCOMING,
+        channel=Channel.EMAIL,
+        timestamp=NOW + timedelta(hours=1),
+        intent=Intent.QUESTION,
+    )
+    earlier = Interaction(
+        id=new_id(), campaign_id=campaign_id, direction=Direction.OUTGOING, channel=Channel.EMAIL, timestamp=NOW
+    )
     await container.repos.interactions.insert(later)
     await container.repos.interactions.insert(earlier)
     assert await container.repos.interactions.for_campaign(campaign_id) == [earlier, later]

@@ -20,14 +20,28 @@ REVOKED = ChannelConsent(status=ConsentStatus.REVOKED, source="sms_stop", at=NOW
 
 
 def patient(**changes: object) -> Patient:
-    base = Patient(id=new_id(), name="Ann", email="ann@example.com", phone="+15550001111",
-                   consent=Consent(sms=GRANTED, call=GRANTED), created_at=NOW, updated_at=NOW)
+    base = Patient(
+        id=new_id(),
+        name="Ann",
+        email="ann@example.com",
+        phone="+15550001111",
+        consent=Consent(sms=GRANTED, call=GRANTED),
+        created_at=NOW,
+        updated_at=NOW,
+    )
     return base.model_copy(update=changes)
 
 
 def campaign(channel: Channel) -> Campaign:
-    return Campaign(id=new_id(), patient_id=new_id(), campaign_type=CampaignType.RECALL,
-                    status=CampaignStatus.ATTEMPTING_RECALL, channel=channel, created_at=NOW, updated_at=NOW)
+    return Campaign(
+        id=new_id(),
+        patient_id=new_id(),
+        campaign_type=CampaignType.RECALL,
+        status=CampaignStatus.ATTEMPTING_RECALL,
+        channel=channel,
+        created_at=NOW,
+        updated_at=NOW,
+    )
 
 
 def test_preferred_channel_when_usable() -> None:
@@ -48,14 +62,14 @@ def test_no_channel_fails_or_declines() -> None:
     unreachable = patient(email=None, consent=Consent())
     choice = choose_channel(campaign(Channel.EMAIL), unreachable)
     assert choice.channel is None and not choice.all_opted_out and "consent" in choice.reason
-    everything_out = patient(opted_out_channels=[Channel.EMAIL],
-                             consent=Consent(sms=REVOKED, call=REVOKED))
+    everything_out = patient(opted_out_channels=[Channel.EMAIL], consent=Consent(sms=REVOKED, call=REVOKED))
     choice = choose_channel(campaign(Channel.SMS), everything_out)
     assert choice.channel is None and choice.all_opted_out
 
 
-WINDOW = SendWindow(start=time(8), end=time(20), clinic_zone=ZoneInfo("Europe/Berlin"),
-                    holidays=frozenset({date(2026, 12, 25)}))
+WINDOW = SendWindow(
+    start=time(8), end=time(20), clinic_zone=ZoneInfo("Europe/Berlin"), holidays=frozenset({date(2026, 12, 25)})
+)
 
 
 def test_inside_the_window_sends_now() -> None:
@@ -69,7 +83,8 @@ def test_late_evening_in_patient_zone_on_dst_day_defers_to_8_local_next_day() ->
     due = datetime(2026, 11, 1, 21, 30, tzinfo=ZoneInfo("America/New_York"))
     opening = WINDOW.next_opening(due.astimezone(UTC), new_york)
     assert opening.astimezone(ZoneInfo("America/New_York")) == datetime(
-        2026, 11, 2, 8, 0, tzinfo=ZoneInfo("America/New_York"))
+        2026, 11, 2, 8, 0, tzinfo=ZoneInfo("America/New_York")
+    )
     assert opening == datetime(2026, 11, 2, 13, 0, tzinfo=UTC)
     # The same instant is 03:30 in Berlin: the clinic's window would have said 08:00 Berlin instead.
     assert WINDOW.next_opening(due.astimezone(UTC), None) == datetime(2026, 11, 2, 7, 0, tzinfo=UTC)
@@ -84,7 +99,8 @@ def test_spring_forward_day_and_early_morning() -> None:
 def test_holidays_are_skipped_and_bad_timezones_fall_back_to_the_clinic() -> None:
     christmas_eve_late = datetime(2026, 12, 24, 21, 0, tzinfo=ZoneInfo("Europe/Berlin"))
     assert WINDOW.next_opening(christmas_eve_late.astimezone(UTC), patient(timezone="Not/AZone")) == datetime(
-        2026, 12, 26, 7, 0, tzinfo=UTC)
+        2026, 12, 26, 7, 0, tzinfo=UTC
+    )
 
 
 def test_equal_start_and_end_means_always_open() -> None:
@@ -99,14 +115,31 @@ def test_cadence() -> None:
     assert next_follow_up_at(attempts_made=5, cadence_days=[2, 5, 10], sent_at=NOW).day == 12
 
 
-@pytest.mark.parametrize("text", ["STOP", "stop", "Revoke", "opt out", "OPT-OUT", "please stop texting me",
-                                  "Stop all", "unsubscribe", "Please remove me from your list", "QUIT", "End",
-                                  "cancel", "Don't text me again"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "STOP",
+        "stop",
+        "Revoke",
+        "opt out",
+        "OPT-OUT",
+        "please stop texting me",
+        "Stop all",
+        "unsubscribe",
+        "Please remove me from your list",
+        "QUIT",
+        "End",
+        "cancel",
+        "Don't text me again",
+    ],
+)
 def test_opt_out_words(text: str) -> None:
     assert is_opt_out(text)
 
 
-@pytest.mark.parametrize("text", ["Can I book for Tuesday?", "yes please", "I will stop by tomorrow",
-                                  "what time do you end today?", "thanks!"])
+@pytest.mark.parametrize(
+    "text",
+    ["Can I book for Tuesday?", "yes please", "I will stop by tomorrow", "what time do you end today?", "thanks!"],
+)
 def test_not_opt_out(text: str) -> None:
     assert not is_opt_out(text)

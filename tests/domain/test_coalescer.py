@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from domain.replies import Coalescer
 
 
@@ -33,10 +35,8 @@ async def test_a_failing_pass_releases_the_coalescer() -> None:
     async def boom() -> None:
         raise RuntimeError("gmail down")
 
-    try:
+    with pytest.raises(RuntimeError):
         await coalescer.run(boom)
-    except RuntimeError:
-        pass
     ran = []
 
     async def ok() -> None:

@@ -45,23 +45,45 @@ async def test_a_computation_is_two_aggregates_at_any_size(
     counter = Counter()
     client = make_client(settings, event_listeners=[counter])
     try:
-        service = DashboardService(settings=settings, clock=FixedClock(now),
-                                   repos=AdminRepositories.over(client[settings.MONGO_DB_NAME]), snapshot=Snapshot())
+        service = DashboardService(
+            settings=settings,
+            clock=FixedClock(now),
+            repos=AdminRepositories.over(client[settings.MONGO_DB_NAME]),
+            snapshot=Snapshot(),
+        )
         await client.admin.command("ping")
         for size in (0, 50, 600):
             if size:
-                await container.db.campaigns.insert_many([
-                    {"_id": ObjectId(), "patient_id": ObjectId(), "campaign_type": ("RECOVERY", "RECALL")[i % 2],
-                     "status": ("ENGAGED", "BOOKING_COMPLETED")[i % 2], "created_at": now - timedelta(hours=i),
-                     "converted_at": now - timedelta(minutes=i) if i % 2 else None, "updated_at": now}
-                    for i in range(size)
-                ])
-                await container.db.appointments.insert_many([
-                    {"_id": ObjectId(), "patient_id": ObjectId(), "doctor": "Dr. Smith", "service": "x",
-                     "start": now - timedelta(hours=3 * i), "duration_minutes": 30, "status": "booked",
-                     "created_at": now, "updated_at": now}
-                    for i in range(size)
-                ])
+                await container.db.campaigns.insert_many(
+                    [
+                        {
+                            "_id": ObjectId(),
+                            "patient_id": ObjectId(),
+                            "campaign_type": ("RECOVERY", "RECALL")[i % 2],
+                            "status": ("ENGAGED", "BOOKING_COMPLETED")[i % 2],
+                            "created_at": now - timedelta(hours=i),
+                            "converted_at": now - timedelta(minutes=i) if i % 2 else None,
+                            "updated_at": now,
+                        }
+                        for i in range(size)
+                    ]
+                )
+                await container.db.appointments.insert_many(
+                    [
+                        {
+                            "_id": ObjectId(),
+                            "patient_id": ObjectId(),
+                            "doctor": "Dr. Smith",
+                            "service": "x",
+                            "start": now - timedelta(hours=3 * i),
+                            "duration_minutes": 30,
+                            "status": "booked",
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                        for i in range(size)
+                    ]
+                )
             counter.names.clear()
             stats = await service.compute()
             assert sorted(counter.names) == ["aggregate", "aggregate"], size

@@ -141,11 +141,7 @@ def test_holiday_is_empty() -> None:
     assert day_starts(schedule, TUESDAY, 30) == []
     assert available_slots(schedule, day=TUESDAY, duration_minutes=30, busy=[], now=LONG_AGO) == []
     assert (
-        len(
-            available_slots(
-                schedule, day=TUESDAY + timedelta(days=1), duration_minutes=30, busy=[], now=LONG_AGO
-            )
-        )
+        len(available_slots(schedule, day=TUESDAY + timedelta(days=1), duration_minutes=30, busy=[], now=LONG_AGO))
         == 23
     )
 
@@ -370,9 +366,7 @@ def test_busy_during_repeated_hour_blocks_only_what_it_overlaps() -> None:
         ),
     ],
 )
-def test_month_bounds_utc(
-    zone: ZoneInfo, year: int, month: int, start: datetime, end: datetime, hours: int
-) -> None:
+def test_month_bounds_utc(zone: ZoneInfo, year: int, month: int, start: datetime, end: datetime, hours: int) -> None:
     bounds = month_bounds_utc(clinic(zone), year, month)
     assert bounds == (start, end)
     assert bounds[1] - bounds[0] == timedelta(hours=hours)
@@ -426,10 +420,7 @@ def test_notice_configurable_and_next_day_unaffected() -> None:
     no_notice = clinic(min_notice=timedelta(0))
     assert available_slots(no_notice, day=TUESDAY, duration_minutes=30, busy=[], now=now)[0] == time(9, 30)
     assert available_slots(clinic(), day=TUESDAY, duration_minutes=30, busy=[], now=now)[0] == time(11, 30)
-    assert (
-        len(available_slots(clinic(), day=TUESDAY + timedelta(days=1), duration_minutes=30, busy=[], now=now))
-        == 23
-    )
+    assert len(available_slots(clinic(), day=TUESDAY + timedelta(days=1), duration_minutes=30, busy=[], now=now)) == 23
 
 
 def test_past_days_are_empty() -> None:
@@ -448,16 +439,8 @@ def test_today_uses_the_clinic_date_not_the_utc_date() -> None:
 def test_horizon() -> None:
     schedule = clinic(working_weekdays=ALL_DAYS)
     now = local(BERLIN, 2026, 3, 10, 12, 0)
-    assert (
-        len(
-            available_slots(schedule, day=TUESDAY + timedelta(days=90), duration_minutes=30, busy=[], now=now)
-        )
-        == 23
-    )
-    assert (
-        available_slots(schedule, day=TUESDAY + timedelta(days=91), duration_minutes=30, busy=[], now=now)
-        == []
-    )
+    assert len(available_slots(schedule, day=TUESDAY + timedelta(days=90), duration_minutes=30, busy=[], now=now)) == 23
+    assert available_slots(schedule, day=TUESDAY + timedelta(days=91), duration_minutes=30, busy=[], now=now) == []
     short = clinic(working_weekdays=ALL_DAYS, max_days_ahead=1)
     day_after_next = TUESDAY + timedelta(days=2)
     assert available_slots(short, day=day_after_next, duration_minutes=30, busy=[], now=now) == []
@@ -541,9 +524,7 @@ def test_bisect_matches_brute_force() -> None:
             start = month_start + timedelta(minutes=5 * rng.randrange(0, 31 * 24 * 12))
             busy.append(Busy(start, start + timedelta(minutes=rng.choice([15, 30, 45, 90, 300]))))
         duration = rng.choice([30, 45])
-        result = month_availability(
-            schedule, year=2026, month=3, duration_minutes=duration, busy=busy, now=LONG_AGO
-        )
+        result = month_availability(schedule, year=2026, month=3, duration_minutes=duration, busy=busy, now=LONG_AGO)
         for day, slots in result:
             expected = [
                 s.astimezone(BERLIN).time()
@@ -582,9 +563,7 @@ def test_month_availability_only_day() -> None:
     result = month_availability(
         clinic(), year=2026, month=3, duration_minutes=45, busy=busy, now=LONG_AGO, only_day=TUESDAY
     )
-    assert result == [
-        (TUESDAY, available_slots(clinic(), day=TUESDAY, duration_minutes=45, busy=busy, now=LONG_AGO))
-    ]
+    assert result == [(TUESDAY, available_slots(clinic(), day=TUESDAY, duration_minutes=45, busy=busy, now=LONG_AGO))]
     assert month_availability(
         clinic(), year=2026, month=3, duration_minutes=30, busy=[], now=LONG_AGO, only_day=SUNDAY
     ) == [(SUNDAY, [])]
@@ -592,9 +571,7 @@ def test_month_availability_only_day() -> None:
 
 def test_month_availability_rejects_bad_input() -> None:
     with pytest.raises(ValueError):
-        month_availability(
-            clinic(), year=2026, month=4, duration_minutes=30, busy=[], now=LONG_AGO, only_day=TUESDAY
-        )
+        month_availability(clinic(), year=2026, month=4, duration_minutes=30, busy=[], now=LONG_AGO, only_day=TUESDAY)
     with pytest.raises(ValueError):
         month_availability(clinic(), year=2026, month=13, duration_minutes=30, busy=[], now=LONG_AGO)
 
@@ -649,6 +626,4 @@ def test_local_start() -> None:
     assert local_start(clinic(), date(2026, 7, 1), time(9, 0)) == datetime(2026, 7, 1, 7, 0, tzinfo=UTC)
     assert local_start(clinic(), date(2026, 3, 29), time(2, 0)) is None
     assert local_start(clinic(NEW_YORK), date(2026, 3, 8), time(2, 59)) is None
-    assert local_start(clinic(NEW_YORK), date(2026, 11, 1), time(1, 30)) == datetime(
-        2026, 11, 1, 5, 30, tzinfo=UTC
-    )
+    assert local_start(clinic(NEW_YORK), date(2026, 11, 1), time(1, 30)) == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)

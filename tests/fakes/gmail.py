@@ -40,8 +40,15 @@ WATCH_DAYS = 7
 DEFAULT_PAGE_SIZE = 100
 MAX_LIST_RESULTS = 500
 _FIRST_MESSAGE_NUMBER = 0x1900_0000_0000_0000
-_STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-                 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
+_STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
 
 
 @dataclass(frozen=True)
@@ -92,8 +99,14 @@ class _Delay:
 def google_error(status: int, message: str, reason: str = "backendError") -> JSONResponse:
     """An error body shaped like Google's JSON API errors."""
     return JSONResponse(
-        {"error": {"code": status, "message": message, "status": _STATUS_NAMES.get(status, "UNKNOWN"),
-                   "errors": [{"message": message, "domain": "global", "reason": reason}]}},
+        {
+            "error": {
+                "code": status,
+                "message": message,
+                "status": _STATUS_NAMES.get(status, "UNKNOWN"),
+                "errors": [{"message": message, "domain": "global", "reason": reason}],
+            }
+        },
         status_code=status,
     )
 
@@ -106,14 +119,20 @@ def _part_json(part: Message, part_id: str) -> dict[str, Any]:
         assert isinstance(children, list)
         prefix = f"{part_id}." if part_id else ""
         return {
-            "partId": part_id, "mimeType": part.get_content_type(), "filename": filename, "headers": headers,
+            "partId": part_id,
+            "mimeType": part.get_content_type(),
+            "filename": filename,
+            "headers": headers,
             "body": {"size": 0},
             "parts": [_part_json(child, f"{prefix}{index}") for index, child in enumerate(children)],
         }
     payload = part.get_payload(decode=True)
     data = payload if isinstance(payload, bytes) else b""
     return {
-        "partId": part_id, "mimeType": part.get_content_type(), "filename": filename, "headers": headers,
+        "partId": part_id,
+        "mimeType": part.get_content_type(),
+        "filename": filename,
+        "headers": headers,
         "body": {"size": len(data), "data": encode_base64url(data)},
     }
 
@@ -121,8 +140,13 @@ def _part_json(part: Message, part_id: str) -> dict[str, Any]:
 class FakeGmailServer:
     """A Gmail mailbox behind the REST paths the real client calls, on a free loopback port."""
 
-    def __init__(self, *, email_address: str = DEFAULT_MAILBOX, page_size: int = DEFAULT_PAGE_SIZE,
-                 access_token: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        email_address: str = DEFAULT_MAILBOX,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        access_token: str | None = None,
+    ) -> None:
         self.email_address = email_address
         self.page_size = page_size  # history records per history.list page
         self.list_page_size = MAX_LIST_RESULTS  # the most ids one messages.list page returns, whatever maxResults
@@ -158,8 +182,14 @@ class FakeGmailServer:
 
     # --- scripting -------------------------------------------------------------------------------------------
 
-    def add_raw(self, mime: EmailMessage | bytes, *, thread_id: str | None = None,
-                labels: Iterable[str] = ("INBOX",), internal_date: dt.datetime | None = None) -> tuple[str, str]:
+    def add_raw(
+        self,
+        mime: EmailMessage | bytes,
+        *,
+        thread_id: str | None = None,
+        labels: Iterable[str] = ("INBOX",),
+        internal_date: dt.datetime | None = None,
+    ) -> tuple[str, str]:
         """Deliver a ready RFC 2822 message; returns (message id, thread id)."""
         raw = mime if isinstance(mime, bytes) else mime.as_bytes(policy=policy.SMTP)
         when = internal_date or dt.datetime.now(dt.UTC)
@@ -167,26 +197,48 @@ class FakeGmailServer:
             message_id = f"{next(self._numbers):x}"
             self.history_id += 1
             stored = _Stored(
-                id=message_id, thread_id=thread_id or message_id, label_ids=tuple(labels), raw=raw,
-                internal_date_ms=int(when.timestamp() * 1000), history_id=self.history_id,
+                id=message_id,
+                thread_id=thread_id or message_id,
+                label_ids=tuple(labels),
+                raw=raw,
+                internal_date_ms=int(when.timestamp() * 1000),
+                history_id=self.history_id,
             )
             self._messages[message_id] = stored
             self._history.append((self.history_id, message_id))
         return stored.id, stored.thread_id
 
-    def add_incoming(self, from_: str, subject: str, text: str | None, *, thread_id: str | None = None,
-                     headers: dict[str, str] | None = None, html: str | None = None,
-                     labels: Iterable[str] = ("INBOX",), message_id_header: str | None = None,
-                     in_reply_to: str | None = None, references: str | None = None) -> tuple[str, str]:
+    def add_incoming(
+        self,
+        from_: str,
+        subject: str,
+        text: str | None,
+        *,
+        thread_id: str | None = None,
+        headers: dict[str, str] | None = None,
+        html: str | None = None,
+        labels: Iterable[str] = ("INBOX",),
+        message_id_header: str | None = None,
+        in_reply_to: str | None = None,
+        references: str | None = None,
+    ) -> tuple[str, str]:
         """Deliver an email (text, html or both; text=None for HTML-only); returns (message id, thread id)."""
         mime = compose_incoming(
-            from_, subject, text, to=self.email_address, html=html, headers=headers,
-            message_id_header=message_id_header, in_reply_to=in_reply_to, references=references,
+            from_,
+            subject,
+            text,
+            to=self.email_address,
+            html=html,
+            headers=headers,
+            message_id_header=message_id_header,
+            in_reply_to=in_reply_to,
+            references=references,
         )
         return self.add_raw(mime, thread_id=thread_id, labels=labels)
 
-    def fail_next(self, count: int = 1, *, status: int = 500, route: str | None = None,
-                  reason: str = "backendError") -> None:
+    def fail_next(
+        self, count: int = 1, *, status: int = 500, route: str | None = None, reason: str = "backendError"
+    ) -> None:
         """Answer the next `count` requests to `route` (watch, history, list, get, send, profile; None: any)."""
         with self._lock:
             self._failures.extend([_Failure(status, route, reason)] * count)
@@ -232,10 +284,16 @@ class FakeGmailServer:
             except ValueError:
                 return google_error(400, "Invalid JSON payload received.", "parseError")
         with self._lock:
-            self.requests.append(RecordedRequest(
-                method=request.method, path=request.url.path, route=route, query=_query(request), body=body,
-                headers=dict(request.headers),
-            ))
+            self.requests.append(
+                RecordedRequest(
+                    method=request.method,
+                    path=request.url.path,
+                    route=route,
+                    query=_query(request),
+                    body=body,
+                    headers=dict(request.headers),
+                )
+            )
             failure = self._take(self._failures, route)
             delay = self._take(self._delays, route)
         if delay:
@@ -262,22 +320,24 @@ class FakeGmailServer:
             if start < self.history_floor:
                 return google_error(404, "Requested entity was not found.", "notFound")
             records = [
-                (history_id, self._messages[message_id]) for history_id, message_id in self._history
+                (history_id, self._messages[message_id])
+                for history_id, message_id in self._history
                 if history_id > start and (label is None or label in self._messages[message_id].label_ids)
             ]
             current = self.history_id
         if types and "messageAdded" not in types:
             records = []
         offset = int(offset_text) if offset_text.isdigit() else 0
-        page = records[offset:offset + self.page_size]
+        page = records[offset : offset + self.page_size]
         payload: dict[str, Any] = {"historyId": str(current)}
         if page:
             payload["history"] = [
                 {
                     "id": str(history_id),
                     "messages": [{"id": stored.id, "threadId": stored.thread_id}],
-                    "messagesAdded": [{"message": {"id": stored.id, "threadId": stored.thread_id,
-                                                   "labelIds": list(stored.label_ids)}}],
+                    "messagesAdded": [
+                        {"message": {"id": stored.id, "threadId": stored.thread_id, "labelIds": list(stored.label_ids)}}
+                    ],
                 }
                 for history_id, stored in page
             ]
@@ -294,11 +354,11 @@ class FakeGmailServer:
             if key in ("in", "label"):
                 hit = value.upper() in stored.label_ids
             elif key == "from":
-                hit = value in str(message.get("From", "")).lower() or (
-                    value == "me" and "SENT" in stored.label_ids)
+                hit = value in str(message.get("From", "")).lower() or (value == "me" and "SENT" in stored.label_ids)
             elif key == "newer_than" and value[:-1].isdigit() and value[-1:] in ("d", "h"):
-                span = dt.timedelta(days=int(value[:-1])) if value.endswith("d") else dt.timedelta(
-                    hours=int(value[:-1]))
+                span = (
+                    dt.timedelta(days=int(value[:-1])) if value.endswith("d") else dt.timedelta(hours=int(value[:-1]))
+                )
                 hit = stored.internal_date_ms >= (time.time() - span.total_seconds()) * 1000
             else:
                 continue  # terms the fake does not understand are ignored
@@ -315,7 +375,7 @@ class FakeGmailServer:
         with self._lock:
             stored = sorted(self._messages.values(), key=lambda m: (m.internal_date_ms, m.history_id), reverse=True)
         matching = [m for m in stored if self._matches(m, terms)]
-        page = matching[offset:offset + limit]
+        page = matching[offset : offset + limit]
         payload: dict[str, Any] = {"resultSizeEstimate": len(matching)}
         if page:
             payload["messages"] = [{"id": m.id, "threadId": m.thread_id} for m in page]
@@ -330,8 +390,11 @@ class FakeGmailServer:
             return google_error(404, "Requested entity was not found.", "notFound")
         message_format = (query.get("format") or ["full"])[0]
         payload: dict[str, Any] = {
-            "id": stored.id, "threadId": stored.thread_id, "labelIds": list(stored.label_ids),
-            "historyId": str(stored.history_id), "internalDate": str(stored.internal_date_ms),
+            "id": stored.id,
+            "threadId": stored.thread_id,
+            "labelIds": list(stored.label_ids),
+            "historyId": str(stored.history_id),
+            "internalDate": str(stored.internal_date_ms),
             "sizeEstimate": len(stored.raw),
         }
         if message_format == "raw":
@@ -407,9 +470,16 @@ class FakeGmailServer:
         async def token(request: Request) -> Response:
             form = dict(parse_qsl((await request.body()).decode()))
             with self._lock:
-                self.requests.append(RecordedRequest(
-                    method="POST", path="/token", route="token", query={}, body=form, headers=dict(request.headers),
-                ))
+                self.requests.append(
+                    RecordedRequest(
+                        method="POST",
+                        path="/token",
+                        route="token",
+                        query={},
+                        body=form,
+                        headers=dict(request.headers),
+                    )
+                )
             if form.get("grant_type") != "refresh_token" or not form.get("refresh_token"):
                 return JSONResponse({"error": "invalid_grant", "error_description": "Bad Request"}, status_code=400)
             payload = {"access_token": self.access_token or "refreshed", "expires_in": 3600, "token_type": "Bearer"}
@@ -426,8 +496,14 @@ class FakeGmailServer:
                 total = len(self._messages)
                 threads = len({m.thread_id for m in self._messages.values()})
                 current = self.history_id
-            return JSONResponse({"emailAddress": self.email_address, "messagesTotal": total,
-                                 "threadsTotal": threads, "historyId": str(current)})
+            return JSONResponse(
+                {
+                    "emailAddress": self.email_address,
+                    "messagesTotal": total,
+                    "threadsTotal": threads,
+                    "historyId": str(current),
+                }
+            )
 
         return app
 
@@ -452,8 +528,9 @@ class FakeOidcIssuer:
     def __post_init__(self) -> None:
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._signer = crypt.RSASigner.from_string(
-            self._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()),
+            self._key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ),
             key_id=self.key_id,
         )
         self.certificate_pem = _self_signed_certificate(self._key)
@@ -473,14 +550,28 @@ class FakeOidcIssuer:
         """Stop serving."""
         self._server.stop()
 
-    def mint(self, *, audience: str | None = None, email: str | None = None, issuer: str = "https://accounts.google.com",
-             email_verified: bool = True, expires_in: int = 3600, issued_at: int | None = None,
-             signer: crypt.Signer | None = None, **extra: Any) -> str:
+    def mint(
+        self,
+        *,
+        audience: str | None = None,
+        email: str | None = None,
+        issuer: str = "https://accounts.google.com",
+        email_verified: bool = True,
+        expires_in: int = 3600,
+        issued_at: int | None = None,
+        signer: crypt.Signer | None = None,
+        **extra: Any,
+    ) -> str:
         """A signed token like the one Pub/Sub sends; every claim can be overridden to make a bad one."""
         now = int(time.time()) if issued_at is None else issued_at
         payload = {
-            "aud": audience or self.audience, "azp": "1234567890", "email": email or self.service_account_email,
-            "email_verified": email_verified, "exp": now + expires_in, "iat": now, "iss": issuer,
+            "aud": audience or self.audience,
+            "azp": "1234567890",
+            "email": email or self.service_account_email,
+            "email_verified": email_verified,
+            "exp": now + expires_in,
+            "iat": now,
+            "iss": issuer,
             "sub": "1234567890",
             **extra,
         }
@@ -500,8 +591,7 @@ class FakeOidcIssuer:
 def other_signer(key_id: str) -> crypt.Signer:
     """A signer with a fresh key the issuer does not publish (a forged token), under `key_id`."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     return crypt.RSASigner.from_string(pem, key_id=key_id)
 
 

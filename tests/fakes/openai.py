@@ -143,20 +143,30 @@ class FakeOpenAI:
             "model": body.get("model", "gpt-4o-mini"),
             "system_fingerprint": "fp_fake",
             "service_tier": "default",
-            "choices": [{
-                "index": 0,
-                "message": {"role": "assistant", "content": item.content, "refusal": item.refusal,
-                            "annotations": []},
-                "logprobs": None,
-                "finish_reason": item.finish_reason,
-            }],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": item.content,
+                        "refusal": item.refusal,
+                        "annotations": [],
+                    },
+                    "logprobs": None,
+                    "finish_reason": item.finish_reason,
+                }
+            ],
             "usage": {
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,
                 "total_tokens": prompt_tokens + completion_tokens,
                 "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-                "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
-                                              "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+                "completion_tokens_details": {
+                    "reasoning_tokens": 0,
+                    "audio_tokens": 0,
+                    "accepted_prediction_tokens": 0,
+                    "rejected_prediction_tokens": 0,
+                },
             },
         }
 

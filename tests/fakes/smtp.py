@@ -31,8 +31,9 @@ class _Handler:
     rejections: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         with self.lock:
             rejection = self.rejections.get(address.lower())
         if rejection:
@@ -48,10 +49,14 @@ class _Handler:
         assert isinstance(parsed, EmailMessage)
         login = session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None
         with self.lock:
-            self.received.append(ReceivedEmail(
-                message=parsed, mail_from=envelope.mail_from or "", rcpt_tos=list(envelope.rcpt_tos),
-                login=login,
-            ))
+            self.received.append(
+                ReceivedEmail(
+                    message=parsed,
+                    mail_from=envelope.mail_from or "",
+                    rcpt_tos=list(envelope.rcpt_tos),
+                    login=login,
+                )
+            )
         return "250 Message accepted for delivery"
 
 
@@ -69,8 +74,9 @@ class SmtpSink:
         self._controller = Controller(self._handler, hostname=self.host, port=self.port, **kwargs)
         self._running = False
 
-    def _authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
-                      auth_data: Any) -> AuthResult:
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         if not isinstance(auth_data, LoginPassword) or self.credentials is None:
             return AuthResult(success=False, handled=False)
         user, password = self.credentials

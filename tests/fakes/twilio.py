@@ -45,8 +45,7 @@ def _error(status: int, code: int | None, message: str) -> Response:
     if code is None:
         return PlainTextResponse(message, status_code=status)
     return JSONResponse(
-        {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
-         "status": status},
+        {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status},
         status_code=status,
     )
 
@@ -66,8 +65,7 @@ def _basic_auth(request: Request) -> tuple[str | None, str | None]:
 class FakeTwilio:
     """Twilio's Messages and Calls endpoints served by uvicorn on a free loopback port."""
 
-    def __init__(self, *, account_sid: str = DEFAULT_ACCOUNT_SID,
-                 auth_token: str = DEFAULT_AUTH_TOKEN) -> None:
+    def __init__(self, *, account_sid: str = DEFAULT_ACCOUNT_SID, auth_token: str = DEFAULT_AUTH_TOKEN) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.requests: list[RecordedRequest] = []
@@ -89,8 +87,14 @@ class FakeTwilio:
         """Stop serving."""
         self._server.stop()
 
-    def fail_next(self, count: int = 1, *, status: int = 400, code: int | None = 21610,
-                  message: str = "Attempt to send to unsubscribed recipient") -> None:
+    def fail_next(
+        self,
+        count: int = 1,
+        *,
+        status: int = 400,
+        code: int | None = 21610,
+        message: str = "Attempt to send to unsubscribed recipient",
+    ) -> None:
         """Answer the next `count` requests with `status` and Twilio error JSON (text if code is None)."""
         with self._lock:
             self._failures.extend([_Failure(status, code, message)] * count)
@@ -113,8 +117,13 @@ class FakeTwilio:
         body = (await request.body()).decode()
         user, password = _basic_auth(request)
         recorded = RecordedRequest(
-            method=request.method, path=request.url.path, account_sid=sid, form=dict(parse_qsl(body)),
-            auth_user=user, auth_password=password, headers=dict(request.headers),
+            method=request.method,
+            path=request.url.path,
+            account_sid=sid,
+            form=dict(parse_qsl(body)),
+            auth_user=user,
+            auth_password=password,
+            headers=dict(request.headers),
         )
         with self._lock:
             self.requests.append(recorded)
@@ -163,11 +172,18 @@ class FakeTwilio:
             if not recorded.form.get("Body"):
                 return _error(400, 21602, "Message body is required.")
             payload = self._resource("SM", sid, "Messages", recorded.form)
-            payload.update({
-                "body": recorded.form["Body"], "num_segments": "1", "num_media": "0", "date_sent": None,
-                "error_code": None, "error_message": None, "messaging_service_sid": None,
-                "subresource_uris": {"media": payload["uri"].replace(".json", "/Media.json")},
-            })
+            payload.update(
+                {
+                    "body": recorded.form["Body"],
+                    "num_segments": "1",
+                    "num_media": "0",
+                    "date_sent": None,
+                    "error_code": None,
+                    "error_message": None,
+                    "messaging_service_sid": None,
+                    "subresource_uris": {"media": payload["uri"].replace(".json", "/Media.json")},
+                }
+            )
             return JSONResponse(payload, status_code=201)
 
         @app.post(f"/{API_VERSION}/Accounts/{{sid}}/Calls.json")
@@ -178,11 +194,19 @@ class FakeTwilio:
             if not (recorded.form.get("Twiml") or recorded.form.get("Url")):
                 return _error(400, 21205, "Url parameter is required.")
             payload = self._resource("CA", sid, "Calls", recorded.form)
-            payload.update({
-                "to_formatted": recorded.form["To"], "from_formatted": recorded.form["From"],
-                "start_time": None, "end_time": None, "duration": None, "parent_call_sid": None,
-                "phone_number_sid": None, "answered_by": None, "caller_name": None,
-            })
+            payload.update(
+                {
+                    "to_formatted": recorded.form["To"],
+                    "from_formatted": recorded.form["From"],
+                    "start_time": None,
+                    "end_time": None,
+                    "duration": None,
+                    "parent_call_sid": None,
+                    "phone_number_sid": None,
+                    "answered_by": None,
+                    "caller_name": None,
+                }
+            )
             return JSONResponse(payload, status_code=201)
 
         return app

@@ -67,7 +67,9 @@ async def test_import_validates_reports_and_is_idempotent(
     ada = await db.patients.find_one({"email": "ada@example.com"})
     assert ada is not None and ada["timezone"] == "Europe/London" and ada["phone"] == "+15550000001"
     assert {c["status"] async for c in db.campaigns.find({"patient_id": ada["_id"]})} == {
-        "ATTEMPTING_RECALL", "ATTEMPTING_RECOVERY"}
+        "ATTEMPTING_RECALL",
+        "ATTEMPTING_RECOVERY",
+    }
     cyd = await db.patients.find_one({"phone": "+15550000003"})
     assert cyd is not None and cyd["email"] is None
     assert await db.audit_log.count_documents({"actor": "cli:import_patients", "action": "campaigns.create"}) == 4
@@ -92,8 +94,12 @@ def test_missing_columns_are_refused(tmp_path: Path) -> None:
 def test_cli_imports_and_writes_the_rejected_report(
     tmp_path: Path, mongo_uri: str, db_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for key, value in {"MONGO_URI": mongo_uri, "MONGO_DB_NAME": db_name, "ENVIRONMENT": "test",
-                       "TZ": "Europe/Berlin"}.items():
+    for key, value in {
+        "MONGO_URI": mongo_uri,
+        "MONGO_DB_NAME": db_name,
+        "ENVIRONMENT": "test",
+        "TZ": "Europe/Berlin",
+    }.items():
         monkeypatch.setenv(key, value)
     path = write(tmp_path)
     try:

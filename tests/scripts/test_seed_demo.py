@@ -31,9 +31,7 @@ from scripts.seed_demo import DEFAULT_DEMO_ADMIN_PASSWORD, DEMO_ADMIN_EMAIL, is_
 
 ROOT = Path(__file__).resolve().parents[2]
 D = TypeVar("D", bound=Document)
-REPLIED = (
-    CampaignStatus.ENGAGED, CampaignStatus.HANDOFF, CampaignStatus.DECLINED, CampaignStatus.BOOKING_COMPLETED
-)
+REPLIED = (CampaignStatus.ENGAGED, CampaignStatus.HANDOFF, CampaignStatus.DECLINED, CampaignStatus.BOOKING_COMPLETED)
 
 
 async def everything(repo: Repository[D]) -> list[D]:
@@ -45,8 +43,12 @@ async def stored_counts(container: Container) -> dict[str, int]:
     """Documents per collection the seed writes."""
     repos = container.repos
     named: dict[str, Repository[Any]] = {
-        "patients": repos.patients, "campaigns": repos.campaigns, "interactions": repos.interactions,
-        "appointments": repos.appointments, "slot_claims": repos.slot_claims, "kb_articles": repos.kb_articles,
+        "patients": repos.patients,
+        "campaigns": repos.campaigns,
+        "interactions": repos.interactions,
+        "appointments": repos.appointments,
+        "slot_claims": repos.slot_claims,
+        "kb_articles": repos.kb_articles,
         "users": repos.users,
     }
     return {name: await repo.count() for name, repo in named.items()}
@@ -76,7 +78,6 @@ async def test_seed_twice_writes_the_same_documents(container: Container) -> Non
     assert after_first["patients"] == 60
     assert 60 <= after_first["campaigns"] <= 60 * 1.4
     assert after_first["kb_articles"] >= 12
-
 
 
 async def test_seed_on_a_later_day_leaves_no_stale_or_overlapping_visits(container: Container) -> None:
@@ -114,6 +115,7 @@ async def test_seed_keeps_clear_of_slots_booked_by_others(container: Container) 
     assert sorted(c.bucket_start for c in claims if c.appointment_id == other) == buckets
     moved = await container.repos.appointments.get(visit.id)
     assert moved is None or moved.start != visit.start or moved.doctor != visit.doctor
+
 
 async def test_seeded_campaigns_cover_every_status_coherently(container: Container) -> None:
     await seed(container, patients=60, progress=False)
@@ -267,12 +269,24 @@ def test_cli_rejects_a_short_password_with_exit_code_2(monkeypatch: pytest.Monke
 async def test_cli_creates_an_account_that_can_log_in(client: httpx.AsyncClient, settings: Settings) -> None:
     password = "a-long-cli-password"
     env = {
-        **os.environ, "ADMIN_PASSWORD": password, "MONGO_URI": settings.mongo_uri,
-        "MONGO_DB_NAME": settings.MONGO_DB_NAME, "ENVIRONMENT": "test",
+        **os.environ,
+        "ADMIN_PASSWORD": password,
+        "MONGO_URI": settings.mongo_uri,
+        "MONGO_DB_NAME": settings.MONGO_DB_NAME,
+        "ENVIRONMENT": "test",
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "scripts.create_admin", "--email", "cli@clinic.test", "--role", "staff",
-        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "scripts.create_admin",
+        "--email",
+        "cli@clinic.test",
+        "--role",
+        "staff",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)
 
@@ -280,4 +294,3 @@ async def test_cli_creates_an_account_that_can_log_in(client: httpx.AsyncClient,
     assert password not in (out + err).decode()
     response = await login(client, "cli@clinic.test", password)
     assert response.status_code == 200, response.text
-

@@ -31,8 +31,14 @@ def sink() -> Iterator[SmtpSink]:
 def make_adapter(port: int, **overrides: Any) -> SmtpEmail:
     """An adapter for a plain loopback server."""
     values: dict[str, Any] = {
-        "host": "127.0.0.1", "port": port, "username": "", "password": "", "from_email": FROM_EMAIL,
-        "from_name": "Sunrise Dental", "starttls": False, "timeout": 5.0,
+        "host": "127.0.0.1",
+        "port": port,
+        "username": "",
+        "password": "",
+        "from_email": FROM_EMAIL,
+        "from_name": "Sunrise Dental",
+        "starttls": False,
+        "timeout": 5.0,
     }
     values.update(overrides)
     return SmtpEmail(**values)
@@ -42,19 +48,29 @@ def make_adapter(port: int, **overrides: Any) -> SmtpEmail:
 def mailer(sink: SmtpSink) -> SmtpEmail:
     """The adapter built from settings, pointed at the sink."""
     settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, ENVIRONMENT="test", SMTP_HOST=sink.host, SMTP_PORT=sink.port, SMTP_STARTTLS=False,
-        SMTP_FROM_EMAIL=FROM_EMAIL, SMTP_FROM_NAME="Sunrise Dental", SMTP_TIMEOUT_SECONDS=5,
+        _env_file=None,
+        ENVIRONMENT="test",
+        SMTP_HOST=sink.host,
+        SMTP_PORT=sink.port,
+        SMTP_STARTTLS=False,
+        SMTP_FROM_EMAIL=FROM_EMAIL,
+        SMTP_FROM_NAME="Sunrise Dental",
+        SMTP_TIMEOUT_SECONDS=5,
     )
     return SmtpEmail.from_settings(settings)
 
 
 async def test_plain_message_arrives_with_headers_and_body(mailer: SmtpEmail, sink: SmtpSink) -> None:
     unsubscribe = "<https://clinic.test/api/v1/unsubscribe/tok>, <mailto:unsub@clinic.test?subject=tok>"
-    message_id = await mailer.send(OutgoingEmail(
-        to=PATIENT, subject="Time for your check-up, Anna", text="Hello Anna,\nbook here: https://x.test\n",
-        headers={"List-Unsubscribe": unsubscribe, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
-        reply_to="replies@clinic.test",
-    ))
+    message_id = await mailer.send(
+        OutgoingEmail(
+            to=PATIENT,
+            subject="Time for your check-up, Anna",
+            text="Hello Anna,\nbook here: https://x.test\n",
+            headers={"List-Unsubscribe": unsubscribe, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+            reply_to="replies@clinic.test",
+        )
+    )
     (received,) = sink.received
     assert received.rcpt_tos == [PATIENT]
     assert received.mail_from == FROM_EMAIL
@@ -75,8 +91,9 @@ async def test_plain_message_arrives_with_headers_and_body(mailer: SmtpEmail, si
 
 
 async def test_html_alternative_is_included(mailer: SmtpEmail, sink: SmtpSink) -> None:
-    await mailer.send(OutgoingEmail(to=PATIENT, subject="Überprüfung 🦷", text="plain body",
-                                    html="<p>Hallo <b>Anna</b></p>"))
+    await mailer.send(
+        OutgoingEmail(to=PATIENT, subject="Überprüfung 🦷", text="plain body", html="<p>Hallo <b>Anna</b></p>")
+    )
     (msg,) = sink.messages
     assert msg["Subject"] == "Überprüfung 🦷"
     assert msg.get_content_type() == "multipart/alternative"
@@ -89,9 +106,14 @@ async def test_html_alternative_is_included(mailer: SmtpEmail, sink: SmtpSink) -
 async def test_each_message_gets_its_own_message_id_unless_given(mailer: SmtpEmail, sink: SmtpSink) -> None:
     first = await mailer.send(OutgoingEmail(to=PATIENT, subject="a", text="a"))
     second = await mailer.send(OutgoingEmail(to=PATIENT, subject="b", text="b"))
-    kept = await mailer.send(OutgoingEmail(to=PATIENT, subject="c", text="c",
-                                           headers={"Message-ID": "<fixed-1@clinic.test>",
-                                                    "In-Reply-To": "<their@mail.test>"}))
+    kept = await mailer.send(
+        OutgoingEmail(
+            to=PATIENT,
+            subject="c",
+            text="c",
+            headers={"Message-ID": "<fixed-1@clinic.test>", "In-Reply-To": "<their@mail.test>"},
+        )
+    )
     assert first != second
     assert kept == "<fixed-1@clinic.test>"
     assert [m["Message-ID"] for m in sink.messages] == [first, second, kept]
@@ -103,10 +125,12 @@ async def test_login_happens_when_username_is_set() -> None:
     server.start()
     try:
         await make_adapter(server.port, username="mailer", password="s3cret").send(
-            OutgoingEmail(to=PATIENT, subject="s", text="t"))
+            OutgoingEmail(to=PATIENT, subject="s", text="t")
+        )
         with pytest.raises(EmailError) as caught:
             await make_adapter(server.port, username="mailer", password="wrong").send(
-                OutgoingEmail(to=PATIENT, subject="s", text="t"))
+                OutgoingEmail(to=PATIENT, subject="s", text="t")
+            )
     finally:
         server.stop()
     assert [r.login for r in server.received] == ["mailer"]
@@ -180,8 +204,10 @@ async def test_fake_email_records_and_fails_on_request() -> None:
     with pytest.raises(EmailError) as caught:
         await fake.send(message)
     assert not caught.value.retryable
-    assert await fake.send(OutgoingEmail(to=PATIENT, subject="s", text="t",
-                                         headers={"message-id": "<given@x.test>"})) == "<given@x.test>"
+    assert (
+        await fake.send(OutgoingEmail(to=PATIENT, subject="s", text="t", headers={"message-id": "<given@x.test>"}))
+        == "<given@x.test>"
+    )
     assert len(fake.sent) == 2
 
 

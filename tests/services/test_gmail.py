@@ -35,8 +35,13 @@ def server() -> Iterator[FakeGmailServer]:
 @pytest.fixture
 def gmail(server: FakeGmailServer) -> GoogleGmail:
     """The real adapter with a ready access token, pointed at the fake."""
-    return GoogleGmail(credentials=Credentials(token="test"), from_email=CLINIC, from_name="Your Clinic",
-                       api_base_url=server.url, timeout=10)
+    return GoogleGmail(
+        credentials=Credentials(token="test"),
+        from_email=CLINIC,
+        from_name="Your Clinic",
+        api_base_url=server.url,
+        timeout=10,
+    )
 
 
 async def test_watch_returns_history_id_and_expiration(gmail: GoogleGmail, server: FakeGmailServer) -> None:
@@ -49,12 +54,17 @@ async def test_watch_returns_history_id_and_expiration(gmail: GoogleGmail, serve
     assert request.method == "POST"
     assert request.path == "/gmail/v1/users/me/watch"
     assert request.headers["authorization"] == "Bearer test"
-    assert request.body == {"topicName": TOPIC, "labelIds": ["INBOX"], "labelFilterAction": "include",
-                            "labelFilterBehavior": "include"}
+    assert request.body == {
+        "topicName": TOPIC,
+        "labelIds": ["INBOX"],
+        "labelFilterAction": "include",
+        "labelFilterBehavior": "include",
+    }
 
 
 async def test_history_over_three_pages_returns_every_id_and_the_last_history_id(
-    gmail: GoogleGmail, server: FakeGmailServer,
+    gmail: GoogleGmail,
+    server: FakeGmailServer,
 ) -> None:
     start = server.history_id
     server.page_size = 2
@@ -111,12 +121,17 @@ async def test_404_on_a_message_is_not_history_gone(gmail: GoogleGmail) -> None:
 
 
 async def test_get_message_parses_headers_addresses_threading_and_text(
-    gmail: GoogleGmail, server: FakeGmailServer,
+    gmail: GoogleGmail,
+    server: FakeGmailServer,
 ) -> None:
     message_id, thread_id = server.add_incoming(
-        PATIENT, "Re: Ihr Termin: Rückfrage", "Hallo,\nich möchte einen Termin buchen.\n\nAnna",
-        thread_id="thread-7", message_id_header="<reply-1@mail.example.org>",
-        in_reply_to="<outreach-1@example.com>", references="<outreach-0@example.com> <outreach-1@example.com>",
+        PATIENT,
+        "Re: Ihr Termin: Rückfrage",
+        "Hallo,\nich möchte einen Termin buchen.\n\nAnna",
+        thread_id="thread-7",
+        message_id_header="<reply-1@mail.example.org>",
+        in_reply_to="<outreach-1@example.com>",
+        references="<outreach-0@example.com> <outreach-1@example.com>",
         headers={"Auto-Submitted": "no", "List-Id": "<news.example.org>", "X-Custom": "1"},
     )
     message = await gmail.get_message(message_id)
@@ -144,7 +159,8 @@ async def test_get_message_parses_headers_addresses_threading_and_text(
 
 
 async def test_html_only_message_becomes_visible_text_without_hidden_parts(
-    gmail: GoogleGmail, server: FakeGmailServer,
+    gmail: GoogleGmail,
+    server: FakeGmailServer,
 ) -> None:
     html = (
         "<html><head><title>T</title><style>p {color: red}</style></head><body>"
@@ -176,12 +192,17 @@ async def test_bounce_is_flagged(gmail: GoogleGmail, server: FakeGmailServer) ->
 
 
 async def test_send_reply_is_threaded_and_returns_the_sent_id(gmail: GoogleGmail, server: FakeGmailServer) -> None:
-    message_id, thread_id = server.add_incoming(PATIENT, "Termin", "Ich möchte buchen",
-                                                message_id_header="<orig@mail.example.org>")
+    message_id, thread_id = server.add_incoming(
+        PATIENT, "Termin", "Ich möchte buchen", message_id_header="<orig@mail.example.org>"
+    )
     original = await gmail.get_message(message_id)
     sent_id = await gmail.send_reply(
-        thread_id=thread_id, to=original.from_address, subject="Re: Termin", text="Gern! Hier buchen: https://x.test/b",
-        in_reply_to=original.message_id_header, references=original.message_id_header,
+        thread_id=thread_id,
+        to=original.from_address,
+        subject="Re: Termin",
+        text="Gern! Hier buchen: https://x.test/b",
+        in_reply_to=original.message_id_header,
+        references=original.message_id_header,
         extra_headers={"Auto-Submitted": "auto-replied"},
     )
     (request,) = server.requests_to("send")
@@ -205,8 +226,15 @@ async def test_send_reply_is_threaded_and_returns_the_sent_id(gmail: GoogleGmail
 
 
 async def test_send_reply_passes_the_subject_through(gmail: GoogleGmail, server: FakeGmailServer) -> None:
-    await gmail.send_reply(thread_id="t1", to="a@example.org", subject="Termin", text="x", in_reply_to=None,
-                           references=None, extra_headers={})
+    await gmail.send_reply(
+        thread_id="t1",
+        to="a@example.org",
+        subject="Termin",
+        text="x",
+        in_reply_to=None,
+        references=None,
+        extra_headers={},
+    )
     (sent,) = server.sent
     assert sent.message["Subject"] == "Termin"
     assert "In-Reply-To" not in sent.message
@@ -217,36 +245,77 @@ async def test_send_reply_passes_the_subject_through(gmail: GoogleGmail, server:
 async def test_transient_send_failure_is_retryable(gmail: GoogleGmail, server: FakeGmailServer, status: int) -> None:
     server.fail_next_send(status=status)
     with pytest.raises(GmailError) as caught:
-        await gmail.send_reply(thread_id="t1", to="a@example.org", subject="Re: x", text="x", in_reply_to=None,
-                               references=None, extra_headers={})
+        await gmail.send_reply(
+            thread_id="t1",
+            to="a@example.org",
+            subject="Re: x",
+            text="x",
+            in_reply_to=None,
+            references=None,
+            extra_headers={},
+        )
     assert caught.value.retryable
     assert caught.value.status == status
     assert server.sent == []
-    sent_id = await gmail.send_reply(thread_id="t1", to="a@example.org", subject="Re: x", text="x",
-                                     in_reply_to=None, references=None, extra_headers={})
+    sent_id = await gmail.send_reply(
+        thread_id="t1",
+        to="a@example.org",
+        subject="Re: x",
+        text="x",
+        in_reply_to=None,
+        references=None,
+        extra_headers={},
+    )
     assert [sent.id for sent in server.sent] == [sent_id]
 
 
-@pytest.mark.parametrize(("status", "reason", "retryable"), [
-    (400, "invalidArgument", False), (403, "forbidden", False), (403, "userRateLimitExceeded", True),
-])
-async def test_client_errors_are_classified(gmail: GoogleGmail, server: FakeGmailServer, status: int, reason: str,
-                                            retryable: bool) -> None:
+@pytest.mark.parametrize(
+    ("status", "reason", "retryable"),
+    [
+        (400, "invalidArgument", False),
+        (403, "forbidden", False),
+        (403, "userRateLimitExceeded", True),
+    ],
+)
+async def test_client_errors_are_classified(
+    gmail: GoogleGmail, server: FakeGmailServer, status: int, reason: str, retryable: bool
+) -> None:
     server.fail_next(status=status, route="send", reason=reason)
     with pytest.raises(GmailError) as caught:
-        await gmail.send_reply(thread_id="t1", to="a@example.org", subject="x", text="x", in_reply_to=None,
-                               references=None, extra_headers={})
+        await gmail.send_reply(
+            thread_id="t1",
+            to="a@example.org",
+            subject="x",
+            text="x",
+            in_reply_to=None,
+            references=None,
+            extra_headers={},
+        )
     assert caught.value.retryable is retryable
     assert caught.value.status == status
 
 
 async def test_unusable_reply_headers_are_refused_before_sending(gmail: GoogleGmail, server: FakeGmailServer) -> None:
     with pytest.raises(GmailError) as injected:
-        await gmail.send_reply(thread_id="t1", to="a@example.org", subject="Hi\r\nBcc: all@example.org", text="x",
-                               in_reply_to=None, references=None, extra_headers={})
+        await gmail.send_reply(
+            thread_id="t1",
+            to="a@example.org",
+            subject="Hi\r\nBcc: all@example.org",
+            text="x",
+            in_reply_to=None,
+            references=None,
+            extra_headers={},
+        )
     with pytest.raises(GmailError) as managed:
-        await gmail.send_reply(thread_id="t1", to="a@example.org", subject="x", text="x", in_reply_to=None,
-                               references=None, extra_headers={"From": "someone@else.org"})
+        await gmail.send_reply(
+            thread_id="t1",
+            to="a@example.org",
+            subject="x",
+            text="x",
+            in_reply_to=None,
+            references=None,
+            extra_headers={"From": "someone@else.org"},
+        )
     assert not injected.value.retryable
     assert not managed.value.retryable
     assert server.requests_to("send") == []
@@ -262,12 +331,14 @@ async def test_twenty_concurrent_get_message_calls_succeed(gmail: GoogleGmail, s
 
 
 async def test_recent_message_ids_filters_with_the_query_newest_first(
-    gmail: GoogleGmail, server: FakeGmailServer,
+    gmail: GoogleGmail,
+    server: FakeGmailServer,
 ) -> None:
     now = datetime.now(UTC)
     inbox = [
-        server.add_raw(b"From: a@example.org\r\nTo: clinic@example.com\r\n\r\nx\r\n",
-                       internal_date=now - timedelta(minutes=10 - n))[0]
+        server.add_raw(
+            b"From: a@example.org\r\nTo: clinic@example.com\r\n\r\nx\r\n", internal_date=now - timedelta(minutes=10 - n)
+        )[0]
         for n in range(4)
     ]
     server.add_raw(b"From: clinic@example.com\r\nTo: a@example.org\r\n\r\nx\r\n", labels=("SENT",))
@@ -294,8 +365,7 @@ async def test_profile_email(gmail: GoogleGmail, server: FakeGmailServer) -> Non
 
 
 async def test_timeout_is_retryable(server: FakeGmailServer) -> None:
-    slow = GoogleGmail(credentials=Credentials(token="test"), from_email=CLINIC, api_base_url=server.url,
-                       timeout=0.3)
+    slow = GoogleGmail(credentials=Credentials(token="test"), from_email=CLINIC, api_base_url=server.url, timeout=0.3)
     server.delay_next(seconds=1.0, route="profile")
     with pytest.raises(GmailError) as caught:
         await slow.profile_email()
@@ -304,16 +374,19 @@ async def test_timeout_is_retryable(server: FakeGmailServer) -> None:
 
 
 async def test_unreachable_server_is_retryable() -> None:
-    closed = GoogleGmail(credentials=Credentials(token="test"), from_email=CLINIC,
-                         api_base_url=f"http://127.0.0.1:{free_port()}", timeout=2)
+    closed = GoogleGmail(
+        credentials=Credentials(token="test"),
+        from_email=CLINIC,
+        api_base_url=f"http://127.0.0.1:{free_port()}",
+        timeout=2,
+    )
     with pytest.raises(GmailError) as caught:
         await closed.get_message("x")
     assert caught.value.retryable
 
 
 async def test_rejected_token_without_refresh_token_is_not_retryable(server: FakeGmailServer) -> None:
-    wrong = GoogleGmail(credentials=Credentials(token="stale"), from_email=CLINIC, api_base_url=server.url,
-                        timeout=5)
+    wrong = GoogleGmail(credentials=Credentials(token="stale"), from_email=CLINIC, api_base_url=server.url, timeout=5)
     with pytest.raises(GmailError) as caught:
         await wrong.profile_email()
     assert not caught.value.retryable
@@ -322,18 +395,31 @@ async def test_rejected_token_without_refresh_token_is_not_retryable(server: Fak
 async def test_from_settings_reads_the_token_file(server: FakeGmailServer, tmp_path: Path) -> None:
     token_file = tmp_path / "token.json"
     expiry = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    token_file.write_text(json.dumps({
-        "token": "test", "refresh_token": "refresh-1", "client_id": "client.apps.googleusercontent.com",
-        "client_secret": "secret", "expiry": expiry, "scopes": ["https://www.googleapis.com/auth/gmail.modify"],
-    }))
+    token_file.write_text(
+        json.dumps(
+            {
+                "token": "test",
+                "refresh_token": "refresh-1",
+                "client_id": "client.apps.googleusercontent.com",
+                "client_secret": "secret",
+                "expiry": expiry,
+                "scopes": ["https://www.googleapis.com/auth/gmail.modify"],
+            }
+        )
+    )
     settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, ENVIRONMENT="test", GOOGLE_TOKEN_FILE=str(token_file), GMAIL_API_BASE_URL=server.url,
-        CLINIC_EMAIL=CLINIC, SMTP_FROM_NAME="Praxis Dr. Smith",
+        _env_file=None,
+        ENVIRONMENT="test",
+        GOOGLE_TOKEN_FILE=str(token_file),
+        GMAIL_API_BASE_URL=server.url,
+        CLINIC_EMAIL=CLINIC,
+        SMTP_FROM_NAME="Praxis Dr. Smith",
     )
     adapter = GoogleGmail.from_settings(settings)
     assert adapter.timeout == settings.GMAIL_API_TIMEOUT_SECONDS
-    await adapter.send_reply(thread_id="t", to="a@example.org", subject="s", text="t", in_reply_to=None,
-                             references=None, extra_headers={})
+    await adapter.send_reply(
+        thread_id="t", to="a@example.org", subject="s", text="t", in_reply_to=None, references=None, extra_headers={}
+    )
     (sent,) = server.sent
     assert sent.message["From"].addresses[0].display_name == "Praxis Dr. Smith"
     assert sent.message["From"].addresses[0].addr_spec == CLINIC
@@ -342,8 +428,11 @@ async def test_from_settings_reads_the_token_file(server: FakeGmailServer, tmp_p
 
 async def test_expired_token_is_refreshed_once_for_concurrent_calls(server: FakeGmailServer) -> None:
     credentials = Credentials(
-        token=None, refresh_token="refresh-1", token_uri=f"{server.url}/token",
-        client_id="client.apps.googleusercontent.com", client_secret="secret",
+        token=None,
+        refresh_token="refresh-1",
+        token_uri=f"{server.url}/token",
+        client_id="client.apps.googleusercontent.com",
+        client_secret="secret",
         scopes=["https://www.googleapis.com/auth/gmail.modify"],
     )
     adapter = GoogleGmail(credentials=credentials, from_email=CLINIC, api_base_url=server.url, timeout=5)

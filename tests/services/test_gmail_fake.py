@@ -50,8 +50,14 @@ async def test_history_gone_once_and_floor() -> None:
 
 async def test_add_incoming_and_get_message_agree() -> None:
     gmail = FakeGmail()
-    added = gmail.add_incoming("Anna Müller <Anna@Example.org>", "Frage", "Was kostet das?", thread_id="t-1",
-                               headers={"Precedence": "bulk"}, in_reply_to="<o@example.com>")
+    added = gmail.add_incoming(
+        "Anna Müller <Anna@Example.org>",
+        "Frage",
+        "Was kostet das?",
+        thread_id="t-1",
+        headers={"Precedence": "bulk"},
+        in_reply_to="<o@example.com>",
+    )
     fetched = await gmail.get_message(added.id)
     assert fetched == added
     assert (fetched.from_address, fetched.from_name, fetched.thread_id) == ("anna@example.org", "Anna Müller", "t-1")
@@ -69,16 +75,26 @@ async def test_send_reply_records_and_lands_in_sent() -> None:
     gmail.fail_next_send(2)
     for _ in range(2):
         with pytest.raises(GmailError) as caught:
-            await gmail.send_reply(thread_id=incoming.thread_id, to=incoming.from_address, subject="Re: Termin",
-                                   text="Gern", in_reply_to=incoming.message_id_header,
-                                   references=incoming.message_id_header,
-                                   extra_headers={"Auto-Submitted": "auto-replied"})
+            await gmail.send_reply(
+                thread_id=incoming.thread_id,
+                to=incoming.from_address,
+                subject="Re: Termin",
+                text="Gern",
+                in_reply_to=incoming.message_id_header,
+                references=incoming.message_id_header,
+                extra_headers={"Auto-Submitted": "auto-replied"},
+            )
         assert caught.value.retryable
     assert gmail.sent == []
-    sent_id = await gmail.send_reply(thread_id=incoming.thread_id, to=incoming.from_address, subject="Re: Termin",
-                                     text="Gern", in_reply_to=incoming.message_id_header,
-                                     references=incoming.message_id_header,
-                                     extra_headers={"Auto-Submitted": "auto-replied"})
+    sent_id = await gmail.send_reply(
+        thread_id=incoming.thread_id,
+        to=incoming.from_address,
+        subject="Re: Termin",
+        text="Gern",
+        in_reply_to=incoming.message_id_header,
+        references=incoming.message_id_header,
+        extra_headers={"Auto-Submitted": "auto-replied"},
+    )
     (sent,) = gmail.sent
     assert sent.id == sent_id
     assert sent.mime["Auto-Submitted"] == "auto-replied"
@@ -108,10 +124,17 @@ def test_bounce_and_loop_headers_are_parsed() -> None:
     gmail = FakeGmail()
     bounce = gmail.add_raw(compose_bounce())
     assert bounce.is_bounce
-    auto = gmail.add_incoming(PATIENT, "Out of office", "away", headers={
-        "Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All", "Return-Path": "<>",
-        "List-Unsubscribe": "<mailto:u@example.org>",
-    })
+    auto = gmail.add_incoming(
+        PATIENT,
+        "Out of office",
+        "away",
+        headers={
+            "Auto-Submitted": "auto-replied",
+            "X-Auto-Response-Suppress": "All",
+            "Return-Path": "<>",
+            "List-Unsubscribe": "<mailto:u@example.org>",
+        },
+    )
     assert auto.headers["auto-submitted"] == "auto-replied"
     assert auto.headers["x-auto-response-suppress"] == "All"
     assert auto.headers["return-path"] == "<>"
@@ -119,38 +142,50 @@ def test_bounce_and_loop_headers_are_parsed() -> None:
     assert not auto.is_bounce
 
 
-@pytest.mark.parametrize(("html", "expected"), [
-    ("<p>Hello</p><p>World</p>", "Hello\n\nWorld"),
-    ('<div style="DISPLAY : NONE">x</div>visible', "visible"),
-    ('<span style="opacity:0">x</span>visible', "visible"),
-    ('<span style="mso-hide:all">x</span>visible', "visible"),
-    ('<div style="max-height:0;overflow:hidden">x</div>visible', "visible"),
-    ('<div style="height:0px; overflow:hidden">x</div>visible', "visible"),
-    ('<span style="font-size:12px">shown</span>', "shown"),
-    ('<span style="font-size:0.0em">x</span>ok', "ok"),
-    ("<p hidden>x<p>shown", "shown"),
-    ('<div style="display:none"><p>x<p>y</div>after', "after"),
-    ("<ul><li>one<li>two</ul>", "one\ntwo"),
-    ("a<br/>b<br>c", "a\nb\nc"),
-    ("<template>x</template><noscript>n</noscript>", "n"),
-    ("&lt;script&gt; is text", "<script> is text"),
-    ("<a href='https://evil.example'>link text</a>", "link text"),
-])
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("<p>Hello</p><p>World</p>", "Hello\n\nWorld"),
+        ('<div style="DISPLAY : NONE">x</div>visible', "visible"),
+        ('<span style="opacity:0">x</span>visible', "visible"),
+        ('<span style="mso-hide:all">x</span>visible', "visible"),
+        ('<div style="max-height:0;overflow:hidden">x</div>visible', "visible"),
+        ('<div style="height:0px; overflow:hidden">x</div>visible', "visible"),
+        ('<span style="font-size:12px">shown</span>', "shown"),
+        ('<span style="font-size:0.0em">x</span>ok', "ok"),
+        ("<p hidden>x<p>shown", "shown"),
+        ('<div style="display:none"><p>x<p>y</div>after', "after"),
+        ("<ul><li>one<li>two</ul>", "one\ntwo"),
+        ("a<br/>b<br>c", "a\nb\nc"),
+        ("<template>x</template><noscript>n</noscript>", "n"),
+        ("&lt;script&gt; is text", "<script> is text"),
+        ("<a href='https://evil.example'>link text</a>", "link text"),
+    ],
+)
 def test_html_to_text(html: str, expected: str) -> None:
     assert html_to_text(html) == expected
 
 
 def test_unknown_charset_does_not_break_parsing() -> None:
-    raw = (b"From: a@example.org\r\nTo: c@example.com\r\nSubject: x\r\n"
-           b"Content-Type: text/plain; charset=x-unknown-charset\r\n\r\nhello\r\n")
+    raw = (
+        b"From: a@example.org\r\nTo: c@example.com\r\nSubject: x\r\n"
+        b"Content-Type: text/plain; charset=x-unknown-charset\r\n\r\nhello\r\n"
+    )
     message = parse_message(raw, message_id="m", thread_id="t", label_ids=["INBOX"], internal_date_ms="0")
     assert message.text == "hello"
     assert message.internal_date.year == 1970
 
 
 def test_build_reply_refuses_managed_and_broken_headers() -> None:
-    kwargs = {"from_email": "clinic@example.com", "from_name": "Clinic", "to": "a@example.org", "subject": "s",
-              "text": "t", "in_reply_to": None, "references": None}
+    kwargs = {
+        "from_email": "clinic@example.com",
+        "from_name": "Clinic",
+        "to": "a@example.org",
+        "subject": "s",
+        "text": "t",
+        "in_reply_to": None,
+        "references": None,
+    }
     with pytest.raises(GmailError):
         build_reply(**kwargs, extra_headers={"Subject": "x"})  # type: ignore[arg-type]
     with pytest.raises(GmailError):

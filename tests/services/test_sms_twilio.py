@@ -33,9 +33,13 @@ def fake_twilio() -> Iterator[FakeTwilio]:
 async def sms(fake_twilio: FakeTwilio) -> AsyncIterator[TwilioSms]:
     """The real adapter pointed at the fake, built from settings."""
     settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, ENVIRONMENT="test", TWILIO_ACCOUNT_SID=fake_twilio.account_sid,
-        TWILIO_AUTH_TOKEN=fake_twilio.auth_token, TWILIO_PHONE_NUMBER=FROM_NUMBER,
-        TWILIO_API_BASE_URL=fake_twilio.url, CLINIC_PHONE=CLINIC_PHONE,
+        _env_file=None,
+        ENVIRONMENT="test",
+        TWILIO_ACCOUNT_SID=fake_twilio.account_sid,
+        TWILIO_AUTH_TOKEN=fake_twilio.auth_token,
+        TWILIO_PHONE_NUMBER=FROM_NUMBER,
+        TWILIO_API_BASE_URL=fake_twilio.url,
+        CLINIC_PHONE=CLINIC_PHONE,
     )
     adapter = TwilioSms.from_settings(settings)
     yield adapter
@@ -51,7 +55,9 @@ async def test_sms_is_sent_with_to_from_body_and_account(sms: TwilioSms, fake_tw
     assert request.auth_user == fake_twilio.account_sid
     assert request.auth_password == fake_twilio.auth_token
     assert request.form == {
-        "To": PATIENT, "From": FROM_NUMBER, "Body": "Hi Anna, time for your check-up: https://x.test/b?a=1&b=2",
+        "To": PATIENT,
+        "From": FROM_NUMBER,
+        "Body": "Hi Anna, time for your check-up: https://x.test/b?a=1&b=2",
     }
 
 
@@ -64,7 +70,8 @@ async def test_call_twiml_has_message_and_clinic_phone(sms: TwilioSms, fake_twil
     root = ElementTree.fromstring(request.form["Twiml"])  # noqa: S314 - our own TwiML
     assert root.tag == "Response"
     assert [say.text for say in root.findall("Say")] == [
-        "Hello <Anna> & family, we miss you.", f"Please call us at {CLINIC_PHONE}.",
+        "Hello <Anna> & family, we miss you.",
+        f"Please call us at {CLINIC_PHONE}.",
     ]
 
 
@@ -104,8 +111,13 @@ async def test_rate_limit_is_retryable(sms: TwilioSms, fake_twilio: FakeTwilio) 
 
 
 async def test_wrong_credentials_are_not_retryable(fake_twilio: FakeTwilio) -> None:
-    adapter = TwilioSms(account_sid=fake_twilio.account_sid, auth_token="wrong", from_number=FROM_NUMBER,
-                        clinic_phone=CLINIC_PHONE, api_base_url=fake_twilio.url)
+    adapter = TwilioSms(
+        account_sid=fake_twilio.account_sid,
+        auth_token="wrong",
+        from_number=FROM_NUMBER,
+        clinic_phone=CLINIC_PHONE,
+        api_base_url=fake_twilio.url,
+    )
     try:
         with pytest.raises(SmsError) as caught:
             await adapter.send_sms(to=PATIENT, body="hello")
@@ -116,8 +128,14 @@ async def test_wrong_credentials_are_not_retryable(fake_twilio: FakeTwilio) -> N
 
 
 async def test_unreachable_twilio_is_retryable() -> None:
-    adapter = TwilioSms(account_sid="AC1", auth_token="t", from_number=FROM_NUMBER, clinic_phone=CLINIC_PHONE,
-                        api_base_url=f"http://127.0.0.1:{free_port()}", timeout=2)
+    adapter = TwilioSms(
+        account_sid="AC1",
+        auth_token="t",
+        from_number=FROM_NUMBER,
+        clinic_phone=CLINIC_PHONE,
+        api_base_url=f"http://127.0.0.1:{free_port()}",
+        timeout=2,
+    )
     try:
         with pytest.raises(SmsError) as caught:
             await adapter.send_sms(to=PATIENT, body="hello")
@@ -129,15 +147,23 @@ async def test_unreachable_twilio_is_retryable() -> None:
 
 def test_rebase_url_keeps_path_and_query() -> None:
     url = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json?PageSize=5"
-    assert rebase_url(url, "http://127.0.0.1:9000") == "http://127.0.0.1:9000/2010-04-01/Accounts/AC1/Messages.json?PageSize=5"
+    assert (
+        rebase_url(url, "http://127.0.0.1:9000")
+        == "http://127.0.0.1:9000/2010-04-01/Accounts/AC1/Messages.json?PageSize=5"
+    )
     assert rebase_url(url, "http://h:1/prefix/") == "http://h:1/prefix/2010-04-01/Accounts/AC1/Messages.json?PageSize=5"
     assert rebase_url("https://example.com/x", "http://h:1") == "https://example.com/x"
 
 
 def test_bad_base_url_and_missing_credentials_fail_fast() -> None:
     with pytest.raises(ValueError, match="http"):
-        TwilioSms(account_sid="AC1", auth_token="t", from_number=FROM_NUMBER, clinic_phone=CLINIC_PHONE,
-                  api_base_url="ftp://x")
+        TwilioSms(
+            account_sid="AC1",
+            auth_token="t",
+            from_number=FROM_NUMBER,
+            clinic_phone=CLINIC_PHONE,
+            api_base_url="ftp://x",
+        )
     with pytest.raises(ValueError, match="TWILIO_ACCOUNT_SID"):
         TwilioSms(account_sid="", auth_token="t", from_number=FROM_NUMBER, clinic_phone=CLINIC_PHONE)
 

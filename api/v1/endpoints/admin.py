@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
@@ -29,13 +29,13 @@ from schemas.admin import (
     LastMessageRead,
     PatientRead,
 )
-from schemas.common import ErrorRead
+from schemas.common import error_responses
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 CampaignIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$", description="campaign id")]
 Page = Annotated[int, Query(ge=1, le=10_000)]
 PageSize = Annotated[int, Query(ge=1, le=200)]
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorRead} for code in (401, 403, 404, 409, 422)}
+ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
 def campaign_read(campaign: Campaign) -> CampaignRead:
@@ -63,9 +63,14 @@ def handoff_read(item: HandoffRow) -> HandoffRead:
     """One entry of the handoff queue."""
     c = item.row.campaign
     return HandoffRead(
-        campaign_id=c.id, patient_id=c.patient_id, patient_name=item.row.patient_name,
-        patient_email=item.row.patient_email, campaign_type=c.campaign_type, channel=c.channel,
-        reason=c.handoff.reason if c.handoff else None, handoff_at=c.handoff.at if c.handoff else None,
+        campaign_id=c.id,
+        patient_id=c.patient_id,
+        patient_name=item.row.patient_name,
+        patient_email=item.row.patient_email,
+        campaign_type=c.campaign_type,
+        channel=c.channel,
+        reason=c.handoff.reason if c.handoff else None,
+        handoff_at=c.handoff.at if c.handoff else None,
         last_incoming=LastMessageRead.model_validate(item.last_incoming) if item.last_incoming else None,
     )
 
@@ -78,7 +83,9 @@ async def dashboard_stats(_: CurrentStaff, dashboard: DashboardServiceDep) -> Da
 
 @router.get("/campaigns", response_model=CampaignPage, responses=ERRORS)
 async def list_campaigns(
-    user: CurrentStaff, admin: CampaignAdminServiceDep, ip: ClientIP,
+    user: CurrentStaff,
+    admin: CampaignAdminServiceDep,
+    ip: ClientIP,
     campaign_type: Annotated[CampaignType | None, Query(alias="type")] = None,
     status: CampaignStatus | None = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100, description="patient name or email")] = None,
@@ -89,8 +96,9 @@ async def list_campaigns(
     page_size: PageSize = 50,
 ) -> CampaignPage:
     """Campaigns with their patient's name and email, filtered, sorted (newest update first) and paged."""
-    filters = CampaignFilters(campaign_type=campaign_type, status=status, q=q, created_from=created_from,
-                              created_to=created_to, sort=sort)
+    filters = CampaignFilters(
+        campaign_type=campaign_type, status=status, q=q, created_from=created_from, created_to=created_to, sort=sort
+    )
     items, total = await admin.list_campaigns(Actor(user.email, ip), filters, page=page, page_size=page_size)
     return CampaignPage(items=[list_item(i) for i in items], total=total, page=page, page_size=page_size)
 
@@ -101,10 +109,17 @@ async def create_campaign(
 ) -> CampaignDetailRead:
     """Create a campaign for a new or existing patient with its first attempt scheduled; 409 if one is active."""
     patient = NewPatient(**body.patient.model_dump()) if body.patient else None
-    created: CreatedCampaign = await admin.create(Actor(user.email, ip), NewCampaign(
-        campaign_type=body.campaign_type, patient_id=body.patient_id, patient=patient, channel=body.channel,
-        max_attempts=body.max_attempts, first_attempt_at=body.first_attempt_at,
-    ))
+    created: CreatedCampaign = await admin.create(
+        Actor(user.email, ip),
+        NewCampaign(
+            campaign_type=body.campaign_type,
+            patient_id=body.patient_id,
+            patient=patient,
+            channel=body.channel,
+            max_attempts=body.max_attempts,
+            first_attempt_at=body.first_attempt_at,
+        ),
+    )
     return detail_read(CampaignWithConversation(created.campaign, created.patient, []))
 
 
@@ -134,7 +149,10 @@ async def resume_campaign(
 
 @router.post("/campaigns/{campaign_id}/resolve-handoff", response_model=CampaignRead, responses=ERRORS)
 async def resolve_handoff(
-    campaign_id: CampaignIdPath, body: HandoffResolve, user: CurrentStaff, admin: CampaignAdminServiceDep,
+    campaign_id: CampaignIdPath,
+    body: HandoffResolve,
+    user: CurrentStaff,
+    admin: CampaignAdminServiceDep,
     ip: ClientIP,
 ) -> CampaignRead:
     """Close a handoff: back to ENGAGED, or closed (DECLINED), with the staff note."""
@@ -154,7 +172,10 @@ async def handoffs(
 
 @router.get("/audit", response_model=AuditPage, responses=ERRORS)
 async def audit_log(
-    _: CurrentAdmin, admin: CampaignAdminServiceDep, page: Page = 1, page_size: PageSize = 50,
+    _: CurrentAdmin,
+    admin: CampaignAdminServiceDep,
+    page: Page = 1,
+    page_size: PageSize = 50,
     actor: Annotated[str | None, Query(max_length=200, description="only this actor's records")] = None,
 ) -> AuditPage:
     """The audit trail, newest first (admins only)."""

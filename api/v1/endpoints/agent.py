@@ -7,17 +7,22 @@ from fastapi import APIRouter
 from api.deps import CurrentStaff, OutreachServiceDep, ReplyServiceDep
 from domain.outreach import NewCampaign, NewPatient, RunResult
 from schemas.agent import TriggerRead, TriggerRequest
-from schemas.common import ErrorRead
+from schemas.common import error_responses
 from schemas.gmail import ReplyRead, ReplyRequest
 
 router = APIRouter(prefix="/agent", tags=["agent"])
-ERRORS = {401: {"model": ErrorRead}, 404: {"model": ErrorRead}, 409: {"model": ErrorRead}, 422: {"model": ErrorRead}}
+ERRORS = error_responses(401, 404, 409, 422)
 
 
 def _read(result: RunResult) -> TriggerRead:
     return TriggerRead(
-        campaign_id=result.campaign_id, interaction_id=result.interaction_id, channel=result.channel,
-        status=result.status, next_follow_up_at=result.next_follow_up_at, action=result.action, detail=result.detail,
+        campaign_id=result.campaign_id,
+        interaction_id=result.interaction_id,
+        channel=result.channel,
+        status=result.status,
+        next_follow_up_at=result.next_follow_up_at,
+        action=result.action,
+        detail=result.detail,
     )
 
 
@@ -29,11 +34,20 @@ async def trigger(body: TriggerRequest, user: CurrentStaff, outreach: OutreachSe
     assert body.patient and body.campaign
     patient, campaign = body.patient, body.campaign
     result = await outreach.trigger_new(
-        NewPatient(name=patient.name, email=str(patient.email) if patient.email else None, phone=patient.phone,
-                   timezone=patient.timezone, sms_consent=patient.sms_consent, call_consent=patient.call_consent),
-        NewCampaign(campaign_type=campaign.campaign_type, channel=campaign.channel,
-                    attempts_made=campaign.follow_up_details.attempts_made,
-                    max_attempts=campaign.follow_up_details.max_attempts),
+        NewPatient(
+            name=patient.name,
+            email=str(patient.email) if patient.email else None,
+            phone=patient.phone,
+            timezone=patient.timezone,
+            sms_consent=patient.sms_consent,
+            call_consent=patient.call_consent,
+        ),
+        NewCampaign(
+            campaign_type=campaign.campaign_type,
+            channel=campaign.channel,
+            attempts_made=campaign.follow_up_details.attempts_made,
+            max_attempts=campaign.follow_up_details.max_attempts,
+        ),
         ignore_quiet_hours=body.ignore_quiet_hours,
     )
     return _read(result)
@@ -42,7 +56,15 @@ async def trigger(body: TriggerRequest, user: CurrentStaff, outreach: OutreachSe
 @router.post("/reply", response_model=ReplyRead, responses=ERRORS)
 async def reply(body: ReplyRequest, user: CurrentStaff, replies: ReplyServiceDep) -> ReplyRead:
     """Run the reply agent on a message (manual use and testing)."""
-    outcome = await replies.manual(thread_id=body.thread_id, body=body.body,
-                                   from_address=str(body.from_) if body.from_ else None, message_id=body.message_id)
-    return ReplyRead(intent=outcome.intent, action=outcome.action, reply_sent=outcome.reply_sent,
-                     campaign_status=outcome.campaign_status)
+    outcome = await replies.manual(
+        thread_id=body.thread_id,
+        body=body.body,
+        from_address=str(body.from_) if body.from_ else None,
+        message_id=body.message_id,
+    )
+    return ReplyRead(
+        intent=outcome.intent,
+        action=outcome.action,
+        reply_sent=outcome.reply_sent,
+        campaign_status=outcome.campaign_status,
+    )

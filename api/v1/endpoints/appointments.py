@@ -18,28 +18,37 @@ from schemas.booking import (
     SmsSentRead,
     StaffAppointmentRead,
 )
-from schemas.common import ErrorRead
+from schemas.common import error_responses
 
 router = APIRouter(prefix="/api/v1", tags=["appointments"])
 ObjectIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$", description="appointment id")]
-ERRORS = {401: {"model": ErrorRead}, 404: {"model": ErrorRead}, 409: {"model": ErrorRead},
-          422: {"model": ErrorRead}, 502: {"model": ErrorRead}}
+ERRORS = error_responses(401, 404, 409, 422, 502)
 
 
 def staff_read(item: StaffAppointment, settings: Settings) -> StaffAppointmentRead:
     """Staff view of an appointment."""
     a = item.appointment
     return StaffAppointmentRead(
-        id=a.id, start=a.start.astimezone(settings.zone), duration_minutes=a.duration_minutes, doctor=a.doctor,
-        service=a.service, status=a.status, patient_id=a.patient_id, campaign_id=a.campaign_id,
+        id=a.id,
+        start=a.start.astimezone(settings.zone),
+        duration_minutes=a.duration_minutes,
+        doctor=a.doctor,
+        service=a.service,
+        status=a.status,
+        patient_id=a.patient_id,
+        campaign_id=a.campaign_id,
         patient_name=item.patient.name if item.patient else None,
-        patient_email=item.patient.email if item.patient else None, created_at=a.created_at,
+        patient_email=item.patient.email if item.patient else None,
+        created_at=a.created_at,
     )
 
 
 @router.get("/appointments", response_model=AppointmentPage, responses=ERRORS)
 async def list_appointments(
-    user: CurrentStaff, booking: BookingServiceDep, settings: SettingsDep, ip: ClientIP,
+    user: CurrentStaff,
+    booking: BookingServiceDep,
+    settings: SettingsDep,
+    ip: ClientIP,
     start_from: Annotated[date | None, Query(alias="from", description="first local day, YYYY-MM-DD")] = None,
     start_to: Annotated[date | None, Query(alias="to", description="last local day, YYYY-MM-DD")] = None,
     status: AppointmentStatus | None = None,
@@ -49,7 +58,12 @@ async def list_appointments(
 ) -> AppointmentPage:
     """Appointments sorted by start, filtered and paged."""
     items, total = await booking.list_for_staff(
-        Actor(user.email, ip), start_from=start_from, start_to=start_to, status=status, q=q, page=page,
+        Actor(user.email, ip),
+        start_from=start_from,
+        start_to=start_to,
+        status=status,
+        q=q,
+        page=page,
         page_size=page_size,
     )
     return AppointmentPage(items=[staff_read(i, settings) for i in items], total=total, page=page, page_size=page_size)
@@ -57,8 +71,12 @@ async def list_appointments(
 
 @router.patch("/appointments/{appointment_id}", response_model=StaffAppointmentRead, responses=ERRORS)
 async def update_appointment(
-    appointment_id: ObjectIdPath, body: AppointmentStatusUpdate, user: CurrentStaff, booking: BookingServiceDep,
-    settings: SettingsDep, ip: ClientIP,
+    appointment_id: ObjectIdPath,
+    body: AppointmentStatusUpdate,
+    user: CurrentStaff,
+    booking: BookingServiceDep,
+    settings: SettingsDep,
+    ip: ClientIP,
 ) -> StaffAppointmentRead:
     """Mark completed / no_show / cancelled (cancel frees the slot)."""
     changed = await booking.set_status(Actor(user.email, ip), appointment_id, AppointmentStatus(body.status))
@@ -67,7 +85,8 @@ async def update_appointment(
 
 @router.get("/phone_booking_post", response_model=SmsSentRead, responses=ERRORS)
 async def phone_booking_post(
-    user: CurrentStaff, booking: BookingServiceDep,
+    user: CurrentStaff,
+    booking: BookingServiceDep,
     number: Annotated[str, Query(min_length=2, max_length=16, description="E.164, e.g. +15551234567")],
     name: Annotated[str, Query(min_length=1, max_length=100)],
 ) -> SmsSentRead:

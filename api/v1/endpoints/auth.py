@@ -15,12 +15,11 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
 @router.post(
-    "/login", response_model=TokenRead,
+    "/login",
+    response_model=TokenRead,
     responses={401: {"model": ErrorRead}, 429: {"model": ErrorRead}},
 )
-async def login(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], auth: AuthServiceDep, ip: ClientIP
-) -> TokenRead:
+async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], auth: AuthServiceDep, ip: ClientIP) -> TokenRead:
     """Exchange email (as username) and password for a bearer token."""
     issued = await auth.login(form.username, form.password, ip=ip)
     return TokenRead(access_token=issued.access_token, expires_in=issued.expires_in)

@@ -21,18 +21,21 @@ from schemas.booking import (
     RescheduleUpdate,
     allowed_duration,
 )
-from schemas.common import ErrorRead
+from schemas.common import error_responses
 
 router = APIRouter(prefix="/api/v1", tags=["booking"])
 ManageToken = Annotated[str, Path(min_length=20, max_length=300, pattern=r"^[A-Za-z0-9_\-.]+$")]
-ERRORS = {404: {"model": ErrorRead}, 409: {"model": ErrorRead}, 422: {"model": ErrorRead}, 429: {"model": ErrorRead}}
+ERRORS = error_responses(404, 409, 422, 429)
 
 
 def appointment_read(appointment: Appointment, settings: Settings) -> AppointmentRead:
     """The patient's view, the start in clinic local time with its offset."""
     return AppointmentRead(
-        id=appointment.id, start=appointment.start.astimezone(settings.zone),
-        duration_minutes=appointment.duration_minutes, doctor=appointment.doctor, service=appointment.service,
+        id=appointment.id,
+        start=appointment.start.astimezone(settings.zone),
+        duration_minutes=appointment.duration_minutes,
+        doctor=appointment.doctor,
+        service=appointment.service,
         status=appointment.status,
     )
 
@@ -49,7 +52,9 @@ async def availability(
     """Free slots of a month (or one day), in the clinic's timezone."""
     result = await booking.availability(year=year, month=month, day=date, duration_minutes=duration, doctor=doctor)
     return AvailabilityRead(
-        timezone=result.timezone, doctor=result.doctor, duration_minutes=result.duration_minutes,
+        timezone=result.timezone,
+        doctor=result.doctor,
+        duration_minutes=result.duration_minutes,
         days=[DayRead(date=d.day, slots=[f"{s:%H:%M}" for s in d.slots]) for d in result.days],
     )
 
@@ -59,8 +64,14 @@ async def book(body: BookingCreate, booking: BookingServiceDep, settings: Settin
     """Book a free slot; finds or creates the patient by email and converts their campaign."""
     booked = await booking.book(
         BookingRequest(
-            name=body.name, email=str(body.email), phone=body.phone, day=body.date, at=body.time,
-            duration_minutes=body.duration_minutes, service=body.service, doctor=body.doctor,
+            name=body.name,
+            email=str(body.email),
+            phone=body.phone,
+            day=body.date,
+            at=body.time,
+            duration_minutes=body.duration_minutes,
+            service=body.service,
+            doctor=body.doctor,
             campaign_id=body.campaign_id,
         ),
         ip=ip,

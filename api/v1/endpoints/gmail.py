@@ -18,27 +18,34 @@ router = APIRouter(tags=["gmail"])
 log = logging.getLogger("medcampaign.gmail")
 
 
-@router.post("/gmail/watch/start", response_model=WatchRead,
-             responses={401: {"model": ErrorRead}, 503: {"model": ErrorRead}})
+@router.post(
+    "/gmail/watch/start", response_model=WatchRead, responses={401: {"model": ErrorRead}, 503: {"model": ErrorRead}}
+)
 async def watch_start(user: CurrentStaff, replies: ReplyServiceDep) -> WatchRead:
     """Start or refresh the Gmail watch."""
     history_id, expiration = await replies.start_watch()
     return WatchRead(history_id=history_id, expiration=expiration)
 
 
-@router.post("/pubsub/push", status_code=204, response_class=Response,
-             responses={403: {"model": ErrorRead}, 503: {"model": ErrorRead}})
+@router.post(
+    "/pubsub/push",
+    status_code=204,
+    response_class=Response,
+    responses={403: {"model": ErrorRead}, 503: {"model": ErrorRead}},
+)
 async def pubsub_push(
-    request: Request, replies: ReplyServiceDep, settings: SettingsDep, container: ContainerDep,
+    request: Request,
+    replies: ReplyServiceDep,
+    settings: SettingsDep,
+    container: ContainerDep,
     token: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
     """Verify, record the delivery under its messageId, answer 204 at once; the sync runs afterwards."""
     if not verify_token(token, settings.PUBSUB_VERIFICATION_TOKEN):
         raise Forbidden("Invalid push token", error="invalid_push_token")
     verifier: OidcVerifier | None = container.oidc_verifier
-    if verifier is not None:
-        if not await verifier.verify(request.headers.get("Authorization")):
-            raise Forbidden("Invalid push identity token", error="invalid_push_identity")
+    if verifier is not None and not await verifier.verify(request.headers.get("Authorization")):
+        raise Forbidden("Invalid push identity token", error="invalid_push_identity")
     notice = decode_push(await request.body())
     if notice is None:
         log.warning("malformed push envelope acknowledged and dropped")

@@ -39,7 +39,8 @@ async def twilio_sms(request: Request, consent: ConsentServiceDep, settings: Set
 def _page(title: str, body: str) -> HTMLResponse:
     return HTMLResponse(
         f"<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
-        f"<title>{html.escape(title)}</title></head><body style='font-family:sans-serif;max-width:36em;margin:3em auto'>"
+        f"<title>{html.escape(title)}</title></head>"
+        "<body style='font-family:sans-serif;max-width:36em;margin:3em auto'>"
         f"{body}</body></html>"
     )
 
@@ -49,16 +50,22 @@ async def unsubscribe_page(token: Token, consent: ConsentServiceDep, settings: S
     """A confirm page: GET never changes anything (mail scanners follow links)."""
     await consent.check_unsubscribe(token)
     clinic = html.escape(settings.CLINIC_NAME)
-    return _page("Unsubscribe", (
-        f"<h1>Stop emails from {clinic}?</h1>"
-        f"<form method='post'><button type='submit'>Unsubscribe</button></form>"
-        f"<p>You can still call us at {html.escape(settings.CLINIC_PHONE)}.</p>"
-    ))
+    return _page(
+        "Unsubscribe",
+        (
+            f"<h1>Stop emails from {clinic}?</h1>"
+            f"<form method='post'><button type='submit'>Unsubscribe</button></form>"
+            f"<p>You can still call us at {html.escape(settings.CLINIC_PHONE)}.</p>"
+        ),
+    )
 
 
 @router.post("/unsubscribe/{token}", response_class=HTMLResponse)
 async def unsubscribe(token: Token, consent: ConsentServiceDep, settings: SettingsDep) -> HTMLResponse:
     """Opt out of email (also RFC 8058 one-click from the List-Unsubscribe-Post header)."""
     await consent.unsubscribe_email(token)
-    return _page("Unsubscribed", f"<h1>You are unsubscribed</h1><p>{html.escape(settings.CLINIC_NAME)} will not "
-                                 "email you about appointments again.</p>")
+    return _page(
+        "Unsubscribed",
+        f"<h1>You are unsubscribed</h1><p>{html.escape(settings.CLINIC_NAME)} will not "
+        "email you about appointments again.</p>",
+    )
