@@ -50,6 +50,7 @@ class ReplyOutcome:
     reply_sent: bool
     campaign_status: CampaignStatus | None
     skipped: str | None = None
+    record: dict[str, Any] | None = None  # kept on the inbound event for staff (e.g. an unknown sender)
 
 
 class GmailReplies:
@@ -237,7 +238,14 @@ class ReplyService:
             await events.release(event.id, owner=self.owner, error=type(exc).__name__, now=self.clock.now())
             raise
         status = InboundStatus.SKIPPED if outcome.skipped else InboundStatus.DONE
-        await events.finish(event.id, owner=self.owner, status=status, now=self.clock.now(), reason=outcome.skipped)
+        await events.finish(
+            event.id,
+            owner=self.owner,
+            status=status,
+            now=self.clock.now(),
+            reason=outcome.skipped,
+            payload=outcome.record,
+        )
         return outcome
 
     async def _handle_claimed(self, event: InboundEvent, message_id: str) -> ReplyOutcome:
@@ -256,7 +264,14 @@ class ReplyService:
         )
         if patient is None:
             log.info("email from an unknown sender recorded for staff", extra={"event_id": event.id})
-            return ReplyOutcome(None, "skipped", False, None, skipped="unknown_sender")
+            return ReplyOutcome(
+                None,
+                "skipped",
+                False,
+                None,
+                skipped="unknown_sender",
+                record={"from": message.from_address, "subject": message.subject[:200], "thread_id": message.thread_id},
+            )
         inbound = InboundEmail(
             event_id=event.id,
             provider_message_id=message.id,

@@ -448,6 +448,7 @@ async def test_unknown_sender_is_recorded_not_answered(env: Env) -> None:
     assert env.gmail.sent == []
     event = await env.container.repos.inbound_events.find_one(InboundSource.GMAIL, gmail_id)
     assert event is not None and event.status.value == "skipped" and event.reason == "unknown_sender"
+    assert event.payload is not None and event.payload["from"] == "stranger@example.org"
 
 
 async def test_replies_only_mode_skips_mail_outside_our_threads(make_env: Callable[..., Any]) -> None:
