@@ -26,6 +26,7 @@ from db.repositories.admin import (
 )
 from db.repositories.collections import AuditRepository
 from domain.audit import Actor, AuditTrail
+from domain.campaigns import attempting_status
 from domain.slots import local_midnight_utc
 from models.base import new_id
 from models.campaign import Campaign, FollowUpDetails, Handoff
@@ -35,10 +36,6 @@ from models.system import AuditRecord
 
 # A requested first attempt this far in the past is taken as "now" (clock skew); further back is refused.
 PAST_TOLERANCE = timedelta(minutes=5)
-ATTEMPTING_BY_TYPE = {
-    CampaignType.RECOVERY: CampaignStatus.ATTEMPTING_RECOVERY,
-    CampaignType.RECALL: CampaignStatus.ATTEMPTING_RECALL,
-}
 SORTS = ("-updated_at", "updated_at", "-created_at", "created_at")
 
 
@@ -208,7 +205,7 @@ class CampaignAdminService:
                 id=new_id(),
                 patient_id=patient.id,
                 campaign_type=new.campaign_type,
-                status=ATTEMPTING_BY_TYPE[new.campaign_type],
+                status=attempting_status(new.campaign_type),
                 channel=new.channel,
                 follow_up_details=FollowUpDetails(
                     max_attempts=new.max_attempts,
@@ -278,10 +275,10 @@ class CampaignAdminService:
             from_statuses=(CampaignStatus.PAUSED,),
             active=True,
             changes=lambda c: {
-                "status": ATTEMPTING_BY_TYPE[c.campaign_type].value,
+                "status": attempting_status(c.campaign_type).value,
                 "follow_up_details.next_follow_up_at": self.clock.now(),
             },
-            unchanged=lambda c: c.status == ATTEMPTING_BY_TYPE[c.campaign_type],
+            unchanged=lambda c: c.status == attempting_status(c.campaign_type),
         )
 
     async def resolve_handoff(
