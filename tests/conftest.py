@@ -19,6 +19,9 @@ from core.security import hash_password
 from db.embedded import EmbeddedMongo
 from main import create_app
 from models.enums import Role
+from tests.fakes.openai import FakeOpenAI
+from tests.fakes.smtp import SmtpSink
+from tests.fakes.twilio import FakeTwilio
 from tests.support import TEST_JWT_SECRET, LiveServer
 
 
@@ -137,3 +140,30 @@ def live_server(tmp_path: Path) -> Iterator[Callable[[FastAPI], LiveServer]]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    """A real aiosmtpd server on a loopback port; `.messages` holds what it received."""
+    sink = SmtpSink()
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def twilio() -> Iterator[FakeTwilio]:
+    """A loopback fake of Twilio's REST API for the real twilio client."""
+    fake = FakeTwilio()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def openai() -> Iterator[FakeOpenAI]:
+    """A loopback fake of OpenAI's chat completions for the real ChatOpenAI."""
+    fake = FakeOpenAI()
+    fake.start()
+    yield fake
+    fake.stop()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
@@ -28,22 +28,6 @@ from tests.fakes.twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwil
 from tests.support import staff_headers
 
 ALWAYS_OPEN = {"QUIET_HOURS_START": "00:00", "QUIET_HOURS_END": "00:00"}
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    sink = SmtpSink()
-    sink.start()
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture
-def twilio() -> Iterator[FakeTwilio]:
-    fake = FakeTwilio()
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture
@@ -519,16 +503,6 @@ async def test_trigger_unknown_or_closed_campaign(app_client: tuple[httpx.AsyncC
 
 
 # ---- with an LLM configured -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def openai() -> Iterator[Any]:
-    from tests.fakes.openai import FakeOpenAI
-
-    fake = FakeOpenAI()
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 async def test_llm_writes_the_message_with_only_the_minimum_data(

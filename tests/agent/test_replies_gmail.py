@@ -490,14 +490,6 @@ async def test_gmail_send_outage_leaves_the_message_pending_then_sweeps_it_once(
 # ---- with an LLM: typed output, handoff on failure, injection ------------------------------------------------
 
 
-@pytest.fixture
-def openai() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI()
-    fake.start()
-    yield fake
-    fake.stop()
-
-
 async def llm_env(make_env: Callable[..., Any], openai: FakeOpenAI) -> Env:
     return await make_env(OPENAI_API_KEY="test", OPENAI_BASE_URL=openai.base_url, LLM_TIMEOUT_SECONDS=0.5)
 

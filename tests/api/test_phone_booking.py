@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from email.message import EmailMessage
 from typing import Any
 
@@ -18,22 +18,6 @@ from tests.fakes.twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwil
 from tests.support import staff_headers
 
 PATH = "/api/v1/phone_booking_post"
-
-
-@pytest.fixture
-def twilio() -> Iterator[FakeTwilio]:
-    fake = FakeTwilio()
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    sink = SmtpSink()
-    sink.start()
-    yield sink
-    sink.stop()
 
 
 @pytest.fixture
