@@ -25,11 +25,9 @@ from core.container import Container
 from db.embedded import EmbeddedMongo
 from main import create_app
 from models.base import new_id
-from models.campaign import Campaign, FollowUpDetails
-from models.enums import CampaignStatus, CampaignType, Channel, Direction, InboundSource
-from models.interaction import Interaction
-from models.patient import Patient
-from models.system import KbArticle
+from models.campaign import Campaign
+from models.enums import CampaignStatus, Direction, InboundSource
+from tests.agent.conversation import seed_conversation
 from tests.fakes.gmail import FakeGmailServer, FakeOidcIssuer
 from tests.fakes.openai import FakeOpenAI
 from tests.support import staff_headers
@@ -150,53 +148,7 @@ async def env(make_env: Callable[..., Any]) -> Env:
 
 async def seed(container: Container, email: str = "ann@example.com", name: str = "Ann Lee") -> tuple[Campaign, str]:
     """A patient in a recall campaign whose outreach email carried a Message-ID we can be replied to."""
-    now = container.clock.now()
-    patient = Patient(id=new_id(), name=name, email=email, created_at=now, updated_at=now)
-    await container.repos.patients.insert(patient)
-    campaign = Campaign(
-        id=new_id(),
-        patient_id=patient.id,
-        campaign_type=CampaignType.RECALL,
-        status=CampaignStatus.ATTEMPTING_RECALL,
-        follow_up_details=FollowUpDetails(attempts_made=1, next_follow_up_at=now + timedelta(days=2)),
-        created_at=now,
-        updated_at=now,
-    )
-    await container.repos.campaigns.insert(campaign)
-    header = f"<outreach-{new_id()}@brightsmiles.test>"
-    await container.repos.interactions.insert(
-        Interaction(
-            id=new_id(),
-            campaign_id=campaign.id,
-            patient_id=patient.id,
-            direction=Direction.OUTGOING,
-            channel=Channel.EMAIL,
-            timestamp=now - timedelta(hours=2),
-            body="Time for your check-up",
-            message_id_header=header,
-            kind="outreach",
-        )
-    )
-    if await container.repos.kb_articles.count() == 0:
-        await container.repos.kb_articles.upsert_many(
-            [
-                KbArticle(
-                    id=new_id(),
-                    title="Opening hours",
-                    answer="We are open Monday to Saturday, 9:00 to 20:30.",
-                    tags=["hours"],
-                    updated_at=now,
-                ),
-                KbArticle(
-                    id=new_id(),
-                    title="Parking",
-                    answer="Free parking is available behind the building.",
-                    tags=["parking"],
-                    updated_at=now,
-                ),
-            ]
-        )
-    return campaign, header
+    return await seed_conversation(container, email=email, name=name)
 
 
 def reply_from(

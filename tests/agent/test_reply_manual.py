@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -13,12 +12,9 @@ import pytest
 from core.config import Settings
 from core.container import Container
 from main import create_app
-from models.base import new_id
-from models.campaign import Campaign, FollowUpDetails
-from models.enums import CampaignStatus, CampaignType, Channel, Direction
-from models.interaction import Interaction
-from models.patient import Patient
-from models.system import KbArticle
+from models.campaign import Campaign
+from models.enums import CampaignStatus, Channel, Direction
+from tests.agent.conversation import seed_conversation
 from tests.fakes.smtp import SmtpSink
 from tests.support import staff_headers
 
@@ -50,51 +46,7 @@ async def env(
 
 
 async def seed(container: Container) -> Campaign:
-    now = container.clock.now()
-    patient = Patient(id=new_id(), name="Ann Lee", email="ann@example.com", created_at=now, updated_at=now)
-    await container.repos.patients.insert(patient)
-    campaign = Campaign(
-        id=new_id(),
-        patient_id=patient.id,
-        campaign_type=CampaignType.RECALL,
-        status=CampaignStatus.ATTEMPTING_RECALL,
-        follow_up_details=FollowUpDetails(attempts_made=1, next_follow_up_at=now + timedelta(days=2)),
-        created_at=now,
-        updated_at=now,
-    )
-    await container.repos.campaigns.insert(campaign)
-    await container.repos.interactions.insert(
-        Interaction(
-            id=new_id(),
-            campaign_id=campaign.id,
-            patient_id=patient.id,
-            direction=Direction.OUTGOING,
-            channel=Channel.EMAIL,
-            timestamp=now - timedelta(hours=1),
-            body="Time for your check-up",
-            thread_id="thread-1",
-            message_id_header=OUR_MESSAGE_ID,
-            kind="outreach",
-        )
-    )
-    await container.repos.kb_articles.upsert_many(
-        [
-            KbArticle(
-                id=new_id(),
-                title="Opening hours",
-                answer="We are open Monday to Saturday, 9:00 to 20:30.",
-                tags=["hours"],
-                updated_at=now,
-            ),
-            KbArticle(
-                id=new_id(),
-                title="Parking",
-                answer="Free parking is available behind the building.",
-                tags=["parking"],
-                updated_at=now,
-            ),
-        ]
-    )
+    campaign, _ = await seed_conversation(container, thread_id="thread-1", message_id_header=OUR_MESSAGE_ID)
     return campaign
 
 
