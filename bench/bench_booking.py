@@ -20,13 +20,14 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from bson import ObjectId
-from pymongo import MongoClient, monitoring
+from pymongo import MongoClient
 
 from bench.common import LoadResult, app_server, embedded_database, generate_load, print_table
 from core.clock import SystemClock
 from core.config import Settings
 from core.container import Repositories
 from db.client import make_client
+from db.monitoring import CommandCounter
 from domain.booking import BookingService
 from models.appointment import Appointment
 from services.email.fake import FakeEmail
@@ -57,9 +58,6 @@ SUNDAY = 6
 
 # Part 2.
 COUNTED_CALLS = 5
-HANDSHAKE_COMMANDS = frozenset(
-    {"hello", "ismaster", "ping", "endsessions", "buildinfo", "saslstart", "saslcontinue", "getnonce"}
-)
 
 # Part 3.
 RACE_SLOTS = 100
@@ -165,23 +163,6 @@ def _throughput(base_url: str, year: int, month: int, booked_in_month: int) -> N
 # ---- 2. database commands per availability ------------------------------------------------------------------
 
 
-class _CommandCounter(monitoring.CommandListener):
-    """Names of the commands started, the connection handshake left out."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name.lower() not in HANDSHAKE_COMMANDS:
-            self.names.append(event.command_name)
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
 async def _count_commands(mongo_uri: str, year: int, month: int) -> list[list[str]]:
     settings = Settings(
         ENVIRONMENT="development",
@@ -192,7 +173,7 @@ async def _count_commands(mongo_uri: str, year: int, month: int) -> list[list[st
         BOOKING_RATE_LIMIT_PER_IP=0,
         BOOKING_RATE_LIMIT_PER_EMAIL=0,
     )
-    counter = _CommandCounter()
+    counter = CommandCounter()
     client = make_client(settings, event_listeners=[counter])
     try:
         service = BookingService(

@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 from bson import ObjectId
-from pymongo import MongoClient, monitoring
+from pymongo import MongoClient
 
 from bench.common import LoadResult, app_server, embedded_database, generate_load, print_table
 from core.clock import SystemClock
@@ -36,6 +36,7 @@ from core.security import hash_password
 from core.snapshot import Snapshot
 from db.client import make_client
 from db.indexes import INDEXES
+from db.monitoring import CommandCounter
 from db.repositories.admin import AdminRepositories
 from domain.dashboard import DashboardService
 
@@ -50,7 +51,6 @@ HISTORY_DAYS = 425
 TZ = "Europe/Berlin"
 EMAIL = "bench-admin@bench.test"
 PASSWORD = "bench-admin-password"  # noqa: S105 - a throwaway account in a throwaway database
-HANDSHAKE = {"hello", "ismaster", "isMaster", "ping", "endSessions", "saslStart", "saslContinue", "buildInfo"}
 STATUSES = [
     ("ATTEMPTING", 20),
     ("ENGAGED", 10),
@@ -61,23 +61,6 @@ STATUSES = [
     ("PAUSED", 6),
 ]
 APPOINTMENT_STATUSES = [("booked", 30), ("completed", 45), ("cancelled", 15), ("no_show", 10)]
-
-
-class CommandCounter(monitoring.CommandListener):
-    """Counts the commands the driver starts (handshakes excluded)."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name not in HANDSHAKE:
-            self.names.append(event.command_name)
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 def _pick(rng: random.Random, weighted: list[tuple[str, int]]) -> str:

@@ -6,35 +6,15 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from pymongo import monitoring
-
 from core.clock import SystemClock
 from core.config import Settings
 from core.container import Container, Repositories
 from db.client import make_client
+from db.monitoring import CommandCounter
 from domain.booking import BookingService
 from models.appointment import Appointment
 from models.base import new_id
 from services.email.fake import FakeEmail
-
-HANDSHAKE = {"hello", "ismaster", "isMaster", "ping", "endSessions", "saslStart", "saslContinue", "buildInfo"}
-
-
-class Counter(monitoring.CommandListener):
-    """Counts the commands the driver starts."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name not in HANDSHAKE:
-            self.names.append(event.command_name)
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 async def test_month_availability_is_one_find(container: Container, make_settings: Callable[..., Settings]) -> None:
@@ -57,7 +37,7 @@ async def test_month_availability_is_one_find(container: Container, make_setting
         for i in range(400)
     ]
     await container.repos.appointments.upsert_many(appointments)
-    counter = Counter()
+    counter = CommandCounter()
     client = make_client(settings, event_listeners=[counter])
     try:
         service = BookingService(

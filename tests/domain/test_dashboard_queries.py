@@ -7,34 +7,15 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bson import ObjectId
-from pymongo import monitoring
 
 from core.clock import FixedClock
 from core.config import Settings
 from core.container import Container
 from core.snapshot import Snapshot
 from db.client import make_client
+from db.monitoring import CommandCounter
 from db.repositories.admin import AdminRepositories
 from domain.dashboard import DashboardService, chart_months
-
-HANDSHAKE = {"hello", "ismaster", "isMaster", "ping", "endSessions", "saslStart", "saslContinue", "buildInfo"}
-
-
-class Counter(monitoring.CommandListener):
-    """Counts the commands the driver starts."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name not in HANDSHAKE:
-            self.names.append(event.command_name)
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 async def test_a_computation_is_two_aggregates_at_any_size(
@@ -42,7 +23,7 @@ async def test_a_computation_is_two_aggregates_at_any_size(
 ) -> None:
     settings = make_settings(TZ="America/New_York")
     now = datetime(2025, 6, 15, 12, tzinfo=UTC)
-    counter = Counter()
+    counter = CommandCounter()
     client = make_client(settings, event_listeners=[counter])
     try:
         service = DashboardService(
