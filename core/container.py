@@ -136,6 +136,7 @@ class Container:
             sms=self.sms,
             background=self.background,
             availability_cache=self.availability_cache,
+            on_change=self.dashboard.mark_stale,
         )
 
     def replies(self, owner: str | None = None) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -115,6 +116,7 @@ class BookingService:
         sms: SmsPort | None,
         background: set[asyncio.Task[None]] | None = None,
         availability_cache: TTLCache[Availability] | None = None,
+        on_change: Callable[[], None] | None = None,
     ):
         self.settings = settings
         self.clock = clock
@@ -123,6 +125,7 @@ class BookingService:
         self.sms = sms
         self.schedule = ClinicSchedule.from_settings(settings)
         self.audit = AuditTrail(repo=repos.audit, clock=clock)
+        self._on_change = on_change
         self._background = background if background is not None else set()
         self._cache: TTLCache[Availability] = availability_cache if availability_cache is not None else TTLCache(0)
 
@@ -151,6 +154,12 @@ class BookingService:
     async def _busy(self, doctor: str, start: datetime, end: datetime, *, exclude: str | None = None) -> list[Busy]:
         rows = await self.repos.appointments.busy_between(doctor=doctor, start=start - MAX_DURATION, end=end)
         return [Busy(s, s + timedelta(minutes=d)) for appointment_id, s, d in rows if appointment_id != exclude]
+
+    def _changed(self) -> None:
+        """Appointments changed: forget cached availability and tell listeners (the dashboard snapshot)."""
+        self._cache.invalidate()
+        if self._on_change is not None:
+            self._on_change()
 
     async def availability(
         self, *, year: int, month: int, day: date | None, duration_minutes: int, doctor: str | None
@@ -301,7 +310,7 @@ class BookingService:
         except BaseException:
             await self.repos.slot_claims.release(appointment_id)
             raise
-        self._cache.invalidate()
+        self._changed()
         converted = await self.repos.campaigns.mark_converted(patient_id=patient.id, campaign_id=campaign_id, now=now)
         if converted and appointment.campaign_id is None:
             appointment = appointment.model_copy(update={"campaign_id": converted[0]})
@@ -356,7 +365,7 @@ class BookingService:
         if cancelled is None:
             raise Conflict("This appointment was changed meanwhile; reload it", error="not_changeable")
         await self.repos.slot_claims.release(appointment.id)
-        self._cache.invalidate()
+        self._changed()
         return cancelled
 
     async def reschedule_by_token(self, token: str, *, day: date, at: time) -> Appointment:
@@ -383,7 +392,7 @@ class BookingService:
             await self.repos.slot_claims.release(appointment.id, bucket_starts=extra)
             raise Conflict("This appointment was changed meanwhile; reload it", error="not_changeable")
         await self.repos.slot_claims.release(appointment.id, bucket_starts=[b for b in old if b not in set(new)])
-        self._cache.invalidate()
+        self._changed()
         patient = await self.repos.patients.get(appointment.patient_id)
         if patient:
             self._confirm_later(patient, moved, None, "moved")
@@ -443,6 +452,7 @@ class BookingService:
         )
         if changed is None:
             raise Conflict("Appointment was changed meanwhile; reload it", error="invalid_transition")
+        self._changed()
         return changed
 
     async def send_booking_link(self, *, number: str, name: str) -> str:

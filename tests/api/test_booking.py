@@ -548,3 +548,14 @@ async def test_staff_patch_status_and_cancel_frees_slot(
     assert (
         await client.patch(f"/api/v1/appointments/{done_id}", json={"status": "booked"}, headers=headers)
     ).status_code == 422
+
+
+async def test_booking_and_cancel_mark_the_dashboard_snapshot_stale(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    calls: list[str] = []
+    container.dashboard.mark_stale = lambda: calls.append("stale")  # type: ignore[method-assign]
+    _, token = await _book(client, bookable_day(), "12:30")
+    assert calls == ["stale"]
+    assert (await client.post(f"/api/v1/appointments/manage/{token}/cancel")).status_code == 200
+    assert calls == ["stale", "stale"]
