@@ -280,7 +280,7 @@ class BookingService:
             doctor=doctor, day=request.day, at=request.at, duration_minutes=request.duration_minutes
         )
         now = self.clock.now()
-        patient = await self.repos.patients.find_or_create(
+        patient, _ = await self.repos.patients.find_or_create(
             name=request.name, email=request.email, phone=request.phone, now=now
         )
         campaign_id = await self._own_campaign(request.campaign_id, patient.id)

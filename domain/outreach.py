@@ -297,16 +297,15 @@ class OutreachService:
         return await self.trigger(target.id, ignore_quiet_hours=ignore_quiet_hours)
 
     async def _find_or_create_patient(self, patient: NewPatient, now: datetime) -> Patient:
-        same_phone = await self.repos.patients.ids_by_phone(patient.phone) if patient.phone else []
-        if patient.email:
-            record = await self.repos.patients.find_or_create(
+        record: Patient | None = None
+        if patient.phone and not patient.email:
+            # Without an email, any patient already on that number is the same person.
+            same_phone = await self.repos.patients.ids_by_phone(patient.phone)
+            record = await self.repos.patients.get(same_phone[0]) if same_phone else None
+        if record is None:
+            record, _ = await self.repos.patients.find_or_create(
                 name=patient.name, email=patient.email, phone=patient.phone, now=now
             )
-        elif same_phone and (known := await self.repos.patients.get(same_phone[0])) is not None:
-            record = known
-        else:
-            record = Patient(id=new_id(), name=patient.name, phone=patient.phone, created_at=now, updated_at=now)
-            await self.repos.patients.insert(record)
         updates: dict[str, Any] = {}
         for channel, wanted in ((Channel.SMS, patient.sms_consent), (Channel.CALL, patient.call_consent)):
             # Staff may record consent the patient gave; a revocation is never overridden from here.

@@ -8,8 +8,6 @@ the choice to the planner (on the embedded server a hinted scan costs several ti
 
 from __future__ import annotations
 
-import asyncio
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,8 +18,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from db.repositories.base import Mongo, Repository, oid
+from db.repositories.collections import PatientRepository
 from models.appointment import Appointment
-from models.base import new_id
 from models.campaign import Campaign
 from models.enums import (
     ACTIVE_STATUSES,
@@ -435,62 +433,6 @@ class AdminAppointmentRepository(Repository[Appointment]):
         return await cursor.to_list()
 
 
-class AdminPatientRepository(Repository[Patient]):
-    """patients: search and find-or-create by contact for staff-created campaigns and imports."""
-
-    collection_name = "patients"
-    model = Patient
-
-    async def search_ids(self, text: str, *, limit: int = SEARCH_LIMIT) -> list[str]:
-        """Ids of patients whose name or email contains the text, case-insensitive (two index scans, in parallel)."""
-        pattern = {"$regex": re.escape(text), "$options": "i"}
-
-        async def ids(field: str, hint: str) -> list[str]:
-            cursor = self.collection.find({field: pattern}, {"_id": 1}, hint=hint, limit=limit, batch_size=limit)
-            return [str(doc["_id"]) async for doc in cursor]
-
-        by_name, by_email = await asyncio.gather(ids("name", "name"), ids("email", "email_name"))
-        return list(dict.fromkeys([*by_name, *by_email]))[:limit]
-
-    async def find_or_create(
-        self, *, name: str, email: str | None, phone: str | None, timezone: str | None, now: datetime
-    ) -> tuple[Patient, bool]:
-        """The patient with this email (or, without one, this phone), created when new; (patient, created)."""
-        new = Patient(
-            id=new_id(),
-            name=name,
-            email=email.lower() if email else None,
-            phone=phone,
-            timezone=timezone,
-            created_at=now,
-            updated_at=now,
-        )
-        on_insert = new.to_mongo()
-        if email:
-            query: Mongo = {"email": email.lower()}
-            on_insert.pop("email")
-        else:
-            query = {"email": None, "phone": phone}
-            on_insert.pop("email")
-            on_insert.pop("phone")
-        for _ in range(UPSERT_ATTEMPTS):
-            try:
-                doc = await self.collection.find_one_and_update(
-                    query,
-                    {"$setOnInsert": on_insert},
-                    upsert=True,
-                    return_document=ReturnDocument.AFTER,
-                )
-            except DuplicateKeyError:
-                doc = None  # two upserts raced on the unique email index: read the winner's document
-            if doc is None:
-                # The embedded server may answer a racing upsert with no document at all: read it back.
-                doc = await self.collection.find_one(query)
-            if doc is not None:
-                return Patient.from_mongo(doc), doc["_id"] == on_insert["_id"]
-        raise RuntimeError("patient upsert returned no document")
-
-
 class AdminAuditRepository(Repository[AuditRecord]):
     """audit_log: paging for admins (the trail is written through AuditRepository)."""
 
@@ -516,7 +458,7 @@ class AdminRepositories:
 
     campaigns: AdminCampaignRepository
     appointments: AdminAppointmentRepository
-    patients: AdminPatientRepository
+    patients: PatientRepository
     audit: AdminAuditRepository
 
     @classmethod
@@ -525,6 +467,6 @@ class AdminRepositories:
         return cls(
             AdminCampaignRepository(db),
             AdminAppointmentRepository(db),
-            AdminPatientRepository(db),
+            PatientRepository(db),
             AdminAuditRepository(db),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 from datetime import datetime, timedelta
@@ -34,6 +35,8 @@ from models.patient import Patient
 from models.system import AuditRecord, KbArticle, NamedLease, User
 
 DUPLICATE_KEY = 11000
+SEARCH_LIMIT = 1000
+UPSERT_ATTEMPTS = 3
 # A month of one doctor's appointments fits in one batch, so availability is one database command.
 BUSY_BATCH_SIZE = 10_000
 
@@ -48,25 +51,39 @@ class PatientRepository(Repository[Patient]):
         """Find a patient by (lower-cased) email."""
         return self._load(await self.collection.find_one({"email": email.lower()}))
 
-    async def find_or_create(self, *, name: str, email: str, phone: str | None, now: datetime) -> Patient:
-        """The patient with this email, created atomically when new (concurrent callers get the same one)."""
-        new = Patient(id=new_id(), name=name, email=email.lower(), phone=phone, created_at=now, updated_at=now)
+    async def find_or_create(
+        self, *, name: str, email: str | None, phone: str | None, now: datetime, timezone: str | None = None
+    ) -> tuple[Patient, bool]:
+        """The patient with this email (or, without one, this phone), created atomically if new; (patient, created)."""
+        new = Patient(
+            id=new_id(),
+            name=name,
+            email=email.lower() if email else None,
+            phone=phone,
+            timezone=timezone,
+            created_at=now,
+            updated_at=now,
+        )
         on_insert = new.to_mongo()
         on_insert.pop("email")
-        for attempt in range(2):
+        if email:
+            query: dict[str, Any] = {"email": email.lower()}
+        else:
+            query = {"email": None, "phone": phone}
+            on_insert.pop("phone")
+        for _ in range(UPSERT_ATTEMPTS):
             try:
                 doc = await self.collection.find_one_and_update(
-                    {"email": email.lower()},
-                    {"$setOnInsert": on_insert},
-                    upsert=True,
-                    return_document=ReturnDocument.AFTER,
-                ) or await self.collection.find_one({"email": email.lower()})
-                return Patient.from_mongo(required(doc))
+                    query, {"$setOnInsert": on_insert}, upsert=True, return_document=ReturnDocument.AFTER
+                )
             except DuplicateKeyError:
-                # Two upserts raced on the unique index; the loser reads the winner's document.
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+                doc = None  # two upserts raced on the unique email index: read the winner's document
+            if doc is None:
+                # A server may answer a racing upsert with no document at all: read it back.
+                doc = await self.collection.find_one(query)
+            if doc is not None:
+                return Patient.from_mongo(doc), doc["_id"] == on_insert["_id"]
+        raise RuntimeError("patient upsert returned no document")
 
     async def opt_out(self, patient_id: str, channel: Channel, *, source: str, now: datetime) -> bool:
         """Record an opt-out: the channel is never used again; True when it changed something."""
@@ -95,11 +112,16 @@ class PatientRepository(Repository[Patient]):
         """Patients with this phone number."""
         return [str(doc["_id"]) async for doc in self.collection.find({"phone": phone}, {"_id": 1})]
 
-    async def search_ids(self, text: str, *, limit: int = 1000) -> list[str]:
-        """Ids of patients whose name or email contains the text (case-insensitive)."""
+    async def search_ids(self, text: str, *, limit: int = SEARCH_LIMIT) -> list[str]:
+        """Ids of patients whose name or email contains the text, case-insensitive (two index scans, in parallel)."""
         pattern = {"$regex": re.escape(text), "$options": "i"}
-        cursor = self.collection.find({"$or": [{"name": pattern}, {"email": pattern}]}, {"_id": 1}).limit(limit)
-        return [str(doc["_id"]) async for doc in cursor]
+
+        async def ids(field: str, hint: str) -> list[str]:
+            cursor = self.collection.find({field: pattern}, {"_id": 1}, hint=hint, limit=limit, batch_size=limit)
+            return [str(doc["_id"]) async for doc in cursor]
+
+        by_name, by_email = await asyncio.gather(ids("name", "name"), ids("email", "email_name"))
+        return list(dict.fromkeys([*by_name, *by_email]))[:limit]
 
     async def get_many(self, ids: list[str]) -> dict[str, Patient]:
         """Patients by id."""

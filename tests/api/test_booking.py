@@ -253,7 +253,7 @@ async def test_booking_converts_the_active_campaign_and_stops_follow_ups(
     client: httpx.AsyncClient, container: Container
 ) -> None:
     now = container.clock.now()
-    patient = await container.repos.patients.find_or_create(
+    patient, _ = await container.repos.patients.find_or_create(
         name="Pat Doe", email="pat@example.com", phone=None, now=now
     )
     active = Campaign(
@@ -283,7 +283,9 @@ async def test_booking_converts_the_active_campaign_and_stops_follow_ups(
 
 async def test_someone_elses_campaign_id_is_not_converted(client: httpx.AsyncClient, container: Container) -> None:
     now = container.clock.now()
-    other = await container.repos.patients.find_or_create(name="Other", email="other@example.com", phone=None, now=now)
+    other, _ = await container.repos.patients.find_or_create(
+        name="Other", email="other@example.com", phone=None, now=now
+    )
     campaign = Campaign(
         id=new_id(),
         patient_id=other.id,
