@@ -8,6 +8,7 @@ from typing import Any, Literal, TypedDict
 
 from models.campaign import Campaign
 from models.enums import Channel
+from models.interaction import Interaction
 from models.patient import Patient
 from services.llm.schemas import OutreachMessage
 
@@ -36,6 +37,7 @@ class OutreachState(TypedDict, total=False):
 
     campaign: Campaign
     patient: Patient
+    history: list[Interaction]  # the conversation before this run, oldest first
     attempt: int
     message: OutreachMessage
     drafted_by: Literal["llm", "template"]
@@ -45,6 +47,7 @@ class OutreachState(TypedDict, total=False):
     send: SendOutcome
     message_id_header: str | None
     interaction_id: str | None
+    logged: Interaction | None  # what this run added to the conversation
     summary: str
     campaign_fields: dict[str, Any]
     committed: bool

@@ -88,6 +88,9 @@ class EmbeddedMongo:
             str(self.storage_path),
             "--log-level",
             "WARNING",
+            # A plain standalone server: the app uses neither change streams nor transactions, so the replica-set
+            # oplog (one more write per modified document) would be pure cost.
+            "--standalone",
         ]
         with open(self.log_path, "ab") as log_file:
             self._process = subprocess.Popen(

@@ -17,15 +17,20 @@ from core.config import Settings
 from core.container import Repositories
 from core.errors import Conflict, NotFound
 from domain.campaigns import SendWindow, attempting_status
+from models.appointment import Appointment
 from models.base import new_id
 from models.campaign import Campaign, FollowUpDetails
 from models.enums import ATTEMPTING_STATUSES, CampaignStatus, CampaignType, Channel, ConsentStatus
+from models.interaction import Interaction
 from models.patient import ChannelConsent, Patient
 from services.email.port import EmailPort
 from services.llm.port import LLMPort
 from services.sms.port import SmsPort
 
 log = logging.getLogger("medcampaign.outreach")
+
+# Each claim round takes up to this many campaigns per lane (amortises the claim's database commands).
+CLAIM_BATCH_PER_LANE = 2
 
 Action = Literal["sent", "deferred", "skipped", "closed", "converted", "retry_later", "failed", "declined"]
 
@@ -63,6 +68,15 @@ class NewCampaign:
     channel: Channel
     attempts_made: int
     max_attempts: int | None
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a run checks and writes from, read for a whole claimed batch at once."""
+
+    patient: Patient | None
+    upcoming: Appointment | None
+    history: list[Interaction]
 
 
 def worker_id() -> str:
@@ -113,18 +127,38 @@ class OutreachService:
     # ---- the worker -----------------------------------------------------------------------------------------
 
     async def run_due(self, *, limit: int, concurrency: int = 1) -> list[RunResult]:
-        """Claim and run due campaigns until none is due or `limit` were handled."""
+        """Claim and run due campaigns until none is due or `limit` were handled.
+
+        Campaigns are claimed in batches (one round of database commands per batch) into a buffer that
+        `concurrency` lanes drain; a lane refills it when it is empty.
+        """
         results: list[RunResult] = []
+        buffer: list[tuple[Campaign, Facts]] = []
+        claimed = 0
+        exhausted = False
+        refill = asyncio.Lock()
+
+        async def next_campaign() -> tuple[Campaign, Facts] | None:
+            nonlocal claimed, exhausted
+            async with refill:
+                if not buffer and not exhausted and claimed < limit:
+                    batch = await self.repos.campaigns.claim_due(
+                        owner=self.owner,
+                        now=self.clock.now(),
+                        ttl=self.lease_ttl,
+                        limit=min(limit - claimed, concurrency * CLAIM_BATCH_PER_LANE),
+                    )
+                    exhausted = not batch
+                    claimed += len(batch)
+                    facts = await self.facts(batch)
+                    buffer.extend((campaign, facts[campaign.id]) for campaign in batch)
+                return buffer.pop(0) if buffer else None
 
         async def lane() -> None:
-            while len(results) < limit:
-                campaign = await self.repos.campaigns.claim_due(
-                    owner=self.owner, now=self.clock.now(), ttl=self.lease_ttl
-                )
-                if campaign is None:
-                    return
+            while (claimed_campaign := await next_campaign()) is not None:
+                campaign, facts = claimed_campaign
                 try:
-                    results.append(await self.process(campaign))
+                    results.append(await self.process(campaign, facts))
                 except Exception:
                     # The lease expires and another run picks the campaign up again: nothing is lost.
                     log.exception("outreach run failed", extra={"campaign_id": campaign.id})
@@ -161,12 +195,25 @@ class OutreachService:
             detail=detail,
         )
 
-    async def process(self, campaign: Campaign, *, respect_quiet_hours: bool = True) -> RunResult:
+    async def facts(self, campaigns: list[Campaign]) -> dict[str, Facts]:
+        """Patients, upcoming appointments and conversations of a batch of campaigns: three queries in all."""
+        patient_ids = list({c.patient_id for c in campaigns})
+        patients, upcoming, histories = await asyncio.gather(
+            self.repos.patients.get_many(patient_ids),
+            self.repos.appointments.next_booked_for(patient_ids, after=self.clock.now()),
+            self.repos.interactions.for_campaigns([c.id for c in campaigns]),
+        )
+        return {
+            c.id: Facts(patients.get(c.patient_id), upcoming.get(c.patient_id), histories.get(c.id, []))
+            for c in campaigns
+        }
+
+    async def process(self, campaign: Campaign, facts: Facts, *, respect_quiet_hours: bool = True) -> RunResult:
         """Re-check a leased campaign, then send its next attempt through the graph."""
         now = self.clock.now()
         if campaign.status not in ATTEMPTING_STATUSES:
             return await self._close(campaign, "skipped", {}, f"campaign is {campaign.status.value}")
-        patient = await self.repos.patients.get(campaign.patient_id)
+        patient, upcoming = facts.patient, facts.upcoming
         if patient is None:
             return await self._close(
                 campaign,
@@ -174,7 +221,6 @@ class OutreachService:
                 {"status": CampaignStatus.FAILED.value, "failure_reason": "patient record missing"},
                 "no patient",
             )
-        upcoming = await self.repos.appointments.next_booked(patient.id, after=now)
         if upcoming is not None:
             if upcoming.created_at >= campaign.created_at:
                 return await self._close(
@@ -215,12 +261,13 @@ class OutreachService:
                 return await self._close(
                     campaign, "deferred", {"follow_up_details.next_follow_up_at": opening}, "outside the send window"
                 )
-        return await self._run_graph(campaign, patient)
+        return await self._run_graph(campaign, patient, facts.history)
 
-    async def _run_graph(self, campaign: Campaign, patient: Patient) -> RunResult:
+    async def _run_graph(self, campaign: Campaign, patient: Patient, history: list[Interaction]) -> RunResult:
         state: OutreachState = {
             "campaign": campaign,
             "patient": patient,
+            "history": history,
             "attempt": campaign.follow_up_details.attempts_made + 1,
         }
         final: OutreachState = await self.graph.ainvoke(state, context=self.context)
@@ -262,7 +309,8 @@ class OutreachService:
         )
         if campaign is None:
             raise Conflict("A worker is processing this campaign right now; try again shortly", error="campaign_busy")
-        return await self.process(campaign, respect_quiet_hours=not ignore_quiet_hours)
+        facts = await self.facts([campaign])
+        return await self.process(campaign, facts[campaign.id], respect_quiet_hours=not ignore_quiet_hours)
 
     async def trigger_new(
         self, patient: NewPatient, campaign: NewCampaign, *, ignore_quiet_hours: bool = False

@@ -34,6 +34,7 @@ class Lease(BaseModel):
 
     owner: str
     until: datetime
+    claim: str | None = None  # which claim took it (a worker may hold several)
 
 
 class Campaign(Document):

@@ -41,5 +41,5 @@ async def log_interaction(state: OutreachState, runtime: Runtime[OutreachContext
     try:
         await ctx.repos.interactions.insert(interaction)
     except DuplicateKeyError:
-        return {"interaction_id": None}  # an earlier run already logged this delivery
-    return {"interaction_id": interaction.id}
+        return {"interaction_id": None, "logged": None}  # an earlier run already logged this delivery
+    return {"interaction_id": interaction.id, "logged": interaction}

@@ -19,7 +19,8 @@ async def summarize(state: OutreachState, runtime: Runtime[OutreachContext]) -> 
     """A short summary of the conversation so far."""
     ctx = runtime.context
     campaign = state["campaign"]
-    history = await ctx.repos.interactions.for_campaign(campaign.id)
+    logged = state.get("logged")
+    history = [*state.get("history", []), *([logged] if logged else [])]
     turns = [(i.direction.value, i.channel.value, i.body[:TURN_CHARS]) for i in history]
     if ctx.llm is not ctx.templates:
         try:

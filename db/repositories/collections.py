@@ -39,6 +39,9 @@ SEARCH_LIMIT = 1000
 UPSERT_ATTEMPTS = 3
 # A month of one doctor's appointments fits in one batch, so availability is one database command.
 BUSY_BATCH_SIZE = 10_000
+# A worker claims a random `limit` out of this many times as many due campaigns (see claim_due).
+CLAIM_WINDOW_FACTOR = 4
+CLAIM_ROUNDS = 3
 
 
 class PatientRepository(Repository[Patient]):
@@ -140,43 +143,65 @@ class CampaignRepository(Repository[Campaign]):
         cursor = self.collection.find({"patient_id": oid(patient_id)}).sort("created_at", DESCENDING)
         return [Campaign.from_mongo(doc) async for doc in cursor]
 
-    async def claim_due(self, *, owner: str, now: datetime, ttl: timedelta) -> Campaign | None:
-        """Atomically lease the most overdue attempting campaign.
+    async def claim_due(self, *, owner: str, now: datetime, ttl: timedelta, limit: int) -> list[Campaign]:
+        """Atomically lease up to `limit` due attempting campaigns (most overdue first, as a batch).
 
-        Claiming moves `next_follow_up_at` to the lease's end, so a held campaign is not due for anyone else and
-        one whose worker vanished becomes due again when the lease runs out: the filter is one index range per
-        status, with no `$or`, which every server answers from the (status, next_follow_up_at) index.
+        Candidates come from one index range per status (no `$or`); ONE conditional update_many leases those still
+        due, and a read by id returns the ones this call won. Claiming moves `next_follow_up_at` to the lease's end,
+        so a held campaign is not due for anyone else and one whose worker vanished is due again when it runs out.
+        Each worker samples from a wider window of candidates so concurrent workers rarely reach for the same ones.
         """
         statuses = [s.value for s in ATTEMPTING_STATUSES]
-        random.shuffle(statuses)  # neither campaign type starves the other
-        for status in statuses:
-            doc = await self.collection.find_one_and_update(
-                {"status": status, "follow_up_details.next_follow_up_at": {"$lte": now}},
+        due = {"$lte": now}
+        for _ in range(CLAIM_ROUNDS):
+            candidates: list[ObjectId] = []
+            for status in statuses:
+                cursor = (
+                    self.collection.find({"status": status, "follow_up_details.next_follow_up_at": due}, {"_id": 1})
+                    .sort("follow_up_details.next_follow_up_at", 1)
+                    .limit(limit * CLAIM_WINDOW_FACTOR)
+                )
+                candidates += [doc["_id"] async for doc in cursor]
+            if not candidates:
+                return []
+            picked = random.sample(candidates, min(limit, len(candidates)))
+            token = new_id()
+            until = now + ttl
+            await self.collection.update_many(
+                {"_id": {"$in": picked}, "status": {"$in": statuses}, "follow_up_details.next_follow_up_at": due},
                 {
                     "$set": {
-                        "lease": {"owner": owner, "until": now + ttl},
-                        "follow_up_details.next_follow_up_at": now + ttl,
+                        "lease": {"owner": owner, "until": until, "claim": token},
+                        "follow_up_details.next_follow_up_at": until,
                     }
                 },
-                sort=[("follow_up_details.next_follow_up_at", 1)],
-                return_document=ReturnDocument.BEFORE,
             )
-            if doc is not None:
-                doc["lease"] = {"owner": owner, "until": now + ttl}
-                return Campaign.from_mongo(doc)
-        return None
+            won = [
+                Campaign.from_mongo(doc)
+                async for doc in self.collection.find({"lease.claim": token, "_id": {"$in": picked}})
+            ]
+            if won:
+                return won
+            # Another worker took every one we picked: look again (there may be more due).
+        return []
 
     async def claim(self, campaign_id: str, *, owner: str, now: datetime, ttl: timedelta) -> Campaign | None:
         """Lease one campaign (for a manual run) if nobody else holds it."""
-        doc = await self.collection.find_one_and_update(
-            {"_id": oid(campaign_id), "$or": [{"lease": None}, {"lease.until": {"$lte": now}}, {"lease.owner": owner}]},
-            {"$set": {"lease": {"owner": owner, "until": now + ttl}, "follow_up_details.next_follow_up_at": now + ttl}},
-            return_document=ReturnDocument.BEFORE,
+        key = oid(campaign_id)
+        token = new_id()
+        until = now + ttl
+        result = await self.collection.update_one(
+            {"_id": key, "$or": [{"lease": None}, {"lease.until": {"$lte": now}}, {"lease.owner": owner}]},
+            {
+                "$set": {
+                    "lease": {"owner": owner, "until": until, "claim": token},
+                    "follow_up_details.next_follow_up_at": until,
+                }
+            },
         )
-        if doc is None:
+        if result.modified_count != 1:
             return None
-        doc["lease"] = {"owner": owner, "until": now + ttl}
-        return Campaign.from_mongo(doc)
+        return self._load(await self.collection.find_one({"_id": key, "lease.claim": token}))
 
     @staticmethod
     def _update(fields: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -257,13 +282,19 @@ class AppointmentRepository(Repository[Appointment]):
         """Link the appointment to the campaign it converted."""
         await self.collection.update_one({"_id": oid(appointment_id)}, {"$set": {"campaign_id": oid(campaign_id)}})
 
-    async def next_booked(self, patient_id: str, *, after: datetime) -> Appointment | None:
-        """The patient's next booked appointment after a time."""
-        doc = await self.collection.find_one(
-            {"patient_id": oid(patient_id), "status": AppointmentStatus.BOOKED.value, "start": {"$gt": after}},
-            sort=[("start", 1)],
-        )
-        return self._load(doc)
+    async def next_booked_for(self, patient_ids: list[str], *, after: datetime) -> dict[str, Appointment]:
+        """Each patient's next booked appointment after a time (patients without one are left out): ONE query."""
+        cursor = self.collection.find(
+            {
+                "patient_id": {"$in": [oid(i) for i in patient_ids]},
+                "status": AppointmentStatus.BOOKED.value,
+                "start": {"$gt": after},
+            }
+        ).sort("start", 1)
+        first: dict[str, Appointment] = {}
+        async for doc in cursor:
+            first.setdefault(str(doc["patient_id"]), Appointment.from_mongo(doc))
+        return first
 
     async def get_by_manage_hash(self, token_hash: str) -> Appointment | None:
         """The appointment a manage token belongs to."""
@@ -420,6 +451,14 @@ class InteractionRepository(Repository[Interaction]):
         cursor = self.collection.find({"campaign_id": oid(campaign_id)}).sort("timestamp", 1)
         return [Interaction.from_mongo(doc) async for doc in cursor]
 
+    async def for_campaigns(self, campaign_ids: list[str]) -> dict[str, list[Interaction]]:
+        """Several campaigns' conversations, oldest first each (campaigns without any are left out): ONE query."""
+        cursor = self.collection.find({"campaign_id": {"$in": [oid(i) for i in campaign_ids]}}).sort("timestamp", 1)
+        by_campaign: dict[str, list[Interaction]] = {}
+        async for doc in cursor:
+            by_campaign.setdefault(str(doc["campaign_id"]), []).append(Interaction.from_mongo(doc))
+        return by_campaign
+
     async def recent_for_campaign(self, campaign_id: str, *, limit: int) -> list[Interaction]:
         """The last `limit` interactions of a campaign, oldest first."""
         cursor = self.collection.find({"campaign_id": oid(campaign_id)}).sort("timestamp", -1).limit(limit)
@@ -572,20 +611,23 @@ class InboundEventRepository(Repository[InboundEvent]):
         self, *, source: InboundSource, external_id: str, owner: str, now: datetime, ttl: timedelta
     ) -> InboundEvent | None:
         """Lease a pending event for processing (a fresh one, or one whose last worker vanished)."""
-        doc = await self.collection.find_one_and_update(
+        # update_one + a read by key, not findAndModify: some servers (SecantusDB) answer that with a scan.
+        key = {"source": source.value, "external_id": external_id}
+        token = new_id()
+        result = await self.collection.update_one(
+            {**key, "status": InboundStatus.PENDING.value, "lease_until": {"$lte": now}},
             {
-                "source": source.value,
-                "external_id": external_id,
-                "status": InboundStatus.PENDING.value,
-                "lease_until": {"$lte": now},
-            },
-            {
-                "$set": {"lease": {"owner": owner, "until": now + ttl}, "lease_until": now + ttl, "updated_at": now},
+                "$set": {
+                    "lease": {"owner": owner, "until": now + ttl, "claim": token},
+                    "lease_until": now + ttl,
+                    "updated_at": now,
+                },
                 "$inc": {"attempts": 1},
             },
-            return_document=ReturnDocument.AFTER,
         )
-        return self._load(doc)
+        if result.modified_count != 1:
+            return None
+        return self._load(await self.collection.find_one({**key, "lease.claim": token}))
 
     async def finish(
         self,
