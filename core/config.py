@@ -92,6 +92,7 @@ class Settings(BaseSettings):
     SMTP_FROM_NAME: str = "Your Clinic"
     SMTP_STARTTLS: bool = True
     SMTP_TIMEOUT_SECONDS: float = 10.0
+    SMTP_POOL_SIZE: int = Field(default=4, ge=1, le=64)  # connections kept open to the relay (and sends at once)
 
     # Reply agent
     REPLY_MIN_CONFIDENCE: float = Field(default=0.6, ge=0, le=1)

@@ -16,9 +16,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel("name", name="name"),
     ],
     "campaigns": [
-        IndexModel("status", name="status"),
         IndexModel([("updated_at", DESCENDING)], name="updated_at"),
-        IndexModel("campaign_type", name="campaign_type"),
         IndexModel([("status", ASCENDING), ("follow_up_details.next_follow_up_at", ASCENDING)], name="due"),
         IndexModel([("patient_id", ASCENDING), ("campaign_type", ASCENDING)], name="patient_type"),
         IndexModel("created_at", name="created_at"),
@@ -42,8 +40,6 @@ INDEXES: dict[str, list[IndexModel]] = {
     "interactions": [
         IndexModel([("campaign_id", ASCENDING), ("timestamp", ASCENDING)], name="campaign_timestamp"),
         IndexModel("timestamp", name="timestamp"),
-        IndexModel("patient_id", name="patient_id"),
-        IndexModel("thread_id", name="thread_id"),
         IndexModel("message_id_header", name="message_id_header"),
         IndexModel([("thread_id", ASCENDING), ("kind", ASCENDING), ("timestamp", ASCENDING)], name="thread_kind_time"),
         IndexModel(
@@ -125,7 +121,19 @@ for _collection, _models in ADMIN_INDEXES.items():
     INDEXES.setdefault(_collection, []).extend(_models)
 
 
+# Indexes earlier versions created that a compound index above now serves by its prefix: every write paid for them.
+RETIRED_INDEXES: dict[str, list[str]] = {
+    "campaigns": ["status", "campaign_type"],
+    "interactions": ["patient_id", "thread_id"],
+}
+
+
 async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
-    """Create all indexes (a no-op when they already exist)."""
+    """Create all indexes (a no-op when they already exist) and drop retired ones still present."""
     for collection, models in INDEXES.items():
         await db[collection].create_indexes(models)
+    for collection, names in RETIRED_INDEXES.items():
+        present = await db[collection].index_information()
+        for name in names:
+            if name in present:
+                await db[collection].drop_index(name)

@@ -9,7 +9,9 @@ from bson import ObjectId
 from pymongo import ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.results import UpdateResult
 
+from db.group_commit import grouped_inserts, grouped_updates
 from models.base import Document, is_object_id
 
 T = TypeVar("T", bound=Document)
@@ -37,14 +39,21 @@ class Repository(Generic[T]):
     def __init__(self, db: AsyncDatabase[Mongo]):
         self.db = db
         self.collection: AsyncCollection[Mongo] = db[self.collection_name]
+        # Single-document writes from concurrent runs share bulk commands (db/group_commit.py).
+        self._inserts = grouped_inserts(self.collection)
+        self._updates = grouped_updates(self.collection)
 
     def _load(self, raw: Mapping[str, Any] | None) -> T | None:
         return None if raw is None else self.model.from_mongo(dict(raw))
 
     async def insert(self, item: T) -> T:
         """Insert one document (DuplicateKeyError propagates)."""
-        await self.collection.insert_one(item.to_mongo())
+        await self._inserts.submit(item.to_mongo())
         return item
+
+    async def _update_one(self, query: Mapping[str, Any], update: Mapping[str, Any]) -> UpdateResult:
+        """update_one (no upsert), sent together with concurrent ones."""
+        return await self._updates.submit((dict(query), dict(update)))
 
     async def get(self, item_id: str) -> T | None:
         """Find by id; a malformed id finds nothing."""

@@ -90,7 +90,7 @@ class PatientRepository(Repository[Patient]):
 
     async def opt_out(self, patient_id: str, channel: Channel, *, source: str, now: datetime) -> bool:
         """Record an opt-out: the channel is never used again; True when it changed something."""
-        result = await self.collection.update_one(
+        result = await self._update_one(
             {"_id": oid(patient_id)},
             {
                 "$addToSet": {"opted_out_channels": channel.value},
@@ -190,7 +190,7 @@ class CampaignRepository(Repository[Campaign]):
         key = oid(campaign_id)
         token = new_id()
         until = now + ttl
-        result = await self.collection.update_one(
+        result = await self._update_one(
             {"_id": key, "$or": [{"lease": None}, {"lease.until": {"$lte": now}}, {"lease.owner": owner}]},
             {
                 "$set": {
@@ -213,7 +213,7 @@ class CampaignRepository(Repository[Campaign]):
 
     async def commit(self, campaign_id: str, *, owner: str, now: datetime, fields: dict[str, Any]) -> bool:
         """Write a run's outcome and drop the lease, only if the lease is still ours and unexpired."""
-        result = await self.collection.update_one(
+        result = await self._update_one(
             {"_id": oid(campaign_id), "lease.owner": owner, "lease.until": {"$gt": now}},
             self._update({**fields, "lease": None}, now),
         )
@@ -221,7 +221,7 @@ class CampaignRepository(Repository[Campaign]):
 
     async def set_fields(self, campaign_id: str, fields: dict[str, Any], *, now: datetime) -> None:
         """Plain field update (staff actions, new campaigns' schedule)."""
-        await self.collection.update_one({"_id": oid(campaign_id)}, self._update(fields, now))
+        await self._update_one({"_id": oid(campaign_id)}, self._update(fields, now))
 
     async def latest_active_for_patient(self, patient_id: str) -> Campaign | None:
         """The patient's most recently updated active campaign."""
@@ -280,7 +280,7 @@ class AppointmentRepository(Repository[Appointment]):
 
     async def set_campaign(self, appointment_id: str, campaign_id: str) -> None:
         """Link the appointment to the campaign it converted."""
-        await self.collection.update_one({"_id": oid(appointment_id)}, {"$set": {"campaign_id": oid(campaign_id)}})
+        await self._update_one({"_id": oid(appointment_id)}, {"$set": {"campaign_id": oid(campaign_id)}})
 
     async def next_booked_for(self, patient_ids: list[str], *, after: datetime) -> dict[str, Appointment]:
         """Each patient's next booked appointment after a time (patients without one are left out): ONE query."""
@@ -547,7 +547,7 @@ class OutboundMessageRepository(Repository[OutboundMessage]):
         query: dict[str, Any] = {"_id": oid(row_id), "lease.owner": owner}
         if status != OutboundStatus.SENT:
             query["status"] = OutboundStatus.CLAIMED.value
-        result = await self.collection.update_one(
+        result = await self._update_one(
             query,
             {
                 "$set": {
@@ -562,7 +562,7 @@ class OutboundMessageRepository(Repository[OutboundMessage]):
 
     async def mark_unknown_if_stale(self, row_id: str, *, now: datetime) -> bool:
         """A claim whose sender vanished mid-send: the outcome is unknown and it is never sent again."""
-        result = await self.collection.update_one(
+        result = await self._update_one(
             {"_id": oid(row_id), "status": OutboundStatus.CLAIMED.value, "lease.until": {"$lte": now}},
             {"$set": {"status": OutboundStatus.UNKNOWN.value, "updated_at": now}},
         )
@@ -603,7 +603,7 @@ class InboundEventRepository(Repository[InboundEvent]):
 
     async def mark_done(self, event_id: str, *, now: datetime) -> None:
         """Close an event that needs no lease (e.g. a push whose sync finished)."""
-        await self.collection.update_one(
+        await self._update_one(
             {"_id": oid(event_id)}, {"$set": {"status": InboundStatus.DONE.value, "updated_at": now}}
         )
 
@@ -614,7 +614,7 @@ class InboundEventRepository(Repository[InboundEvent]):
         # update_one + a read by key, not findAndModify: some servers (SecantusDB) answer that with a scan.
         key = {"source": source.value, "external_id": external_id}
         token = new_id()
-        result = await self.collection.update_one(
+        result = await self._update_one(
             {**key, "status": InboundStatus.PENDING.value, "lease_until": {"$lte": now}},
             {
                 "$set": {
@@ -649,12 +649,12 @@ class InboundEventRepository(Repository[InboundEvent]):
         }
         if payload is not None:
             fields["payload"] = payload
-        result = await self.collection.update_one({"_id": oid(event_id), "lease.owner": owner}, {"$set": fields})
+        result = await self._update_one({"_id": oid(event_id), "lease.owner": owner}, {"$set": fields})
         return result.modified_count == 1
 
     async def release(self, event_id: str, *, owner: str, error: str, now: datetime) -> None:
         """Give a failed event back for a later retry."""
-        await self.collection.update_one(
+        await self._update_one(
             {"_id": oid(event_id), "lease.owner": owner},
             {"$set": {"lease": None, "lease_until": now, "error": error[:300], "updated_at": now}},
         )
@@ -678,7 +678,7 @@ class InboundEventRepository(Repository[InboundEvent]):
 
     async def claim_reply(self, event_id: str, *, owner: str, now: datetime, ttl: timedelta) -> bool:
         """The right to send the one auto-reply to this message."""
-        result = await self.collection.update_one(
+        result = await self._update_one(
             {"_id": oid(event_id), "reply_status": {"$in": [None, OutboundStatus.FAILED.value]}},
             {
                 "$set": {
@@ -690,7 +690,7 @@ class InboundEventRepository(Repository[InboundEvent]):
         if result.modified_count == 1:
             return True
         # A sender that vanished mid-send leaves the outcome unknown: never send again.
-        await self.collection.update_one(
+        await self._update_one(
             {"_id": oid(event_id), "reply_status": OutboundStatus.CLAIMED.value, "reply_lease.until": {"$lte": now}},
             {"$set": {"reply_status": OutboundStatus.UNKNOWN.value}},
         )
@@ -700,7 +700,7 @@ class InboundEventRepository(Repository[InboundEvent]):
         self, event_id: str, *, owner: str, status: OutboundStatus, message_id: str | None = None
     ) -> None:
         """Record the outcome of our reply send."""
-        await self.collection.update_one(
+        await self._update_one(
             {"_id": oid(event_id), "reply_lease.owner": owner},
             {"$set": {"reply_status": status.value, "reply_message_id": message_id}},
         )

@@ -227,6 +227,9 @@ class StallingEmail:
         self.sent += 1
         return str(await self.inner.send(message))
 
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
 
 async def test_stalled_worker_loses_its_lease_and_nothing_is_sent_twice(
     outreach_settings: Callable[..., Settings], smtp: SmtpSink

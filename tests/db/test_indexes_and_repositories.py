@@ -8,7 +8,7 @@ import pytest
 from pymongo.errors import DuplicateKeyError
 
 from core.container import Container
-from db.indexes import INDEXES
+from db.indexes import INDEXES, RETIRED_INDEXES, ensure_indexes
 from models.appointment import Appointment, SlotClaim
 from models.base import new_id
 from models.campaign import Campaign, FollowUpDetails, Handoff
@@ -38,6 +38,18 @@ async def test_every_declared_index_exists(container: Container) -> None:
         info = await container.db[collection].index_information()
         for model in models:
             assert model.document["name"] in info, (collection, model.document["name"])
+
+
+async def test_retired_indexes_are_dropped_and_declared_ones_kept(container: Container) -> None:
+    for collection, names in RETIRED_INDEXES.items():
+        for name in names:
+            await container.db[collection].create_index(name, name=name)  # as an earlier version left them
+    await ensure_indexes(container.db)
+    await ensure_indexes(container.db)  # idempotent
+    for collection, names in RETIRED_INDEXES.items():
+        info = await container.db[collection].index_information()
+        assert not set(names) & set(info), collection
+        assert {m.document["name"] for m in INDEXES[collection]} <= set(info)
 
 
 async def test_unique_patient_email_but_many_without_email(container: Container) -> None:

@@ -23,6 +23,7 @@ class ReceivedEmail:
     mail_from: str
     rcpt_tos: list[str]
     login: str | None = None
+    peer: Any = None  # the client's (host, port): one per connection
 
 
 @dataclass
@@ -55,6 +56,7 @@ class _Handler:
                     mail_from=envelope.mail_from or "",
                     rcpt_tos=list(envelope.rcpt_tos),
                     login=login,
+                    peer=session.peer,
                 )
             )
         return "250 Message accepted for delivery"
@@ -63,9 +65,9 @@ class _Handler:
 class SmtpSink:
     """aiosmtpd in its own thread on 127.0.0.1; `credentials` turns on AUTH (plain text, loopback only)."""
 
-    def __init__(self, *, credentials: tuple[str, str] | None = None) -> None:
+    def __init__(self, *, credentials: tuple[str, str] | None = None, port: int | None = None) -> None:
         self.host = "127.0.0.1"
-        self.port = free_port()
+        self.port = port or free_port()
         self.credentials = credentials
         self._handler = _Handler()
         kwargs: dict[str, Any] = {}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -45,8 +45,8 @@ def make_adapter(port: int, **overrides: Any) -> SmtpEmail:
 
 
 @pytest.fixture
-def mailer(sink: SmtpSink) -> SmtpEmail:
-    """The adapter built from settings, pointed at the sink."""
+async def mailer(sink: SmtpSink) -> AsyncIterator[SmtpEmail]:
+    """The adapter built from settings, pointed at the sink (its pooled connections closed afterwards)."""
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
         ENVIRONMENT="test",
@@ -57,7 +57,9 @@ def mailer(sink: SmtpSink) -> SmtpEmail:
         SMTP_FROM_NAME="Sunrise Dental",
         SMTP_TIMEOUT_SECONDS=5,
     )
-    return SmtpEmail.from_settings(settings)
+    adapter = SmtpEmail.from_settings(settings)
+    yield adapter
+    await adapter.aclose()
 
 
 async def test_plain_message_arrives_with_headers_and_body(mailer: SmtpEmail, sink: SmtpSink) -> None:
@@ -123,19 +125,51 @@ async def test_each_message_gets_its_own_message_id_unless_given(mailer: SmtpEma
 async def test_login_happens_when_username_is_set() -> None:
     server = SmtpSink(credentials=("mailer", "s3cret"))
     server.start()
+    right = make_adapter(server.port, username="mailer", password="s3cret")
     try:
-        await make_adapter(server.port, username="mailer", password="s3cret").send(
-            OutgoingEmail(to=PATIENT, subject="s", text="t")
-        )
+        await right.send(OutgoingEmail(to=PATIENT, subject="s", text="t"))
         with pytest.raises(EmailError) as caught:
             await make_adapter(server.port, username="mailer", password="wrong").send(
                 OutgoingEmail(to=PATIENT, subject="s", text="t")
             )
     finally:
+        await right.aclose()
         server.stop()
     assert [r.login for r in server.received] == ["mailer"]
     assert caught.value.code == 535
     assert not caught.value.retryable
+
+
+async def test_connections_are_reused_and_closed_with_quit(mailer: SmtpEmail, sink: SmtpSink) -> None:
+    for n in range(3):
+        await mailer.send(OutgoingEmail(to=PATIENT, subject=f"s{n}", text="t"))
+    await asyncio.gather(*(mailer.send(OutgoingEmail(to=PATIENT, subject=f"c{n}", text="t")) for n in range(6)))
+    peers = [r.peer for r in sink.received]
+    assert len(peers) == 9
+    assert len(set(peers[:3])) == 1  # one after the other: one connection
+    assert len(set(peers)) <= mailer.pool_size  # at once: never more connections than the pool
+    await mailer.aclose()
+    assert mailer._idle == []
+
+
+async def test_a_connection_the_relay_dropped_is_replaced_without_losing_the_message() -> None:
+    first = SmtpSink()
+    first.start()
+    mailer = make_adapter(first.port)
+    try:
+        await mailer.send(OutgoingEmail(to=PATIENT, subject="before", text="t"))
+        first.stop()  # the relay restarts: the pooled connection is dead
+        second = SmtpSink(port=first.port)
+        second.start()
+        try:
+            await mailer.send(OutgoingEmail(to=PATIENT, subject="after", text="t"))
+        finally:
+            await mailer.aclose()
+            second.stop()
+    finally:
+        first.stop()
+    assert [m["Subject"] for m in first.messages] == ["before"]
+    assert [m["Subject"] for m in second.messages] == ["after"]
 
 
 async def test_server_down_is_retryable() -> None:
