@@ -105,6 +105,28 @@ async def test_html_alternative_is_included(mailer: SmtpEmail, sink: SmtpSink) -
     assert html is not None and html.get_content().strip() == "<p>Hallo <b>Anna</b></p>"
 
 
+async def test_non_ascii_name_subject_and_body_arrive_intact(sink: SmtpSink) -> None:
+    mailer = make_adapter(sink.port, from_name="Zahnarztpraxis Müller")
+    long_link = "<https://clinic.test/api/v1/unsubscribe/" + "t" * 300 + ">"
+    try:
+        await mailer.send(
+            OutgoingEmail(
+                to=PATIENT,
+                subject="Zeit für Ihre Kontrolle, Jürgen",
+                text="Liebe Grüße,\nIhr Praxisteam – bis bald!\n",
+                headers={"List-Unsubscribe": long_link},
+            )
+        )
+    finally:
+        await mailer.aclose()
+    (msg,) = sink.messages
+    assert msg["From"].addresses[0].display_name == "Zahnarztpraxis Müller"
+    assert msg["Subject"] == "Zeit für Ihre Kontrolle, Jürgen"
+    assert msg.get_content() == "Liebe Grüße,\nIhr Praxisteam – bis bald!\n"
+    assert msg["Content-Transfer-Encoding"] == "quoted-printable"  # readable in a mail source view, unlike base64
+    assert msg["List-Unsubscribe"] == long_link
+
+
 async def test_each_message_gets_its_own_message_id_unless_given(mailer: SmtpEmail, sink: SmtpSink) -> None:
     first = await mailer.send(OutgoingEmail(to=PATIENT, subject="a", text="a"))
     second = await mailer.send(OutgoingEmail(to=PATIENT, subject="b", text="b"))
