@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import tempfile
 import time
 from collections import Counter
@@ -110,6 +111,7 @@ def _app_env(gmail: FakeGmailServer, openai: FakeOpenAI, token_file: str) -> dic
         "OPENAI_API_KEY": "test",
         "OPENAI_BASE_URL": openai.base_url,
         "REPLY_DAILY_CAP_PER_SENDER": "1000",
+        "REPLY_CONCURRENCY": os.environ.get("REPLY_CONCURRENCY", "8"),
         "LOG_LEVEL": "WARNING",
     }
 

@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     BOOKING_RATE_LIMIT_PER_EMAIL: int = Field(default=5, ge=0)
     BOOKING_URL: str = ""
     AVAILABILITY_CACHE_SECONDS: float = Field(default=5.0, ge=0)
+    KB_CACHE_SECONDS: float = Field(default=30.0, ge=0)  # how long a KB edit may take to reach replies
     MANAGE_TOKEN_TTL_DAYS: int = Field(default=180, ge=1)
 
     # Outreach

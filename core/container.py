@@ -96,6 +96,8 @@ class Container:
     dashboard: Snapshot[Any] = field(default_factory=Snapshot)
     # Availability per (doctor, month, duration, day); booking always re-checks against the database.
     availability_cache: TTLCache[Any] = field(default_factory=lambda: TTLCache(0))
+    # The knowledge base is read by every reply and changes rarely.
+    kb_cache: TTLCache[Any] = field(default_factory=lambda: TTLCache(0))
     llm: Any = None
     templates: Any = None
     outreach_graph: Any = None
@@ -154,9 +156,14 @@ class Container:
             sender=sender,
             gmail=self.gmail,
             open_slots=self.booking().next_open_slots,
+            knowledge_base=self.knowledge_base,
             owner=owner,
             coalescer=self.sync_coalescer,
         )
+
+    async def knowledge_base(self) -> list[Any]:
+        """Every KB article, cached for KB_CACHE_SECONDS."""
+        return list(await self.kb_cache.get("all", self.repos.kb_articles.all))
 
     async def drain(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - a bound for asyncio.wait, not a cancel
         """Wait for background work (e.g. confirmation emails) to finish."""
@@ -220,6 +227,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
         sms=build_sms(settings),
         clock=clock or SystemClock(),
         availability_cache=TTLCache(settings.AVAILABILITY_CACHE_SECONDS),
+        kb_cache=TTLCache(settings.KB_CACHE_SECONDS),
         llm=llm,
         templates=templates,
         outreach_graph=build_outreach_graph(),

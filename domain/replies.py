@@ -25,7 +25,7 @@ from email_reply_agent.context import ReplyContext, ReplySender
 from email_reply_agent.nodes.send_email import ReplyNotSent
 from email_reply_agent.state import InboundEmail, ReplyState
 from models.base import new_id
-from models.campaign import Campaign
+from models.campaign import Campaign, Lease
 from models.enums import CampaignStatus, InboundSource, InboundStatus, Intent
 from models.messaging import InboundEvent
 from models.patient import Patient
@@ -153,6 +153,7 @@ class ReplyService:
         sender: ReplySender,
         gmail: GmailPort | None,
         open_slots: Any,
+        knowledge_base: Any,
         owner: str | None = None,
         coalescer: Coalescer | None = None,
     ):
@@ -171,6 +172,7 @@ class ReplyService:
             templates=templates,
             sender=sender,
             open_slots=open_slots,
+            knowledge_base=knowledge_base,
             owner=self.owner,
             reply_lease=REPLY_LEASE,
         )
@@ -219,14 +221,23 @@ class ReplyService:
         """Record the Gmail message id first, then (once) filter, match and reply. None when already handled."""
         events = self.repos.inbound_events
         now = self.clock.now()
-        await events.record(
-            InboundEvent(
-                id=new_id(), source=InboundSource.GMAIL, external_id=message_id, created_at=now, updated_at=now
+        fresh = InboundEvent(
+            id=new_id(),
+            source=InboundSource.GMAIL,
+            external_id=message_id,
+            attempts=1,
+            lease=Lease(owner=self.owner, until=now + EVENT_LEASE),
+            lease_until=now + EVENT_LEASE,
+            created_at=now,
+            updated_at=now,
+        )
+        # The first delivery records the id already leased to us (one write); later ones must claim it.
+        if await events.record(fresh):
+            event: InboundEvent | None = fresh
+        else:
+            event = await events.claim(
+                source=InboundSource.GMAIL, external_id=message_id, owner=self.owner, now=now, ttl=EVENT_LEASE
             )
-        )
-        event = await events.claim(
-            source=InboundSource.GMAIL, external_id=message_id, owner=self.owner, now=now, ttl=EVENT_LEASE
-        )
         if event is None:
             return None  # done, skipped, or being handled by someone else right now
         try:

@@ -10,6 +10,7 @@ from typing import Protocol
 from core.clock import Clock
 from core.config import Settings
 from core.container import Repositories
+from models.system import KbArticle
 from services.llm.port import LLMPort
 
 
@@ -34,5 +35,6 @@ class ReplyContext:
     templates: LLMPort
     sender: ReplySender
     open_slots: Callable[[], Awaitable[list[str]]]
+    knowledge_base: Callable[[], Awaitable[list[KbArticle]]]
     owner: str
     reply_lease: timedelta

@@ -476,14 +476,19 @@ class InteractionRepository(Repository[Interaction]):
         doc = await self.collection.find_one({"thread_id": thread_id}, sort=[("timestamp", -1)])
         return self._load(doc)
 
-    async def count_auto_replies(self, *, thread_id: str | None, patient_id: str | None, since: datetime) -> int:
-        """Automatic replies sent in a thread, or to a patient, since a time."""
-        query: dict[str, Any] = {"kind": "auto_reply", "timestamp": {"$gte": since}}
-        if thread_id is not None:
-            query["thread_id"] = thread_id
-        if patient_id is not None:
-            query["patient_id"] = oid(patient_id)
-        return await self.collection.count_documents(query)
+    async def auto_reply_times(self, *, patient_id: str, since: datetime) -> list[tuple[str | None, datetime]]:
+        """(thread id, time) of each automatic reply to a patient since a time: one index range."""
+        cursor = self.collection.find(
+            {"patient_id": oid(patient_id), "kind": "auto_reply", "timestamp": {"$gte": since}},
+            {"thread_id": 1, "timestamp": 1},
+        )
+        return [(doc.get("thread_id"), doc["timestamp"]) async for doc in cursor]
+
+    async def count_auto_replies_in_thread(self, thread_id: str, *, since: datetime) -> int:
+        """Automatic replies sent in a thread since a time."""
+        return await self.collection.count_documents(
+            {"thread_id": thread_id, "kind": "auto_reply", "timestamp": {"$gte": since}}
+        )
 
 
 class OutboundMessageRepository(Repository[OutboundMessage]):

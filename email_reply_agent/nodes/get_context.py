@@ -18,5 +18,5 @@ async def get_context(state: ReplyState, runtime: Runtime[ReplyContext]) -> dict
     ctx = runtime.context
     campaign = state.get("campaign")
     history = await ctx.repos.interactions.recent_for_campaign(campaign.id, limit=HISTORY_LIMIT) if campaign else []
-    articles = await ctx.repos.kb_articles.all()
+    articles = await ctx.knowledge_base()
     return {"history": history, "kb": [KbCandidate(id=a.id, title=a.title, answer=a.answer) for a in articles]}

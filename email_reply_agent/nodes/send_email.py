@@ -23,18 +23,17 @@ class ReplyNotSent(Exception):
 
 
 async def _over_caps(ctx: ReplyContext, state: ReplyState) -> bool:
+    """One auto-reply per thread per hour, REPLY_DAILY_CAP_PER_SENDER per patient per day."""
     now = ctx.clock.now()
-    interactions = ctx.repos.interactions
-    in_thread = await interactions.count_auto_replies(
-        thread_id=state["inbound"].thread_id, patient_id=None, since=now - timedelta(hours=1)
-    )
+    hour_ago, day_ago = now - timedelta(hours=1), now - timedelta(days=1)
+    thread_id = state["inbound"].thread_id
     patient = state.get("patient")
-    to_sender = (
-        await interactions.count_auto_replies(thread_id=None, patient_id=patient.id, since=now - timedelta(days=1))
-        if patient
-        else 0
-    )
-    return in_thread >= 1 or to_sender >= ctx.settings.REPLY_DAILY_CAP_PER_SENDER
+    if patient is None:
+        return await ctx.repos.interactions.count_auto_replies_in_thread(thread_id, since=hour_ago) >= 1
+    # A thread's replies went to its patient, so the patient's last day answers both caps in one query.
+    sent = await ctx.repos.interactions.auto_reply_times(patient_id=patient.id, since=day_ago)
+    in_thread = sum(1 for thread, at in sent if thread == thread_id and at >= hour_ago)
+    return in_thread >= 1 or len(sent) >= ctx.settings.REPLY_DAILY_CAP_PER_SENDER
 
 
 async def send_email(state: ReplyState, runtime: Runtime[ReplyContext]) -> dict[str, Any]:

@@ -51,7 +51,7 @@ async def test_concurrent_updates_report_each_callers_own_result(counted: Any) -
     updates = grouped_updates(collection)
     counter.names.clear()
     missing = ObjectId()
-    guarded = [({"_id": i, "n": 0}, {"$set": {"n": 1}}) for i in ids]
+    guarded: list[tuple[dict[str, Any], dict[str, Any]]] = [({"_id": i, "n": 0}, {"$set": {"n": 1}}) for i in ids]
     results = await asyncio.gather(*(updates.submit(op) for op in [*guarded, ({"_id": missing}, {"$set": {"n": 1}})]))
     assert [r.matched_count for r in results] == [1] * WRITERS + [0]
     assert len(counter.names) < WRITERS / 4
