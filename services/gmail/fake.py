@@ -8,9 +8,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.utils import format_datetime, make_msgid
 
+from services.email.message import wire_bytes
 from services.gmail.mime import build_reply, parse_message
 from services.gmail.port import GmailError, GmailMessage, GmailPort, HistoryGone, HistoryPage, WatchResult
 
@@ -105,7 +106,7 @@ class SentReply:
     in_reply_to: str | None
     references: str | None
     extra_headers: dict[str, str]
-    mime: EmailMessage = field(repr=False)
+    mime: Message = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ class FakeGmail(GmailPort):
 
     def add_raw(
         self,
-        mime: EmailMessage | bytes,
+        mime: Message | bytes,
         *,
         thread_id: str | None = None,
         labels: Iterable[str] = ("INBOX",),
@@ -160,7 +161,7 @@ class FakeGmail(GmailPort):
         """Deliver a ready RFC 2822 message into the mailbox; returns it parsed."""
         message_id = self._next_id()
         self.history_id += 1
-        raw = mime if isinstance(mime, bytes) else mime.as_bytes(policy=policy.SMTP)
+        raw = mime if isinstance(mime, bytes) else wire_bytes(mime)
         stored = StoredMessage(
             id=message_id,
             thread_id=thread_id or message_id,

@@ -7,11 +7,12 @@ import binascii
 import re
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
-from email.headerregistry import Address
+from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
-from email.utils import formatdate, make_msgid, parseaddr, parsedate_to_datetime
+from email.utils import parseaddr, parsedate_to_datetime
 from html.parser import HTMLParser
 
+from services.email.message import ensure_message_id, set_header, text_message, wire_bytes
 from services.gmail.port import GmailError, GmailMessage
 
 BOUNCE_PART_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
@@ -186,18 +187,25 @@ def body_text(message: EmailMessage) -> str:
     return ""
 
 
-def _header_text(value: object) -> str:
+_FOLD = re.compile(r"\r?\n[ \t]+")
+
+
+def _header_text(raw: object) -> str:
+    """A raw header value unfolded, its RFC 2047 encoded words decoded (no header-registry parsing: it is slow)."""
+    text = _FOLD.sub(" ", str(raw)).strip()
+    if "=?" not in text:
+        return text
     try:
-        return str(value)
-    except Exception:  # a malformed header must not make the whole message unreadable
-        return ""
+        return str(make_header(decode_header(text))).strip()
+    except (LookupError, ValueError, UnicodeError):  # a malformed header must not make the message unreadable
+        return text
 
 
 def top_headers(message: Message) -> dict[str, str]:
     """Top-level headers with lower-cased names; the first occurrence of a repeated header wins."""
     headers: dict[str, str] = {}
-    for name, value in message.items():
-        headers.setdefault(name.lower(), _header_text(value).strip())
+    for name, value in message.raw_items():
+        headers.setdefault(name.lower(), _header_text(value))
     return headers
 
 
@@ -280,34 +288,28 @@ def build_reply(
     in_reply_to: str | None,
     references: str | None,
     extra_headers: dict[str, str],
-) -> EmailMessage:
+) -> Message:
     """The plain-text reply message; raises GmailError (not retryable) for unusable headers."""
     if "@" not in from_email:
         raise GmailError("the sending mailbox address is not an email address")
-    mime = EmailMessage()
+    if "@" not in parseaddr(to)[1]:
+        raise GmailError("the reply has no recipient address")
     try:
-        mime["From"] = Address(display_name=from_name, addr_spec=from_email)
-        mime["To"] = to
-        mime["Subject"] = subject
-        mime["Date"] = formatdate(usegmt=True)
+        mime = text_message(from_email=from_email, from_name=from_name, to=to, subject=subject, text=text)
         if in_reply_to:
-            mime["In-Reply-To"] = in_reply_to
+            set_header(mime, "In-Reply-To", in_reply_to)
         if references:
-            mime["References"] = references
+            set_header(mime, "References", references)
         for name, value in extra_headers.items():
             if name.lower() in MANAGED_REPLY_HEADERS:
                 raise GmailError(f"header {name} is set by the Gmail adapter, not by callers")
-            mime[name] = value
-        if "Message-ID" not in mime:
-            mime["Message-ID"] = make_msgid(domain=from_email.rsplit("@", 1)[1])
-        mime.set_content(text)
-    except (ValueError, TypeError, IndexError) as exc:  # CR/LF in a header value, an unparseable address, ...
+            set_header(mime, name, value)
+        ensure_message_id(mime, domain=from_email.rsplit("@", 1)[1])
+    except ValueError as exc:  # CR/LF in a header value
         raise GmailError(f"cannot build the reply: {type(exc).__name__}") from exc
-    if not getattr(mime["To"], "addresses", None):
-        raise GmailError("the reply has no recipient address")
     return mime
 
 
-def to_raw(mime: EmailMessage) -> str:
+def to_raw(mime: Message) -> str:
     """The base64url `raw` field for users.messages.send (CRLF line endings)."""
-    return encode_base64url(mime.as_bytes(policy=policy.SMTP))
+    return encode_base64url(wire_bytes(mime))
