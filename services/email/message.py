@@ -34,6 +34,8 @@ def single_line(value: str) -> str:
 
 def _part(body: str, subtype: str) -> MIMEText:
     """7bit when plain ASCII, else quoted-printable UTF-8 (readable in a mail source view, unlike base64)."""
+    if not body.endswith("\n"):
+        body += "\n"  # a body ends with a line break, as EmailMessage.set_content writes it
     if body.isascii():
         return MIMEText(body, subtype, "us-ascii", policy=_POLICY)
     return MIMEText(body, subtype, _QUOTED_PRINTABLE, policy=_POLICY)  # type: ignore[arg-type]

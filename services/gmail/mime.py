@@ -6,9 +6,9 @@ import base64
 import binascii
 import re
 from datetime import UTC, datetime
-from email import message_from_bytes, policy
+from email import message_from_bytes
 from email.header import decode_header, make_header
-from email.message import EmailMessage, Message
+from email.message import Message
 from email.utils import parseaddr, parsedate_to_datetime
 from html.parser import HTMLParser
 
@@ -166,22 +166,32 @@ def html_to_text(html: str) -> str:
 
 
 def _part_text(part: Message) -> str:
+    """A text part's payload decoded with its charset (unknown charsets as UTF-8, bad bytes replaced)."""
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
     try:
-        content = part.get_content()  # type: ignore[attr-defined]
-    except (LookupError, ValueError, AssertionError):
-        payload = part.get_payload(decode=True)
-        content = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else ""
-    if isinstance(content, bytes):
-        return content.decode("utf-8", errors="replace")
-    return content if isinstance(content, str) else ""
+        return payload.decode(charset, errors="replace")
+    except LookupError:
+        return payload.decode("utf-8", errors="replace")
 
 
-def body_text(message: EmailMessage) -> str:
+def _first_part(message: Message, content_type: str) -> Message | None:
+    """The first part of that type that is not an attachment (the body `get_body` would pick in practice)."""
+    for part in message.walk():
+        disposition = str(part.get("Content-Disposition") or "").strip().lower()
+        if part.get_content_type() == content_type and not disposition.startswith("attachment"):
+            return part
+    return None
+
+
+def body_text(message: Message) -> str:
     """The text/plain body, else the visible text of the text/html body, else ""."""
-    plain = message.get_body(preferencelist=("plain",))
+    plain = _first_part(message, "text/plain")
     if plain is not None:
         return _part_text(plain).replace("\r\n", "\n").strip()
-    html = message.get_body(preferencelist=("html",))
+    html = _first_part(message, "text/html")
     if html is not None:
         return html_to_text(_part_text(html))
     return ""
@@ -256,8 +266,8 @@ def parse_message(
     internal_date_ms: str | int | None,
 ) -> GmailMessage:
     """Parse raw RFC 2822 bytes and Gmail's metadata into a GmailMessage."""
-    message = message_from_bytes(raw, policy=policy.default)
-    assert isinstance(message, EmailMessage)
+    # compat32: headers stay raw strings (decoded in top_headers); the modern policy parses each one, slowly.
+    message = message_from_bytes(raw)
     headers = top_headers(message)
     from_name, from_address = parseaddr(headers.get("from", ""))
     return GmailMessage(

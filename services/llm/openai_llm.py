@@ -12,7 +12,8 @@ import openai
 from langchain_core.exceptions import ModelRefusalError
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
-from pydantic import BaseModel, SecretStr
+from openai.lib._pydantic import to_strict_json_schema  # the SDK's own strict-schema builder
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from models.enums import CampaignType
 from services.llm import prompts
@@ -78,11 +79,18 @@ class OpenAILLM(LLMPort):
             http_async_client=self._http,
         )
         self._deadline = timeout * (max_retries + 1) + DEADLINE_SLACK_SECONDS
-        self._outreach: Runnable[Any, Any] = self.chat.with_structured_output(OutreachMessage, method="json_schema")
-        self._summary: Runnable[Any, Any] = self.chat.with_structured_output(ConversationSummary, method="json_schema")
-        self._understanding: Runnable[Any, Any] = self.chat.with_structured_output(
-            ReplyUnderstanding, method="json_schema"
-        )
+        self._outreach = self._structured(OutreachMessage)
+        self._summary = self._structured(ConversationSummary)
+        self._understanding = self._structured(ReplyUnderstanding)
+
+    def _structured(self, model: type[BaseModel]) -> Runnable[Any, Any]:
+        """ChatOpenAI answering in `model`'s strict JSON schema, computed once here.
+
+        Given the class itself, the SDK rebuilds the schema from the model on every call (a tenth of a reply's
+        CPU); the answer is validated against the class in `_call` instead.
+        """
+        schema = {**to_strict_json_schema(model), "title": model.__name__}
+        return self.chat.with_structured_output(schema, method="json_schema", strict=True)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OpenAILLM:
@@ -102,9 +110,11 @@ class OpenAILLM(LLMPort):
             error = _as_llm_error(exc)
             logger.warning("llm %s failed: %s", task, error, extra={"llm_task": task, "reason": error.reason})
             raise error from exc
-        if not isinstance(result, model):
-            raise LLMError(f"LLM returned no {model.__name__}", reason="invalid_output")
-        return result
+        try:
+            return model.model_validate(result)
+        except ValidationError as exc:
+            logger.warning("llm %s failed: invalid output", task, extra={"llm_task": task, "reason": "invalid_output"})
+            raise LLMError(f"LLM output is invalid (not a {model.__name__})", reason="invalid_output") from exc
 
     async def write_outreach(self, req: OutreachRequest) -> OutreachMessage:
         """Write one outreach message from the request's fields only (no other patient data)."""

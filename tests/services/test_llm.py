@@ -160,6 +160,8 @@ async def test_write_outreach_returns_the_validated_message(llm: OpenAILLM, fake
     assert request.body["response_format"]["type"] == "json_schema"
     assert request.schema_name == "OutreachMessage"
     assert request.body["response_format"]["json_schema"]["strict"] is True
+    schema = request.body["response_format"]["json_schema"]["schema"]
+    assert schema["required"] == ["subject", "body", "short_text"] and schema["additionalProperties"] is False
     assert [m["role"] for m in request.messages] == ["system", "user"]
     assert request.content_of("system") == prompts.OUTREACH_SYSTEM
     sent = json.loads(request.content_of("user").split("\n", 1)[1])
