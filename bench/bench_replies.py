@@ -1,8 +1,10 @@
 """Replies: 300 patient emails through Pub/Sub push -> history sync -> the reply graph -> Gmail send.
 
-The app runs under uvicorn (one worker) in a subprocess, with the real googleapiclient talking to a loopback fake
-Gmail and the real ChatOpenAI talking to a loopback fake OpenAI, both served from this process (tests/fakes).
-The fake model answers every call with a valid ReplyUnderstanding (booking_request, confidence 0.95).
+The app runs under uvicorn in a subprocess, with the real googleapiclient talking to a loopback fake Gmail and the
+real ChatOpenAI talking to a loopback fake OpenAI, both served from this process (tests/fakes). The fake model
+answers every call with a valid ReplyUnderstanding (booking_request, confidence 0.95). The whole run is done twice,
+each time on a fresh database: with one uvicorn worker process and with two (pushes then land on either process,
+and both sync the same mailbox: the exactly-once check covers two processes racing for every message).
 
 1. Seed (sync PyMongo): 300 patients, each with a RECALL campaign in ATTEMPTING_RECALL and an outgoing outreach
    interaction carrying a unique Message-ID; a staff user logs in and starts the watch (POST /gmail/watch/start).
@@ -21,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import tempfile
 import time
 from collections import Counter
@@ -47,6 +48,9 @@ from tests.fakes.openai import FakeOpenAI
 
 DB_NAME = "bench_replies"
 PATIENTS = 300
+# One process, as `make run` serves; then two, as a deployment would run: the same exactly-once check across both.
+WORKER_PROCESSES = (1, 2)
+CONCURRENCY = 16
 MESSAGES_PER_PUSH = 10
 REPLIES_PER_SECOND_GOAL = 50.0
 PUSH_LATENCY_GOAL_SECONDS = 10.0
@@ -111,7 +115,7 @@ def _app_env(gmail: FakeGmailServer, openai: FakeOpenAI, token_file: str) -> dic
         "OPENAI_API_KEY": "test",
         "OPENAI_BASE_URL": openai.base_url,
         "REPLY_DAILY_CAP_PER_SENDER": "1000",
-        "REPLY_CONCURRENCY": os.environ.get("REPLY_CONCURRENCY", "8"),
+        "REPLY_CONCURRENCY": str(CONCURRENCY),
         "LOG_LEVEL": "WARNING",
     }
 
@@ -391,25 +395,34 @@ def _report(
 # ---- entry point --------------------------------------------------------------------------------------------
 
 
-def main() -> None:
-    """Seed, start the watch, deliver the replies, push, and wait for every answer."""
+def _scenario(workers: int) -> bool:
+    """One full run on a fresh database and fresh fakes, served by `workers` uvicorn worker processes."""
     with (
         embedded_database() as mongo_uri,
         _fakes() as (gmail, openai),
         tempfile.TemporaryDirectory(prefix="medcampaign-bench-replies-") as tmp,
     ):
         env = _app_env(gmail, openai, _write_token_file(Path(tmp)))
-        with app_server(mongo_uri, DB_NAME, extra_env=env) as app:
+        with app_server(mongo_uri, DB_NAME, extra_env=env, workers=workers) as app:
             seeded = _seed(mongo_uri)
             watch_history = _start_watch(app.url)
             threads, history_ids = _deliver(gmail, seeded)
             print(
                 f"{PATIENTS} patients seeded (RECALL, ATTEMPTING_RECALL, one outreach each); watch started at"
                 f" history {watch_history}; {len(threads)} replies delivered (history {history_ids[0]}"
-                f"..{history_ids[-1]}); fake model answers booking_request 0.95; one uvicorn worker"
+                f"..{history_ids[-1]}); fake model answers booking_request 0.95;"
+                f" {workers} uvicorn worker process{'es' if workers > 1 else ''}, REPLY_CONCURRENCY {CONCURRENCY}"
             )
             run = asyncio.run(_push_all(app.url, gmail, history_ids))
-            pushes = len(run.push_statuses)
-            ok = _report(run, gmail, openai, threads, pushes, mongo_uri)
-    if not ok:
-        raise RuntimeError("the replies benchmark did not answer every message exactly once")
+            return _report(run, gmail, openai, threads, len(run.push_statuses), mongo_uri)
+
+
+def main() -> None:
+    """Per configuration: seed, start the watch, deliver the replies, push, and wait for every answer."""
+    failed = []
+    for workers in WORKER_PROCESSES:
+        print(f"\n-- {workers} uvicorn worker process{'es' if workers > 1 else ''} " + "-" * 50)
+        if not _scenario(workers):
+            failed.append(workers)
+    if failed:
+        raise RuntimeError(f"the replies benchmark did not answer every message exactly once with {failed} workers")

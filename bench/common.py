@@ -45,8 +45,10 @@ class AppProcess:
 
 
 @contextmanager
-def app_server(mongo_uri: str, db_name: str, *, extra_env: Mapping[str, str] | None = None) -> Iterator[AppProcess]:
-    """Serve the app with one uvicorn worker on a free loopback port; always stops it."""
+def app_server(
+    mongo_uri: str, db_name: str, *, extra_env: Mapping[str, str] | None = None, workers: int = 1
+) -> Iterator[AppProcess]:
+    """Serve the app with `workers` uvicorn worker processes on a free loopback port; always stops it."""
     port = free_port()
     env = {
         **os.environ,
@@ -71,6 +73,8 @@ def app_server(mongo_uri: str, db_name: str, *, extra_env: Mapping[str, str] | N
         str(port),
         "--log-level",
         "warning",
+        "--workers",
+        str(workers),
     ]
     with tempfile.TemporaryDirectory(prefix="medcampaign-bench-app-") as tmp:
         log_path = Path(tmp) / "app.log"
