@@ -210,14 +210,21 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
     from agent.graph import build_outreach_graph
     from domain.replies import Coalescer
     from email_reply_agent.graph import build_reply_graph
-    from services.gmail.client import GoogleGmail
     from services.gmail.push import OidcVerifier
     from services.llm.offline import OfflineLLM
-    from services.llm.openai_llm import build_llm
 
     templates = OfflineLLM()
     # Without an LLM both are the same object: nodes then skip the LLM path entirely.
-    llm = build_llm(settings) if settings.llm_enabled else templates
+    llm: Any = templates
+    if settings.llm_enabled:  # imported only when used: the client libraries take a second to load
+        from services.llm.openai_llm import build_llm
+
+        llm = build_llm(settings)
+    gmail: Any = None
+    if settings.gmail_enabled:
+        from services.gmail.client import GoogleGmail
+
+        gmail = GoogleGmail.from_settings(settings)
     return Container(
         settings=settings,
         client=client,
@@ -232,7 +239,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
         templates=templates,
         outreach_graph=build_outreach_graph(),
         reply_graph=build_reply_graph(),
-        gmail=GoogleGmail.from_settings(settings) if settings.gmail_enabled else None,
+        gmail=gmail,
         oidc_verifier=OidcVerifier.from_settings(settings),
         sync_coalescer=Coalescer(),
     )

@@ -20,7 +20,6 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("status", ASCENDING), ("follow_up_details.next_follow_up_at", ASCENDING)], name="due"),
         IndexModel([("patient_id", ASCENDING), ("campaign_type", ASCENDING)], name="patient_type"),
         IndexModel("created_at", name="created_at"),
-        IndexModel("converted_at", name="converted_at"),
     ],
     "appointments": [
         IndexModel("start", name="start"),
@@ -123,7 +122,7 @@ for _collection, _models in ADMIN_INDEXES.items():
 
 # Indexes earlier versions created that a compound index above now serves by its prefix: every write paid for them.
 RETIRED_INDEXES: dict[str, list[str]] = {
-    "campaigns": ["status", "campaign_type"],
+    "campaigns": ["status", "campaign_type", "converted_at"],
     "interactions": ["patient_id", "thread_id"],
 }
 
