@@ -176,7 +176,7 @@ class Container:
         await self.drain()
         for task in self.background:
             task.cancel()
-        for port in (self.email, self.sms, self.llm):
+        for port in (self.email, self.sms, self.llm, self.gmail):
             closer = getattr(port, "aclose", None)
             if closer:
                 await closer()

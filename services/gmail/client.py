@@ -1,11 +1,11 @@
 """GmailPort over google-api-python-client; every blocking call runs in a worker thread.
 
 Thread safety: httplib2.Http is not thread-safe, so, following the library's thread-safety guide, one
-discovery Resource is built once (it only describes the API) and every request gets its own
-`AuthorizedHttp(credentials, httplib2.Http(timeout))` through `requestBuilder`, closed when the call ends.
-No connection is shared between threads, so any number of concurrent calls is safe; the price is one TCP/TLS
-connection per call, which is fine at Gmail's request rates. The shared OAuth credentials are refreshed under a
-lock so that concurrent calls do not all refresh an expired token at once.
+discovery Resource is built once (it only describes the API) and every worker thread gets its own
+`AuthorizedHttp(credentials, httplib2.Http(timeout))` through `requestBuilder`, kept for that thread's later
+calls (its TCP/TLS connection stays open) and closed by `aclose`. No connection is shared between threads, so
+any number of concurrent calls is safe. The shared OAuth credentials are refreshed under a lock so that
+concurrent calls do not all refresh an expired token at once.
 """
 
 from __future__ import annotations
@@ -94,6 +94,9 @@ class GoogleGmail(GmailPort):
         self.timeout = timeout
         self._credentials = credentials
         self._refresh_lock = threading.Lock()
+        self._per_thread = threading.local()
+        self._https: list[google_auth_httplib2.AuthorizedHttp] = []
+        self._https_lock = threading.Lock()
         client_options = {"api_endpoint": api_base_url.rstrip("/") + "/"} if api_base_url else None
         self._service = build(
             "gmail",
@@ -135,8 +138,18 @@ class GoogleGmail(GmailPort):
         http.redirect_codes = http.redirect_codes - {308}
         return google_auth_httplib2.AuthorizedHttp(self._credentials, http=http)
 
+    def _thread_http(self) -> google_auth_httplib2.AuthorizedHttp:
+        """This thread's AuthorizedHttp, created on its first call."""
+        http = getattr(self._per_thread, "http", None)
+        if http is None:
+            http = self._new_http()
+            self._per_thread.http = http
+            with self._https_lock:
+                self._https.append(http)
+        return http
+
     def _request_builder(self, _shared_http: object, *args: Any, **kwargs: Any) -> HttpRequest:
-        return HttpRequest(self._new_http(), *args, **kwargs)
+        return HttpRequest(self._thread_http(), *args, **kwargs)
 
     def _ensure_fresh_token(self) -> None:
         if self._credentials.valid:
@@ -152,11 +165,7 @@ class GoogleGmail(GmailPort):
 
     def _execute(self, make_request: Callable[[], HttpRequest]) -> dict[str, Any]:
         self._ensure_fresh_token()
-        request = make_request()
-        try:
-            result = request.execute()
-        finally:
-            request.http.close()
+        result = make_request().execute()
         return result if isinstance(result, dict) else {}
 
     async def _call(self, operation: str, make_request: Callable[[], HttpRequest]) -> dict[str, Any]:
@@ -291,4 +300,8 @@ class GoogleGmail(GmailPort):
         return str(result.get("emailAddress", ""))
 
     async def aclose(self) -> None:
-        """Nothing to release: each request's connection is closed when the request ends."""
+        """Close every worker thread's connection."""
+        with self._https_lock:
+            https, self._https = self._https, []
+        for http in https:
+            http.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,15 +33,17 @@ def server() -> Iterator[FakeGmailServer]:
 
 
 @pytest.fixture
-def gmail(server: FakeGmailServer) -> GoogleGmail:
-    """The real adapter with a ready access token, pointed at the fake."""
-    return GoogleGmail(
+async def gmail(server: FakeGmailServer) -> AsyncIterator[GoogleGmail]:
+    """The real adapter with a ready access token, pointed at the fake (its connections closed afterwards)."""
+    adapter = GoogleGmail(
         credentials=Credentials(token="test"),
         from_email=CLINIC,
         from_name="Your Clinic",
         api_base_url=server.url,
         timeout=10,
     )
+    yield adapter
+    await adapter.aclose()
 
 
 async def test_watch_returns_history_id_and_expiration(gmail: GoogleGmail, server: FakeGmailServer) -> None:
@@ -438,6 +440,7 @@ async def test_expired_token_is_refreshed_once_for_concurrent_calls(server: Fake
     adapter = GoogleGmail(credentials=credentials, from_email=CLINIC, api_base_url=server.url, timeout=5)
     emails = await asyncio.gather(*(adapter.profile_email() for _ in range(5)))
     assert emails == [CLINIC] * 5
+    await adapter.aclose()
     (refresh,) = server.requests_to("token")
     assert refresh.body is not None and refresh.body["refresh_token"] == "refresh-1"
     assert refresh.body["grant_type"] == "refresh_token"
