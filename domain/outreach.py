@@ -30,7 +30,7 @@ from services.sms.port import SmsPort
 log = logging.getLogger("medcampaign.outreach")
 
 # Each claim round takes up to this many campaigns per lane (amortises the claim's database commands).
-CLAIM_BATCH_PER_LANE = 2
+CLAIM_BATCH_PER_LANE = 4
 
 Action = Literal["sent", "deferred", "skipped", "closed", "converted", "retry_later", "failed", "declined"]
 
