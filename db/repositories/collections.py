@@ -12,6 +12,7 @@ from bson import ObjectId
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from db.group_commit import DUPLICATE_KEY
 from db.repositories.base import Repository, oid, required
 from models.appointment import Appointment, SlotClaim
 from models.base import new_id, plain
@@ -34,7 +35,6 @@ from models.messaging import GmailState, InboundEvent, OutboundMessage
 from models.patient import Patient
 from models.system import AuditRecord, KbArticle, NamedLease, User
 
-DUPLICATE_KEY = 11000
 SEARCH_LIMIT = 1000
 UPSERT_ATTEMPTS = 3
 # A month of one doctor's appointments fits in one batch, so availability is one database command.
@@ -448,8 +448,7 @@ class InteractionRepository(Repository[Interaction]):
 
     async def for_campaign(self, campaign_id: str) -> list[Interaction]:
         """A campaign's conversation, oldest first."""
-        cursor = self.collection.find({"campaign_id": oid(campaign_id)}).sort("timestamp", 1)
-        return [Interaction.from_mongo(doc) async for doc in cursor]
+        return (await self.for_campaigns([campaign_id])).get(campaign_id, [])
 
     async def for_campaigns(self, campaign_ids: list[str]) -> dict[str, list[Interaction]]:
         """Several campaigns' conversations, oldest first each (campaigns without any are left out): ONE query."""
