@@ -10,13 +10,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from api.errors import install_error_handlers
 from api.v1.endpoints import admin, agent, appointments, auth, booking, gmail, health, webhooks
 from core.clock import Clock
 from core.config import Settings
 from core.container import build_container
-from core.errors import install_error_handlers
 from core.logging import configure_logging
 from core.middleware import RequestContextMiddleware
+from core.security import prepare_login_timing
 from domain.replies import gmail_maintenance
 
 log = logging.getLogger("medcampaign")
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container = await build_container(settings, clock=clock)
+        prepare_login_timing()
         app.state.container = container
         stop = asyncio.Event()
         loops = []

@@ -1,18 +1,8 @@
-"""Application errors that carry their HTTP status, and the handlers that render them."""
+"""Application errors that carry their HTTP status (api/errors.py renders them); no web framework imported here."""
 
 from __future__ import annotations
 
-import logging
-from http import HTTPStatus
 from typing import Any
-
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pymongo.errors import ConnectionFailure
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-log = logging.getLogger("medcampaign.errors")
 
 
 class AppError(Exception):
@@ -95,53 +85,3 @@ class ServiceUnavailable(AppError):
 def error_body(error: str, detail: str, **extra: Any) -> dict[str, Any]:
     """The one error body shape of the API."""
     return {"error": error, "detail": detail, **extra}
-
-
-def _field_name(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie", "form")]
-    return ".".join(parts) or "body"
-
-
-async def _app_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, AppError)
-    return JSONResponse(error_body(exc.error, exc.detail), status_code=exc.status_code, headers=exc.headers)
-
-
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    fields = [{"field": _field_name(tuple(e.get("loc", ()))), "message": e.get("msg", "")} for e in exc.errors()]
-    names = ", ".join(dict.fromkeys(f["field"] for f in fields))
-    return JSONResponse(error_body("validation_error", f"Invalid input: {names}", fields=fields), status_code=422)
-
-
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    try:
-        code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
-    except ValueError:
-        code = "http_error"
-    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-    return JSONResponse(error_body(code, detail), status_code=exc.status_code, headers=exc.headers)
-
-
-async def _database_down(_: Request, exc: Exception) -> JSONResponse:
-    log.error("database unavailable", extra={"error_type": type(exc).__name__})
-    return JSONResponse(
-        error_body("database_unavailable", "The database is not reachable; try again shortly"),
-        status_code=503,
-        headers={"Retry-After": "5"},
-    )
-
-
-async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled error", extra={"error_type": type(exc).__name__})
-    return JSONResponse(error_body("internal_error", "An unexpected error occurred"), status_code=500)
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """Render every error as {"error", "detail"}."""
-    app.add_exception_handler(AppError, _app_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(ConnectionFailure, _database_down)
-    app.add_exception_handler(Exception, _unexpected)

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 import jwt
@@ -14,8 +15,17 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 _hasher = PasswordHash((Argon2Hasher(),))
-# Verified against when the user does not exist, so both paths cost the same.
-_DUMMY_HASH = _hasher.hash("not-a-real-password-only-for-timing")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so both paths cost the same (made on first use)."""
+    return _hasher.hash("not-a-real-password-only-for-timing")
+
+
+def prepare_login_timing() -> None:
+    """Make the dummy hash now (API start-up), so the first unknown-user login costs the same as the others."""
+    _dummy_hash()
 
 
 def hash_password(password: str) -> str:
@@ -26,7 +36,7 @@ def hash_password(password: str) -> str:
 def verify_password(password: str, password_hash: str | None) -> bool:
     """Check a password; with no hash, still spend the same time and fail."""
     if password_hash is None:
-        _hasher.verify(password, _DUMMY_HASH)
+        _hasher.verify(password, _dummy_hash())
         return False
     try:
         return _hasher.verify(password, password_hash)

@@ -4,6 +4,9 @@ The first write goes to the server at once; writes that arrive while a command i
 go together in the next one. An idle system therefore adds no latency, and a busy one sends fewer, larger
 commands (on the embedded server a bulk command costs about half as much per document as single writes).
 Each caller still gets its own outcome: its own DuplicateKeyError, its own update result.
+
+Reads by key use the same queue (`grouped_lookup`): concurrent lookups share one `$in` find. A lookup is sent
+after it was asked for, so it sees every write that finished before it.
 """
 
 from __future__ import annotations
@@ -56,6 +59,17 @@ class GroupCommit(Generic[Op, Result]):
                     future.set_exception(result)
                 else:
                     future.set_result(result)
+
+
+def grouped_lookup(
+    fetch: Callable[[list[Op]], Awaitable[list[Result]]], *, max_batch: int = MAX_BATCH
+) -> GroupCommit[Op, Result]:
+    """Lookups answered together: `fetch` gets the keys of every waiting caller and returns one answer per key."""
+
+    async def run(keys: list[Op]) -> list[Result | Exception]:
+        return list(await fetch(keys))
+
+    return GroupCommit(run, max_batch=max_batch)
 
 
 def _write_error(error: Mapping[str, Any]) -> WriteError:

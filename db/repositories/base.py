@@ -11,7 +11,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.results import UpdateResult
 
-from db.group_commit import grouped_inserts, grouped_updates
+from db.group_commit import grouped_inserts, grouped_lookup, grouped_updates
 from models.base import Document, is_object_id
 
 T = TypeVar("T", bound=Document)
@@ -42,6 +42,7 @@ class Repository(Generic[T]):
         # Single-document writes from concurrent runs share bulk commands (db/group_commit.py).
         self._inserts = grouped_inserts(self.collection)
         self._updates = grouped_updates(self.collection)
+        self._gets = grouped_lookup(self._find_by_ids)
 
     def _load(self, raw: Mapping[str, Any] | None) -> T | None:
         return None if raw is None else self.model.from_mongo(dict(raw))
@@ -56,11 +57,15 @@ class Repository(Generic[T]):
         return await self._updates.submit((dict(query), dict(update)))
 
     async def get(self, item_id: str) -> T | None:
-        """Find by id; a malformed id finds nothing."""
+        """Find by id (concurrent gets share one find); a malformed id finds nothing."""
         key = oid(item_id)
         if key is None:
             return None
-        return self._load(await self.collection.find_one({"_id": key}))
+        return self._load(await self._gets.submit(key))
+
+    async def _find_by_ids(self, keys: list[ObjectId]) -> list[Mongo | None]:
+        found = {doc["_id"]: doc async for doc in self.collection.find({"_id": {"$in": list(dict.fromkeys(keys))}})}
+        return [found.get(key) for key in keys]
 
     async def upsert_many(self, items: Iterable[T]) -> int:
         """Replace-or-insert by id (idempotent bulk load); returns the number written."""

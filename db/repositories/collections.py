@@ -12,8 +12,8 @@ from bson import ObjectId
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from db.group_commit import DUPLICATE_KEY
-from db.repositories.base import Repository, oid, required
+from db.group_commit import DUPLICATE_KEY, grouped_lookup
+from db.repositories.base import Mongo, Repository, oid, required
 from models.appointment import Appointment, SlotClaim
 from models.base import new_id, plain
 from models.campaign import Campaign, Lease
@@ -446,6 +446,13 @@ class InteractionRepository(Repository[Interaction]):
     collection_name = "interactions"
     model = Interaction
 
+    def __init__(self, db: Any):
+        super().__init__(db)
+        self._recent = grouped_lookup(self._recent_of)
+        self._by_message_ids = grouped_lookup(self._latest_by_message_ids)
+        self._by_thread = grouped_lookup(self._latest_in_threads)
+        self._auto_replies = grouped_lookup(self._auto_replies_of)
+
     async def for_campaign(self, campaign_id: str) -> list[Interaction]:
         """A campaign's conversation, oldest first."""
         return (await self.for_campaigns([campaign_id])).get(campaign_id, [])
@@ -459,29 +466,58 @@ class InteractionRepository(Repository[Interaction]):
         return by_campaign
 
     async def recent_for_campaign(self, campaign_id: str, *, limit: int) -> list[Interaction]:
-        """The last `limit` interactions of a campaign, oldest first."""
-        cursor = self.collection.find({"campaign_id": oid(campaign_id)}).sort("timestamp", -1).limit(limit)
-        return list(reversed([Interaction.from_mongo(doc) async for doc in cursor]))
+        """The last `limit` interactions of a campaign, oldest first (concurrent calls share one find)."""
+        key = oid(campaign_id)
+        if key is None:
+            return []
+        docs = await self._recent.submit((key, limit))
+        return [Interaction.from_mongo(doc) for doc in reversed(docs)]
 
     async def by_message_ids(self, message_ids: list[str]) -> Interaction | None:
         """The most recent interaction carrying one of these Message-ID headers (threading by reference)."""
         if not message_ids:
             return None
-        doc = await self.collection.find_one({"message_id_header": {"$in": message_ids}}, sort=[("timestamp", -1)])
-        return self._load(doc)
+        return self._load(await self._by_message_ids.submit(frozenset(message_ids)))
 
     async def by_thread(self, thread_id: str) -> Interaction | None:
-        """The most recent interaction in a mail thread."""
-        doc = await self.collection.find_one({"thread_id": thread_id}, sort=[("timestamp", -1)])
-        return self._load(doc)
+        """The most recent interaction in a mail thread (concurrent calls share one find)."""
+        return self._load(await self._by_thread.submit(thread_id))
 
     async def auto_reply_times(self, *, patient_id: str, since: datetime) -> list[tuple[str | None, datetime]]:
-        """(thread id, time) of each automatic reply to a patient since a time: one index range."""
-        cursor = self.collection.find(
-            {"patient_id": oid(patient_id), "kind": "auto_reply", "timestamp": {"$gte": since}},
-            {"thread_id": 1, "timestamp": 1},
-        )
-        return [(doc.get("thread_id"), doc["timestamp"]) async for doc in cursor]
+        """(thread id, time) of each automatic reply to a patient since a time (concurrent calls share one find)."""
+        key = oid(patient_id)
+        if key is None:
+            return []
+        return await self._auto_replies.submit((key, since))
+
+    # Each lookup below answers several waiting callers with one index-range find, newest first, split per caller.
+
+    async def _newest_first(self, query: dict[str, Any], projection: dict[str, Any] | None = None) -> list[Mongo]:
+        return [doc async for doc in self.collection.find(query, projection).sort("timestamp", DESCENDING)]
+
+    async def _recent_of(self, asks: list[tuple[ObjectId, int]]) -> list[list[Mongo]]:
+        docs = await self._newest_first({"campaign_id": {"$in": list({key for key, _ in asks})}})
+        return [[d for d in docs if d["campaign_id"] == key][:limit] for key, limit in asks]
+
+    async def _latest_by_message_ids(self, asks: list[frozenset[str]]) -> list[Mongo | None]:
+        docs = await self._newest_first({"message_id_header": {"$in": sorted(set().union(*asks))}})
+        return [next((d for d in docs if d.get("message_id_header") in ids), None) for ids in asks]
+
+    async def _latest_in_threads(self, asks: list[str]) -> list[Mongo | None]:
+        docs = await self._newest_first({"thread_id": {"$in": list(set(asks))}})
+        return [next((d for d in docs if d.get("thread_id") == thread_id), None) for thread_id in asks]
+
+    async def _auto_replies_of(self, asks: list[tuple[ObjectId, datetime]]) -> list[list[tuple[str | None, datetime]]]:
+        query = {
+            "patient_id": {"$in": list({key for key, _ in asks})},
+            "kind": "auto_reply",
+            "timestamp": {"$gte": min(since for _, since in asks)},
+        }
+        docs = await self._newest_first(query, {"patient_id": 1, "thread_id": 1, "timestamp": 1})
+        return [
+            [(d.get("thread_id"), d["timestamp"]) for d in docs if d["patient_id"] == key and d["timestamp"] >= since]
+            for key, since in asks
+        ]
 
     async def count_auto_replies_in_thread(self, thread_id: str, *, since: datetime) -> int:
         """Automatic replies sent in a thread since a time."""

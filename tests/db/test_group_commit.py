@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,8 +13,14 @@ from pymongo.errors import DuplicateKeyError
 
 from db.group_commit import GroupCommit, grouped_inserts, grouped_updates
 from db.monitoring import CommandCounter
+from db.repositories.collections import InteractionRepository, PatientRepository
+from models.base import new_id
+from models.enums import Channel, Direction
+from models.interaction import Interaction
+from models.patient import Patient
 
 WRITERS = 40
+NOW = datetime(2026, 3, 29, 10, 15, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -88,3 +95,105 @@ async def test_a_lone_write_goes_at_once_and_a_failed_batch_fails_every_caller()
     assert outcomes[:3] == [20, 30, 40]
     assert isinstance(outcomes[3], ConnectionError)
     assert cancelled.cancelled()
+
+
+# ---- grouped lookups: concurrent reads share one find, each caller gets exactly its own answer ------------------
+
+
+@pytest.fixture
+async def counted_db(mongo_uri: str, db_name: str) -> Any:
+    """A database on a client whose commands are counted."""
+    counter = CommandCounter()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, event_listeners=[counter], tz_aware=True)
+    yield client[db_name], counter
+    await client.drop_database(db_name)
+    await client.close()
+
+
+def _interaction(n: int, *, patient: str, campaign: str, thread: str, kind: str, minutes_ago: int) -> Interaction:
+    return Interaction(
+        id=new_id(),
+        patient_id=patient,
+        campaign_id=campaign,
+        direction=Direction.OUTGOING,
+        channel=Channel.EMAIL,
+        timestamp=NOW - timedelta(minutes=minutes_ago),
+        thread_id=thread,
+        message_id_header=f"<m{n}@clinic.example>",
+        kind=kind,
+    )
+
+
+async def test_concurrent_gets_share_finds_and_each_gets_its_own_document(counted_db: Any) -> None:
+    db, counter = counted_db
+    repo = PatientRepository(db)
+    patients = [
+        Patient(id=new_id(), name=f"P{n}", email=f"p{n}@example.com", created_at=NOW, updated_at=NOW)
+        for n in range(WRITERS)
+    ]
+    await db["patients"].insert_many([p.to_mongo() for p in patients])
+    counter.names.clear()
+    asked = [p.id for p in patients] + [patients[0].id, new_id(), "not-an-id"]
+    found = await asyncio.gather(*(repo.get(i) for i in asked))
+    assert [f.name if f else None for f in found] == [p.name for p in patients] + ["P0", None, None]
+    assert counter.names.count("find") < len(asked) / 4
+
+
+async def test_a_get_asked_after_a_write_sees_it_even_while_other_gets_are_in_flight(counted_db: Any) -> None:
+    db, _ = counted_db
+    repo = PatientRepository(db)
+    ann = Patient(id=new_id(), name="Ann", email="ann@example.com", created_at=NOW, updated_at=NOW)
+    await repo.insert(ann)
+    in_flight = [asyncio.create_task(repo.get(ann.id)) for _ in range(10)]
+    await asyncio.sleep(0)
+    await repo.update_fields(ann.id, {"name": "Ann Lee"}, now=NOW)
+    after = await repo.get(ann.id)
+    assert after is not None and after.name == "Ann Lee"
+    await asyncio.gather(*in_flight)
+
+
+async def test_concurrent_interaction_lookups_answer_like_lone_ones_with_fewer_finds(counted_db: Any) -> None:
+    db, counter = counted_db
+    repo = InteractionRepository(db)
+    patients, campaigns = [new_id() for _ in range(6)], [new_id() for _ in range(6)]
+    rows = [
+        _interaction(
+            n,
+            patient=patients[n % 6],
+            campaign=campaigns[n % 6],
+            thread=f"thread-{n % 9}",
+            kind="auto_reply" if n % 4 else "outreach",
+            minutes_ago=n * 37,
+        )
+        for n in range(60)
+    ]
+    await db["interactions"].insert_many([r.to_mongo() for r in rows])
+    since = NOW - timedelta(hours=12)
+
+    def calls() -> list[Any]:
+        return [
+            *(repo.by_thread(f"thread-{t}") for t in range(10)),  # thread-9 has none
+            *(repo.by_message_ids([f"<m{n}@clinic.example>", f"<m{n + 20}@clinic.example>"]) for n in range(0, 40, 4)),
+            repo.by_message_ids(["<nobody@example.com>"]),
+            *(repo.recent_for_campaign(c, limit=3) for c in campaigns),
+            *(repo.auto_reply_times(patient_id=p, since=since) for p in patients),
+            repo.auto_reply_times(patient_id=patients[0], since=NOW - timedelta(hours=6)),
+        ]
+
+    alone = [await call for call in calls()]
+    counter.names.clear()
+    together = await asyncio.gather(*calls())
+    assert together == alone
+    assert counter.names.count("find") < len(alone) / 4
+    # Spot checks of the answers themselves.
+    newest_in_thread_0 = max((r for r in rows if r.thread_id == "thread-0"), key=lambda r: r.timestamp)
+    assert together[0].id == newest_in_thread_0.id and together[9] is None
+    assert together[10].message_id_header == "<m0@clinic.example>"  # m0 is newer than m20
+    recent = together[21]
+    assert [r.timestamp for r in recent] == sorted(r.timestamp for r in recent) and len(recent) == 3
+    assert recent[-1].id == max((r for r in rows if r.campaign_id == campaigns[0]), key=lambda r: r.timestamp).id
+    expected = sorted(
+        r.timestamp for r in rows if r.patient_id == patients[0] and r.kind == "auto_reply" and r.timestamp >= since
+    )
+    assert sorted(at for _, at in together[27]) == expected and expected
+    assert [at for _, at in together[33]] == [NOW - timedelta(minutes=6 * 37)]  # the same patient, a shorter window
