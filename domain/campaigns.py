@@ -39,6 +39,16 @@ def channel_allowed(patient: Patient, channel: Channel) -> bool:
 
 
 @dataclass(frozen=True)
+class NewPatient:
+    """Contact details of a patient to find (by email, else phone) or create."""
+
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    timezone: str | None = None
+
+
+@dataclass(frozen=True)
 class ChannelChoice:
     """The channel to use, or why there is none."""
 

@@ -26,7 +26,7 @@ from db.repositories.admin import (
 )
 from db.repositories.collections import AuditRepository
 from domain.audit import Actor, AuditTrail
-from domain.campaigns import attempting_status
+from domain.campaigns import NewPatient, attempting_status
 from domain.slots import local_midnight_utc
 from models.base import new_id
 from models.campaign import Campaign, FollowUpDetails, Handoff
@@ -61,16 +61,6 @@ class CampaignFilters:
     created_from: date | None = None
     created_to: date | None = None
     sort: str = "-updated_at"
-
-
-@dataclass(frozen=True)
-class NewPatient:
-    """Contact details of a patient to find (by email, else phone) or create."""
-
-    name: str
-    email: str | None = None
-    phone: str | None = None
-    timezone: str | None = None
 
 
 @dataclass(frozen=True)

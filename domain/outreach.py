@@ -16,7 +16,7 @@ from core.clock import Clock
 from core.config import Settings
 from core.container import Repositories
 from core.errors import Conflict, NotFound
-from domain.campaigns import SendWindow, attempting_status
+from domain.campaigns import NewPatient, SendWindow, attempting_status
 from models.appointment import Appointment
 from models.base import new_id
 from models.campaign import Campaign, FollowUpDetails
@@ -49,15 +49,11 @@ class RunResult:
 
 
 @dataclass(frozen=True)
-class NewPatient:
-    """A patient given to /agent/trigger."""
+class TriggerPatient(NewPatient):
+    """A patient given to /agent/trigger, with the consent staff recorded for texts and calls."""
 
-    name: str
-    email: str | None
-    phone: str | None
-    timezone: str | None
-    sms_consent: bool
-    call_consent: bool
+    sms_consent: bool = False
+    call_consent: bool = False
 
 
 @dataclass(frozen=True)
@@ -313,7 +309,7 @@ class OutreachService:
         return await self.process(campaign, facts[campaign.id], respect_quiet_hours=not ignore_quiet_hours)
 
     async def trigger_new(
-        self, patient: NewPatient, campaign: NewCampaign, *, ignore_quiet_hours: bool = False
+        self, patient: TriggerPatient, campaign: NewCampaign, *, ignore_quiet_hours: bool = False
     ) -> RunResult:
         """Create (or find) the patient and their campaign of that type, then run it now."""
         now = self.clock.now()
@@ -344,7 +340,7 @@ class OutreachService:
             await self.repos.campaigns.insert(target)
         return await self.trigger(target.id, ignore_quiet_hours=ignore_quiet_hours)
 
-    async def _find_or_create_patient(self, patient: NewPatient, now: datetime) -> Patient:
+    async def _find_or_create_patient(self, patient: TriggerPatient, now: datetime) -> Patient:
         record: Patient | None = None
         if patient.phone and not patient.email:
             # Without an email, any patient already on that number is the same person.

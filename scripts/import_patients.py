@@ -27,7 +27,8 @@ from core.container import Container
 from core.errors import AppError
 from db.repositories.admin import AdminRepositories
 from domain.audit import Actor
-from domain.campaigns_admin import ActiveCampaignExists, CampaignAdminService, NewCampaign, NewPatient
+from domain.campaigns import NewPatient
+from domain.campaigns_admin import ActiveCampaignExists, CampaignAdminService, NewCampaign
 from models.enums import CampaignType, Channel
 from scripts.common import open_container
 from services.sms.port import is_e164

@@ -171,7 +171,7 @@ class CampaignRepository(Repository[Campaign]):
                 {"_id": {"$in": picked}, "status": {"$in": statuses}, "follow_up_details.next_follow_up_at": due},
                 {
                     "$set": {
-                        "lease": {"owner": owner, "until": until, "claim": token},
+                        "lease": Lease(owner=owner, until=until, claim=token).model_dump(),
                         "follow_up_details.next_follow_up_at": until,
                     }
                 },
@@ -194,7 +194,7 @@ class CampaignRepository(Repository[Campaign]):
             {"_id": key, "$or": [{"lease": None}, {"lease.until": {"$lte": now}}, {"lease.owner": owner}]},
             {
                 "$set": {
-                    "lease": {"owner": owner, "until": until, "claim": token},
+                    "lease": Lease(owner=owner, until=until, claim=token).model_dump(),
                     "follow_up_details.next_follow_up_at": until,
                 }
             },
@@ -559,7 +559,7 @@ class OutboundMessageRepository(Repository[OutboundMessage]):
             {
                 "$set": {
                     "status": OutboundStatus.CLAIMED.value,
-                    "lease": {"owner": owner, "until": now + ttl},
+                    "lease": Lease(owner=owner, until=now + ttl).model_dump(),
                     "updated_at": now,
                     "error": None,
                 }
@@ -658,7 +658,7 @@ class InboundEventRepository(Repository[InboundEvent]):
             {**key, "status": InboundStatus.PENDING.value, "lease_until": {"$lte": now}},
             {
                 "$set": {
-                    "lease": {"owner": owner, "until": now + ttl, "claim": token},
+                    "lease": Lease(owner=owner, until=now + ttl, claim=token).model_dump(),
                     "lease_until": now + ttl,
                     "updated_at": now,
                 },

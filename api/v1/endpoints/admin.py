@@ -10,7 +10,8 @@ from fastapi import APIRouter, Path, Query
 from api.deps import CampaignAdminServiceDep, ClientIP, CurrentAdmin, CurrentStaff, DashboardServiceDep
 from db.repositories.admin import CampaignRow, CampaignWithConversation, HandoffRow
 from domain.audit import Actor
-from domain.campaigns_admin import CampaignFilters, CreatedCampaign, NewCampaign, NewPatient
+from domain.campaigns import NewPatient
+from domain.campaigns_admin import CampaignFilters, CreatedCampaign, NewCampaign
 from models.campaign import Campaign
 from models.enums import CampaignStatus, CampaignType
 from schemas.admin import (

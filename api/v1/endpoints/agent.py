@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import CurrentStaff, OutreachServiceDep, ReplyServiceDep
-from domain.outreach import NewCampaign, NewPatient, RunResult
+from domain.outreach import NewCampaign, RunResult, TriggerPatient
 from schemas.agent import TriggerRead, TriggerRequest
 from schemas.common import error_responses
 from schemas.gmail import ReplyRead, ReplyRequest
@@ -34,7 +34,7 @@ async def trigger(body: TriggerRequest, user: CurrentStaff, outreach: OutreachSe
     assert body.patient and body.campaign
     patient, campaign = body.patient, body.campaign
     result = await outreach.trigger_new(
-        NewPatient(
+        TriggerPatient(
             name=patient.name,
             email=str(patient.email) if patient.email else None,
             phone=patient.phone,
