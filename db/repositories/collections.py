@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
 from pymongo import DESCENDING, ReturnDocument
+from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from db.group_commit import DUPLICATE_KEY, grouped_lookup
@@ -490,22 +492,57 @@ class InteractionRepository(Repository[Interaction]):
             return []
         return await self._auto_replies.submit((key, since))
 
-    # Each lookup below answers several waiting callers with one index-range find, newest first, split per caller.
+    # Each lookup below answers several waiting callers with one index-range find, newest first, split per caller;
+    # reading stops as soon as every caller has its answer.
 
-    async def _newest_first(self, query: dict[str, Any], projection: dict[str, Any] | None = None) -> list[Mongo]:
-        return [doc async for doc in self.collection.find(query, projection).sort("timestamp", DESCENDING)]
+    def _newest_first(self, query: dict[str, Any], projection: dict[str, Any] | None = None) -> AsyncCursor[Mongo]:
+        return self.collection.find(query, projection).sort("timestamp", DESCENDING)
+
+    async def _first_newest(
+        self, query: dict[str, Any], asks: list[Any], fits: Callable[[Mongo, Any], bool]
+    ) -> list[Any]:
+        answers: list[Mongo | None] = [None] * len(asks)
+        cursor = self._newest_first(query)
+        try:
+            async for doc in cursor:
+                for n, ask in enumerate(asks):
+                    if answers[n] is None and fits(doc, ask):
+                        answers[n] = doc
+                if all(a is not None for a in answers):
+                    break
+        finally:
+            await cursor.close()
+        return answers
 
     async def _recent_of(self, asks: list[tuple[ObjectId, int]]) -> list[list[Mongo]]:
-        docs = await self._newest_first({"campaign_id": {"$in": list({key for key, _ in asks})}})
-        return [[d for d in docs if d["campaign_id"] == key][:limit] for key, limit in asks]
+        wanted: dict[ObjectId, int] = {}
+        for key, limit in asks:
+            wanted[key] = max(limit, wanted.get(key, 0))
+        found: dict[ObjectId, list[Mongo]] = {key: [] for key in wanted}
+        short = {key for key, limit in wanted.items() if limit > 0}
+        if not short:
+            return [[] for _ in asks]
+        cursor = self._newest_first({"campaign_id": {"$in": list(short)}})
+        try:
+            async for doc in cursor:
+                key = doc["campaign_id"]
+                if key in short:
+                    found[key].append(doc)
+                    if len(found[key]) == wanted[key]:
+                        short.discard(key)
+                if not short:
+                    break
+        finally:
+            await cursor.close()
+        return [found[key][:limit] for key, limit in asks]
 
     async def _latest_by_message_ids(self, asks: list[frozenset[str]]) -> list[Mongo | None]:
-        docs = await self._newest_first({"message_id_header": {"$in": sorted(set().union(*asks))}})
-        return [next((d for d in docs if d.get("message_id_header") in ids), None) for ids in asks]
+        query = {"message_id_header": {"$in": sorted(set().union(*asks))}}
+        return await self._first_newest(query, asks, lambda doc, ids: doc.get("message_id_header") in ids)
 
     async def _latest_in_threads(self, asks: list[str]) -> list[Mongo | None]:
-        docs = await self._newest_first({"thread_id": {"$in": list(set(asks))}})
-        return [next((d for d in docs if d.get("thread_id") == thread_id), None) for thread_id in asks]
+        query = {"thread_id": {"$in": list(set(asks))}}
+        return await self._first_newest(query, asks, lambda doc, thread_id: doc.get("thread_id") == thread_id)
 
     async def _auto_replies_of(self, asks: list[tuple[ObjectId, datetime]]) -> list[list[tuple[str | None, datetime]]]:
         query = {
@@ -513,7 +550,8 @@ class InteractionRepository(Repository[Interaction]):
             "kind": "auto_reply",
             "timestamp": {"$gte": min(since for _, since in asks)},
         }
-        docs = await self._newest_first(query, {"patient_id": 1, "thread_id": 1, "timestamp": 1})
+        projection = {"patient_id": 1, "thread_id": 1, "timestamp": 1}
+        docs = [doc async for doc in self._newest_first(query, projection)]
         return [
             [(d.get("thread_id"), d["timestamp"]) for d in docs if d["patient_id"] == key and d["timestamp"] >= since]
             for key, since in asks

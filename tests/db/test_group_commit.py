@@ -178,6 +178,8 @@ async def test_concurrent_interaction_lookups_answer_like_lone_ones_with_fewer_f
             *(repo.recent_for_campaign(c, limit=3) for c in campaigns),
             *(repo.auto_reply_times(patient_id=p, since=since) for p in patients),
             repo.auto_reply_times(patient_id=patients[0], since=NOW - timedelta(hours=6)),
+            repo.recent_for_campaign(campaigns[0], limit=5),  # the same campaign again, a longer window
+            repo.recent_for_campaign(campaigns[1], limit=0),
         ]
 
     alone = [await call for call in calls()]
@@ -196,4 +198,5 @@ async def test_concurrent_interaction_lookups_answer_like_lone_ones_with_fewer_f
         r.timestamp for r in rows if r.patient_id == patients[0] and r.kind == "auto_reply" and r.timestamp >= since
     )
     assert sorted(at for _, at in together[27]) == expected and expected
+    assert together[34][-3:] == recent and len(together[34]) == 5 and together[35] == []
     assert [at for _, at in together[33]] == [NOW - timedelta(minutes=6 * 37)]  # the same patient, a shorter window
