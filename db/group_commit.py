@@ -61,15 +61,13 @@ class GroupCommit(Generic[Op, Result]):
                     future.set_result(result)
 
 
-def grouped_lookup(
-    fetch: Callable[[list[Op]], Awaitable[list[Result]]], *, max_batch: int = MAX_BATCH
-) -> GroupCommit[Op, Result]:
+def grouped_lookup(fetch: Callable[[list[Op]], Awaitable[list[Result]]]) -> GroupCommit[Op, Result]:
     """Lookups answered together: `fetch` gets the keys of every waiting caller and returns one answer per key."""
 
     async def run(keys: list[Op]) -> list[Result | Exception]:
         return list(await fetch(keys))
 
-    return GroupCommit(run, max_batch=max_batch)
+    return GroupCommit(run)
 
 
 def _write_error(error: Mapping[str, Any]) -> WriteError:

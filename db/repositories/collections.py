@@ -11,7 +11,6 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import DESCENDING, ReturnDocument
-from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from db.group_commit import DUPLICATE_KEY, grouped_lookup
@@ -492,26 +491,33 @@ class InteractionRepository(Repository[Interaction]):
             return []
         return await self._auto_replies.submit((key, since))
 
-    # Each lookup below answers several waiting callers with one index-range find, newest first, split per caller;
-    # reading stops as soon as every caller has its answer.
+    # Each lookup below answers several waiting callers with one index-range find, split per caller; the ones
+    # that read newest first stop as soon as every caller has its answer.
 
-    def _newest_first(self, query: dict[str, Any], projection: dict[str, Any] | None = None) -> AsyncCursor[Mongo]:
-        return self.collection.find(query, projection).sort("timestamp", DESCENDING)
-
-    async def _first_newest(
-        self, query: dict[str, Any], asks: list[Any], fits: Callable[[Mongo, Any], bool]
-    ) -> list[Any]:
-        answers: list[Mongo | None] = [None] * len(asks)
-        cursor = self._newest_first(query)
+    async def _scan_newest(
+        self, query: dict[str, Any], enough: Callable[[Mongo], bool], projection: dict[str, Any] | None = None
+    ) -> None:
+        """Feed matching documents, newest first, to `enough` until it says every waiting caller has its answer."""
+        cursor = self.collection.find(query, projection).sort("timestamp", DESCENDING)
         try:
             async for doc in cursor:
-                for n, ask in enumerate(asks):
-                    if answers[n] is None and fits(doc, ask):
-                        answers[n] = doc
-                if all(a is not None for a in answers):
+                if enough(doc):
                     break
         finally:
             await cursor.close()
+
+    async def _newest_match_each(
+        self, query: dict[str, Any], asks: list[Any], fits: Callable[[Mongo, Any], bool]
+    ) -> list[Any]:
+        answers: list[Mongo | None] = [None] * len(asks)
+
+        def take(doc: Mongo) -> bool:
+            for n, ask in enumerate(asks):
+                if answers[n] is None and fits(doc, ask):
+                    answers[n] = doc
+            return all(a is not None for a in answers)
+
+        await self._scan_newest(query, take)
         return answers
 
     async def _recent_of(self, asks: list[tuple[ObjectId, int]]) -> list[list[Mongo]]:
@@ -520,29 +526,26 @@ class InteractionRepository(Repository[Interaction]):
             wanted[key] = max(limit, wanted.get(key, 0))
         found: dict[ObjectId, list[Mongo]] = {key: [] for key in wanted}
         short = {key for key, limit in wanted.items() if limit > 0}
-        if not short:
-            return [[] for _ in asks]
-        cursor = self._newest_first({"campaign_id": {"$in": list(short)}})
-        try:
-            async for doc in cursor:
-                key = doc["campaign_id"]
-                if key in short:
-                    found[key].append(doc)
-                    if len(found[key]) == wanted[key]:
-                        short.discard(key)
-                if not short:
-                    break
-        finally:
-            await cursor.close()
+
+        def take(doc: Mongo) -> bool:
+            key = doc["campaign_id"]
+            if key in short:
+                found[key].append(doc)
+                if len(found[key]) == wanted[key]:
+                    short.discard(key)
+            return not short
+
+        if short:
+            await self._scan_newest({"campaign_id": {"$in": list(short)}}, take)
         return [found[key][:limit] for key, limit in asks]
 
     async def _latest_by_message_ids(self, asks: list[frozenset[str]]) -> list[Mongo | None]:
         query = {"message_id_header": {"$in": sorted(set().union(*asks))}}
-        return await self._first_newest(query, asks, lambda doc, ids: doc.get("message_id_header") in ids)
+        return await self._newest_match_each(query, asks, lambda doc, ids: doc.get("message_id_header") in ids)
 
     async def _latest_in_threads(self, asks: list[str]) -> list[Mongo | None]:
         query = {"thread_id": {"$in": list(set(asks))}}
-        return await self._first_newest(query, asks, lambda doc, thread_id: doc.get("thread_id") == thread_id)
+        return await self._newest_match_each(query, asks, lambda doc, thread_id: doc.get("thread_id") == thread_id)
 
     async def _auto_replies_of(self, asks: list[tuple[ObjectId, datetime]]) -> list[list[tuple[str | None, datetime]]]:
         query = {
@@ -550,8 +553,7 @@ class InteractionRepository(Repository[Interaction]):
             "kind": "auto_reply",
             "timestamp": {"$gte": min(since for _, since in asks)},
         }
-        projection = {"patient_id": 1, "thread_id": 1, "timestamp": 1}
-        docs = [doc async for doc in self._newest_first(query, projection)]
+        docs = [doc async for doc in self.collection.find(query, {"patient_id": 1, "thread_id": 1, "timestamp": 1})]
         return [
             [(d.get("thread_id"), d["timestamp"]) for d in docs if d["patient_id"] == key and d["timestamp"] >= since]
             for key, since in asks
