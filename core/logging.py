@@ -13,27 +13,41 @@ from typing import Any
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 REDACTED = "[redacted]"
-# Extra fields whose values are never logged, whatever they contain.
-SENSITIVE_KEYS = frozenset(
+# The only extra fields logged as given (their string values still scrubbed); any other field is redacted, so a new
+# `extra={"diagnosis": ...}` cannot leak PHI until someone decides it is safe and lists it here.
+ALLOWED_EXTRA_KEYS = frozenset(
     {
-        "authorization",
-        "body",
-        "content",
-        "email",
-        "from",
-        "message",
-        "name",
-        "password",
-        "phone",
-        "snippet",
-        "subject",
-        "text",
-        "to",
-        "token",
-        "access_token",
-        "secret",
-        "cookie",
-        "number",
+        "action",
+        "appointment_id",
+        "attempt",
+        "attempts",
+        "campaign_id",
+        "channel",
+        "code",
+        "converted",
+        "database",
+        "duration_ms",
+        "environment",
+        "error_type",
+        "event_id",
+        "failed",
+        "line",
+        "llm_task",
+        "max_age_seconds",
+        "method",
+        "opt_out",
+        "outbound_id",
+        "owner",
+        "patient_id",
+        "port",
+        "reason",
+        "retryable",
+        "route",
+        "seconds",
+        "status",
+        "total",
+        "tries",
+        "worker",
     }
 )
 _PATTERNS = [
@@ -57,7 +71,7 @@ def scrub(text: str) -> str:
 
 
 def _scrub_value(key: str, value: Any) -> Any:
-    if key.lower() in SENSITIVE_KEYS:
+    if key not in ALLOWED_EXTRA_KEYS:
         return REDACTED
     if isinstance(value, str):
         return scrub(value)

@@ -10,15 +10,15 @@ from langgraph.runtime import Runtime
 from agent.context import OutreachContext
 from agent.state import OutreachState
 from services.llm.port import LLMError
-from services.llm.schemas import OutreachRequest
+from services.llm.schemas import FIRST_NAME_MAX, OutreachRequest
 
 log = logging.getLogger("medcampaign.outreach")
 
 
 def first_name(full_name: str) -> str:
-    """The first word of a name, for a friendly greeting."""
+    """The first word of a name, for a friendly greeting, cut to what the message request allows."""
     parts = full_name.strip().split()
-    return parts[0] if parts else "there"
+    return parts[0][:FIRST_NAME_MAX] if parts else "there"
 
 
 async def prepare_message(state: OutreachState, runtime: Runtime[OutreachContext]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ BODY_MAX = 1200
 SHORT_TEXT_MAX = 300
 SUMMARY_MAX = 400
 REPLY_SUMMARY_MAX = 200
+FIRST_NAME_MAX = 60
 
 IntentName = Literal["booking_request", "service_denial", "irrelevant_confused", "question", "other"]
 assert set(get_args(IntentName)) == {intent.value for intent in Intent}, "IntentName must mirror models.enums.Intent"
@@ -48,7 +49,7 @@ class OutreachRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    first_name: str = Field(min_length=1, max_length=60)
+    first_name: str = Field(min_length=1, max_length=FIRST_NAME_MAX)
     campaign_type: CampaignType
     attempt: int = Field(ge=1, description="1-based attempt number")
     channel: Channel

@@ -78,11 +78,12 @@ async def seed(
     attempts: int = 0,
     timezone: str | None = None,
     campaign_type: CampaignType = CampaignType.RECALL,
+    name: str = "Ann Lee",
 ) -> Campaign:
     now = container.clock.now()
     patient = Patient(
         id=new_id(),
-        name="Ann Lee",
+        name=name,
         email=email,
         phone=phone,
         timezone=timezone,
@@ -138,6 +139,17 @@ async def test_email_run_sends_logs_and_plans(stack: Container, smtp: SmtpSink) 
     assert next_at is not None and timedelta(days=2) - timedelta(minutes=1) < next_at - stack.clock.now() <= timedelta(
         days=2
     )
+
+
+async def test_a_first_name_longer_than_the_message_request_allows_is_cut_not_retried(
+    stack: Container, smtp: SmtpSink
+) -> None:
+    campaign = await seed(stack, name="Bartholomew" * 20 + " Lee")
+    [result] = await stack.outreach().run_due(limit=10)
+    assert result.action == "sent"
+    [message] = smtp.messages
+    assert ("Hi " + ("Bartholomew" * 20)[:60] + ",") in message.get_content()
+    assert (await reload(stack, campaign)).follow_up_details.attempts_made == 1
 
 
 async def test_sms_run_goes_through_twilio(stack: Container, twilio: FakeTwilio) -> None:
