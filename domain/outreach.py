@@ -16,11 +16,12 @@ from core.clock import Clock
 from core.config import Settings
 from core.container import Repositories
 from core.errors import Conflict, NotFound
+from domain.audit import Actor, AuditTrail
 from domain.campaigns import NewPatient, SendWindow, attempting_status
 from models.appointment import Appointment
 from models.base import new_id
 from models.campaign import Campaign, FollowUpDetails
-from models.enums import ATTEMPTING_STATUSES, CampaignStatus, CampaignType, Channel, ConsentStatus
+from models.enums import ATTEMPTING_STATUSES, AuditOutcome, CampaignStatus, CampaignType, Channel, ConsentStatus
 from models.interaction import Interaction
 from models.patient import ChannelConsent, Patient
 from services.email.port import EmailPort
@@ -102,6 +103,7 @@ class OutreachService:
         self.graph = graph
         self.owner = owner or worker_id()
         self.lease_ttl = timedelta(seconds=settings.OUTREACH_LEASE_SECONDS)
+        self.audit = AuditTrail(repo=repos.audit, clock=clock)
         self.context = OutreachContext(
             settings=settings,
             clock=clock,
@@ -290,11 +292,13 @@ class OutreachService:
 
     # ---- manual runs (/agent/trigger) -----------------------------------------------------------------------
 
-    async def trigger(self, campaign_id: str, *, ignore_quiet_hours: bool = False) -> RunResult:
-        """Run one campaign now (opt-outs always respected; quiet hours unless explicitly overridden)."""
+    async def trigger(self, campaign_id: str, *, actor: Actor, ignore_quiet_hours: bool = False) -> RunResult:
+        """Run one campaign now for a staff user (opt-outs always respected; quiet hours unless overridden); audited."""
         existing = await self.repos.campaigns.get(campaign_id)
         if existing is None:
+            await self.audit.record(actor, "agent.trigger", f"campaigns/{campaign_id}", outcome=AuditOutcome.FAILURE)
             raise NotFound("Campaign not found", error="campaign_not_found")
+        await self.audit.record(actor, "agent.trigger", f"campaigns/{campaign_id}", patient_id=existing.patient_id)
         if existing.status not in ATTEMPTING_STATUSES:
             raise Conflict(
                 f"Campaign is {existing.status.value}; only contacting campaigns can be run",
@@ -309,11 +313,11 @@ class OutreachService:
         return await self.process(campaign, facts[campaign.id], respect_quiet_hours=not ignore_quiet_hours)
 
     async def trigger_new(
-        self, patient: TriggerPatient, campaign: NewCampaign, *, ignore_quiet_hours: bool = False
+        self, patient: TriggerPatient, campaign: NewCampaign, *, actor: Actor, ignore_quiet_hours: bool = False
     ) -> RunResult:
         """Create (or find) the patient and their campaign of that type, then run it now."""
         now = self.clock.now()
-        record = await self._find_or_create_patient(patient, now)
+        record = await self._find_or_create_patient(patient, now, recorded_by=actor.email)
         active = [
             c
             for c in await self.repos.campaigns.list_for_patient(record.id)
@@ -338,9 +342,9 @@ class OutreachService:
                 updated_at=now,
             )
             await self.repos.campaigns.insert(target)
-        return await self.trigger(target.id, ignore_quiet_hours=ignore_quiet_hours)
+        return await self.trigger(target.id, actor=actor, ignore_quiet_hours=ignore_quiet_hours)
 
-    async def _find_or_create_patient(self, patient: TriggerPatient, now: datetime) -> Patient:
+    async def _find_or_create_patient(self, patient: TriggerPatient, now: datetime, *, recorded_by: str) -> Patient:
         record: Patient | None = None
         if patient.phone and not patient.email:
             # Without an email, any patient already on that number is the same person.
@@ -355,7 +359,7 @@ class OutreachService:
             # Staff may record consent the patient gave; a revocation is never overridden from here.
             if wanted and getattr(record.consent, channel.value).status == ConsentStatus.UNKNOWN:
                 updates[f"consent.{channel.value}"] = ChannelConsent(
-                    status=ConsentStatus.GRANTED, source="staff", at=now
+                    status=ConsentStatus.GRANTED, source="staff", by=recorded_by, at=now
                 ).model_dump()
         if patient.phone and not record.phone:
             updates["phone"] = patient.phone

@@ -11,10 +11,11 @@ from models.enums import Channel, ConsentStatus
 
 
 class ChannelConsent(BaseModel):
-    """Consent for one channel: status, where it came from and when."""
+    """Consent for one channel: status, where it came from, who recorded it and when."""
 
     status: ConsentStatus = ConsentStatus.UNKNOWN
     source: str | None = None
+    by: str | None = None  # the staff user who recorded it; None when the patient acted themselves
     at: datetime | None = None
 
 

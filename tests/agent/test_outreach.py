@@ -484,6 +484,26 @@ async def test_trigger_sms_only_patient_with_consent(
     again = await http.post("/agent/trigger", json=body, headers=headers)
     assert again.status_code == 200
     assert await container.repos.patients.count() == 1 and await container.repos.campaigns.count() == 1
+    campaign = await container.repos.campaigns.get(first.json()["campaign_id"])
+    assert campaign is not None
+    stored = await container.repos.patients.get(campaign.patient_id)
+    assert stored is not None and stored.consent.sms.source == "staff" and stored.consent.sms.by == "desk@clinic.test"
+
+
+async def test_trigger_is_audited_with_the_acting_staff_user(app_client: tuple[httpx.AsyncClient, Container]) -> None:
+    http, container = app_client
+    headers = await staff_headers(http, container, email="nurse@clinic.test")
+    response = await http.post("/agent/trigger", json=GUIDE_BODY, headers=headers)
+    assert response.status_code == 200
+    missing = new_id()
+    assert (await http.post("/agent/trigger", json={"campaign_id": missing}, headers=headers)).status_code == 404
+    records, _ = await container.repos.audit.page(skip=0, limit=50, actor="nurse@clinic.test")
+    campaign = await container.repos.campaigns.get(response.json()["campaign_id"])
+    assert campaign is not None
+    triggers = [(r.resource, r.patient_id, r.outcome.value) for r in records if r.action == "agent.trigger"]
+    assert sorted(triggers) == sorted(
+        [(f"campaigns/{campaign.id}", campaign.patient_id, "success"), (f"campaigns/{missing}", None, "failure")]
+    )
 
 
 @pytest.mark.parametrize(

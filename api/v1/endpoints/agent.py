@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import CurrentStaff, OutreachServiceDep, ReplyServiceDep
+from api.deps import ClientIP, CurrentStaff, OutreachServiceDep, ReplyServiceDep
+from domain.audit import Actor
 from domain.outreach import NewCampaign, RunResult, TriggerPatient
 from schemas.agent import TriggerRead, TriggerRequest
 from schemas.common import error_responses
@@ -27,10 +28,11 @@ def _read(result: RunResult) -> TriggerRead:
 
 
 @router.post("/trigger", response_model=TriggerRead, responses=ERRORS)
-async def trigger(body: TriggerRequest, user: CurrentStaff, outreach: OutreachServiceDep) -> TriggerRead:
+async def trigger(body: TriggerRequest, user: CurrentStaff, ip: ClientIP, outreach: OutreachServiceDep) -> TriggerRead:
     """Run the outreach graph once now for a campaign (created with its patient when new)."""
+    actor = Actor(user.email, ip)
     if body.campaign_id:
-        return _read(await outreach.trigger(body.campaign_id, ignore_quiet_hours=body.ignore_quiet_hours))
+        return _read(await outreach.trigger(body.campaign_id, actor=actor, ignore_quiet_hours=body.ignore_quiet_hours))
     assert body.patient and body.campaign
     patient, campaign = body.patient, body.campaign
     result = await outreach.trigger_new(
@@ -48,6 +50,7 @@ async def trigger(body: TriggerRequest, user: CurrentStaff, outreach: OutreachSe
             attempts_made=campaign.follow_up_details.attempts_made,
             max_attempts=campaign.follow_up_details.max_attempts,
         ),
+        actor=actor,
         ignore_quiet_hours=body.ignore_quiet_hours,
     )
     return _read(result)
