@@ -125,15 +125,15 @@ async def seed_foreign(container: Container) -> dict[str, Any]:
         "status": "booked",
     }
     await db.appointments.insert_one(appointment)
-    await db.audit_log.insert_one(
-        {"_id": ObjectId(), "actor": "legacy-import", "action": "import", "resource": "patients", "at": now}
-    )
+    audit = {"_id": ObjectId(), "actor": "legacy-import", "action": "import", "resource": "patients"}
+    await db.audit_log.insert_one(audit)
     return {
         "olga": olga,
         "handoff": handoff,
         "recall": recall,
         "asked": asked,
         "appointment": appointment,
+        "audit": audit,
         "day": day,
     }
 
@@ -230,6 +230,7 @@ async def test_every_read_route_answers_foreign_documents_with_defaults(env: Env
     assert audit.status_code == 200, audit.text
     [record] = audit.json()["items"]
     assert (record["outcome"], record["ip"], record["patient_id"]) == ("success", None, None)
+    assert datetime.fromisoformat(record["at"]) == seeded["audit"]["_id"].generation_time
 
 
 async def test_manage_view_of_an_appointment_stripped_to_the_guides_fields(env: Env) -> None:
