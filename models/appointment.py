@@ -8,6 +8,9 @@ from typing import Literal
 from models.base import Document
 from models.enums import AppointmentStatus
 
+# The length of a stored appointment that names none (written by another tool): the shorter visit.
+DEFAULT_DURATION_MINUTES: Literal[30, 45] = 30
+
 
 class Appointment(Document):
     """A booked visit (start stored in UTC)."""
@@ -19,7 +22,7 @@ class Appointment(Document):
     doctor: str
     service: str
     start: datetime
-    duration_minutes: Literal[30, 45]
+    duration_minutes: Literal[30, 45] = DEFAULT_DURATION_MINUTES
     status: AppointmentStatus = AppointmentStatus.BOOKED
     manage_token_hash: str | None = None
     cancelled_at: datetime | None = None

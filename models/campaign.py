@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from models.base import Document
+from models.base import Document, Stored
 from models.enums import CampaignStatus, CampaignType, Channel
 
 
-class FollowUpDetails(BaseModel):
+class FollowUpDetails(Stored):
     """Attempt counting and the next scheduled touch."""
 
     attempts_made: int = 0
@@ -20,16 +20,16 @@ class FollowUpDetails(BaseModel):
     cadence_days: list[int] = Field(default_factory=lambda: [2, 5, 10])
 
 
-class Handoff(BaseModel):
+class Handoff(Stored):
     """Why and when a campaign was handed to staff."""
 
-    reason: str
-    at: datetime
+    reason: str = "unspecified"
+    at: datetime | None = None  # None only in a handoff another writer stored without its time
     resolved_at: datetime | None = None
     note: str | None = None
 
 
-class Lease(BaseModel):
+class Lease(Stored):
     """A worker's claim on a campaign."""
 
     owner: str

@@ -12,11 +12,12 @@ class Interaction(Document):
     """One incoming or outgoing message or call."""
 
     object_id_fields = ("campaign_id", "patient_id")
+    id_time_fields = ("timestamp",)
 
     campaign_id: str | None = None
     patient_id: str | None = None
     direction: Direction
-    channel: Channel
+    channel: Channel = Channel.EMAIL
     timestamp: datetime
     body: str = ""
     summary: str = ""

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from models.base import Document
+from models.base import Document, Stored
 from models.enums import Channel, ConsentStatus
 
 
-class ChannelConsent(BaseModel):
+class ChannelConsent(Stored):
     """Consent for one channel: status, where it came from, who recorded it and when."""
 
     status: ConsentStatus = ConsentStatus.UNKNOWN
@@ -19,7 +19,7 @@ class ChannelConsent(BaseModel):
     at: datetime | None = None
 
 
-class Consent(BaseModel):
+class Consent(Stored):
     """Consent per channel."""
 
     email: ChannelConsent = Field(default_factory=ChannelConsent)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from models.base import Document
 from models.enums import AuditOutcome, Role
@@ -33,6 +33,7 @@ class AuditRecord(Document):
     """Who did what to which resource, when, from where, with what outcome."""
 
     object_id_fields = ("patient_id",)
+    id_time_fields = ("at",)
 
     actor: str
     action: str
@@ -46,7 +47,10 @@ class AuditRecord(Document):
 class KbArticle(Document):
     """A knowledge-base question and its approved answer."""
 
-    title: str
+    id_time_fields = ("updated_at",)
+
+    # The product guide's articles are question/answer pairs: the question is the title.
+    title: str = Field(validation_alias=AliasChoices("title", "question"))
     answer: str
     tags: list[str] = Field(default_factory=list)
     updated_at: datetime

@@ -53,9 +53,15 @@ def active_key(patient_id: str, campaign_type: CampaignType) -> str:
 # ---- aggregation expressions ------------------------------------------------------------------------------------
 
 
-def local_month(field: str, timezone: str) -> dict[str, Any]:
-    """YYYY-MM of the field's date in the timezone (null when the field is null or missing)."""
-    return {"$dateToString": {"format": "%Y-%m", "date": f"${field}", "timezone": timezone}}
+def local_month(date: str | dict[str, Any], timezone: str) -> dict[str, Any]:
+    """YYYY-MM of a field's date (or a date expression) in the timezone (null when it is null or missing)."""
+    value = f"${date}" if isinstance(date, str) else date
+    return {"$dateToString": {"format": "%Y-%m", "date": value, "timezone": timezone}}
+
+
+# When a campaign was created: its created_at, or (written elsewhere without one) its id's timestamp, as
+# Campaign.from_mongo reads it.
+CREATED_AT: dict[str, Any] = {"$ifNull": ["$created_at", {"$toDate": "$_id"}]}
 
 
 def _all(*conditions: Any) -> Any:
@@ -114,7 +120,7 @@ def campaign_dashboard_pipeline(*, timezone: str, months: Sequence[str], since: 
             totals[f"{key}_{window}_created"] = _sum_if(of_type, *conditions)
             totals[f"{key}_{window}_converted"] = _sum_if(of_type, *conditions, booked)
             rates[f"rate_{key}_{window}"] = _ratio(f"{key}_{window}_converted", f"{key}_{window}_created")
-    created_in_window = {"$and": [{"$gte": ["$created_at", since]}, {"$lte": ["$created_at", now]}]}
+    created_in_window = {"$and": [{"$gte": [CREATED_AT, since]}, {"$lte": [CREATED_AT, now]}]}
     return [
         # Every campaign has one of the two types: the match lets the planner serve the pass from an index.
         {"$match": {"campaign_type": {"$in": [c.value for c in CampaignType]}}},
@@ -123,7 +129,7 @@ def campaign_dashboard_pipeline(*, timezone: str, months: Sequence[str], since: 
                 "_id": {
                     t: "$campaign_type",
                     s: "$status",
-                    m: local_month("created_at", timezone),
+                    m: local_month(CREATED_AT, timezone),
                     v: local_month("converted_at", timezone),
                     r: created_in_window,
                 },

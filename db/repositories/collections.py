@@ -15,7 +15,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from db.group_commit import DUPLICATE_KEY, grouped_lookup
 from db.repositories.base import Mongo, Repository, oid, required
-from models.appointment import Appointment, SlotClaim
+from models.appointment import DEFAULT_DURATION_MINUTES, Appointment, SlotClaim
 from models.base import new_id, plain
 from models.campaign import Campaign, Lease
 from models.enums import (
@@ -274,7 +274,7 @@ class AppointmentRepository(Repository[Appointment]):
             batch_size=BUSY_BATCH_SIZE,
         )
         return [
-            (str(doc["_id"]), doc["start"], int(doc["duration_minutes"]))
+            (str(doc["_id"]), doc["start"], int(doc.get("duration_minutes") or DEFAULT_DURATION_MINUTES))
             async for doc in cursor
             if doc.get("status") != AppointmentStatus.CANCELLED.value
         ]
