@@ -17,6 +17,7 @@ from bson import ObjectId
 
 from core.config import Settings
 from core.container import Container
+from domain.audit import Actor
 from main import create_app
 from models.enums import Role
 from tests.fakes.smtp import SmtpSink
@@ -299,7 +300,9 @@ async def test_outreach_worker_handles_or_skips_campaigns_without_follow_up_deta
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [r.getMessage() for r in caplog.records]
     assert await db.campaigns.find_one({"_id": unscheduled["_id"]}) == unscheduled
     # Staff can still run the unscheduled one by hand; it reads as a first attempt.
-    manual = await outreach.trigger(str(unscheduled["_id"]), ignore_quiet_hours=True)
+    manual = await outreach.trigger(
+        str(unscheduled["_id"]), actor=Actor("desk@clinic.test", None), ignore_quiet_hours=True
+    )
     assert manual.campaign_id == str(unscheduled["_id"])
     stored = await db.campaigns.find_one({"_id": unscheduled["_id"]})
     assert stored is not None and stored["follow_up_details"]["attempts_made"] == 1
