@@ -53,7 +53,7 @@ async def test_import_validates_reports_and_is_idempotent(
     assert report.skipped_duplicate == 2 and report.skipped_active == 0
     assert [(line, reason) for line, reason, _ in report.rejected] == [
         (6, "email is not a valid address"),
-        (7, "phone is not in E.164 format (e.g. +15551234567)"),
+        (7, "phone is not a valid phone number (give the country code, e.g. +15551234567)"),
         (8, "name is empty"),
         (9, "campaign_type must be RECOVERY or RECALL"),
         (10, "channel sms needs a phone number"),
