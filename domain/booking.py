@@ -398,7 +398,9 @@ class BookingService:
         if cancelled is None:
             raise Conflict("This appointment was changed meanwhile; reload it", error="not_changeable")
         await self.repos.slot_claims.release(appointment.id)
-        restored = await self.repos.campaigns.restore_conversion(appointment.id, now=self.clock.now())
+        restored = await self.repos.campaigns.restore_conversion(
+            appointment.id, patient_id=appointment.patient_id, now=self.clock.now()
+        )
         if restored:
             log.info("campaign conversion undone", extra={"appointment_id": appointment.id, "restored": len(restored)})
         self._changed()

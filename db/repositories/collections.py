@@ -277,14 +277,18 @@ class CampaignRepository(Repository[Campaign]):
                 converted.append(str(doc["_id"]))
         return converted
 
-    async def restore_conversion(self, appointment_id: str, *, now: datetime) -> list[str]:
+    async def restore_conversion(self, appointment_id: str, *, patient_id: str, now: datetime) -> list[str]:
         """Campaigns still BOOKING_COMPLETED through this (now cancelled) appointment go back to their prior state.
 
         A contacting campaign's next touch is never in the past (it is due from now); one whose type another
         active campaign of the patient took meanwhile comes back PAUSED, for staff. Returns the restored ids.
         """
         restored: list[str] = []
-        query = {"conversion.appointment_id": appointment_id, "status": CampaignStatus.BOOKING_COMPLETED.value}
+        query = {
+            "patient_id": oid(patient_id),  # served by the (patient_id, campaign_type) index
+            "conversion.appointment_id": appointment_id,
+            "status": CampaignStatus.BOOKING_COMPLETED.value,
+        }
         async for doc in self.collection.find(query):
             campaign = Campaign.from_mongo(doc)
             if campaign.conversion is None:
