@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.errors import AppError, error_body
+from core.errors import AppError, Unprocessable, error_body
 
 log = logging.getLogger("medcampaign.errors")
 
@@ -24,7 +24,9 @@ def _field_name(loc: tuple[Any, ...]) -> str:
 
 async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    return JSONResponse(error_body(exc.error, exc.detail), status_code=exc.status_code, headers=exc.headers)
+    field = exc.field if isinstance(exc, Unprocessable) else None
+    extra = {"fields": [{"field": field, "message": exc.detail}]} if field else {}
+    return JSONResponse(error_body(exc.error, exc.detail, **extra), status_code=exc.status_code, headers=exc.headers)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

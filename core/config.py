@@ -3,19 +3,53 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, time
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from core.phone import is_region
 
 DEFAULT_JWT_SECRET = "change-me"  # noqa: S105 - the placeholder production refuses
 DEV_MONGO_URI = "mongodb://127.0.0.1:27017"
 MIN_JWT_SECRET_LENGTH = 32
 
 CsvList = Annotated[list[str], NoDecode]
+APPOINTMENT_DURATIONS = (30, 45)
+DEFAULT_SERVICES = "Check-up:30,Cleaning:45,Filling:45,Whitening:45,Crown fitting:45,Consultation:30,Follow-up visit:30"
+MAX_SERVICE_NAME_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class ClinicService:
+    """A visit type patients can book, with its fixed length."""
+
+    name: str
+    duration_minutes: Literal[30, 45]
+
+
+def parse_services(entries: list[str]) -> list[ClinicService]:
+    """`Name:minutes` entries as services; ValueError naming the first bad entry."""
+    services: list[ClinicService] = []
+    for entry in entries:
+        name, _, minutes = entry.rpartition(":")
+        name = name.strip()
+        if not name or not minutes.strip().isdigit() or int(minutes) not in APPOINTMENT_DURATIONS:
+            raise ValueError(
+                f"CLINIC_SERVICES entry {entry!r} must be Name:minutes with minutes 30 or 45, e.g. Check-up:30"
+            )
+        if len(name) > MAX_SERVICE_NAME_LENGTH or any(not ch.isprintable() for ch in name):
+            raise ValueError(f"CLINIC_SERVICES name {name!r} must be printable and at most 100 characters")
+        if any(s.name.casefold() == name.casefold() for s in services):
+            raise ValueError(f"CLINIC_SERVICES lists {name!r} twice")
+        services.append(ClinicService(name, cast(Literal[30, 45], int(minutes))))
+    if not services:
+        raise ValueError("CLINIC_SERVICES must list at least one service, e.g. Check-up:30")
+    return services
 
 
 def _split_csv(value: object) -> object:
@@ -67,6 +101,10 @@ class Settings(BaseSettings):
     CANCEL_MIN_NOTICE_HOURS: int = Field(default=24, ge=0)
     BOOKING_RATE_LIMIT_PER_IP: int = Field(default=20, ge=0)
     BOOKING_RATE_LIMIT_PER_EMAIL: int = Field(default=5, ge=0)
+    CLINIC_SERVICES: CsvList = Field(default_factory=lambda: DEFAULT_SERVICES.split(","))
+    RESCHEDULE_LIMIT_PER_DAY: int = Field(default=3, ge=0)  # per appointment; 0 = no limit
+    CONFIRMATION_EMAILS_PER_RECIPIENT_PER_DAY: int = Field(default=5, ge=0)  # 0 = no limit
+    PHONE_DEFAULT_REGION: str = "US"
     BOOKING_URL: str = ""
     AVAILABILITY_CACHE_SECONDS: float = Field(default=5.0, ge=0)
     KB_CACHE_SECONDS: float = Field(default=30.0, ge=0)  # how long a KB edit may take to reach replies
@@ -143,8 +181,22 @@ class Settings(BaseSettings):
         "CLINIC_DOCTORS",
         "FOLLOW_UP_CADENCE_DAYS",
         "OUTREACH_RETRY_DELAYS_SECONDS",
+        "CLINIC_SERVICES",
         mode="before",
     )(_split_csv)
+
+    @field_validator("CLINIC_SERVICES")
+    @classmethod
+    def _valid_services(cls, value: list[str]) -> list[str]:
+        parse_services(value)
+        return value
+
+    @field_validator("PHONE_DEFAULT_REGION")
+    @classmethod
+    def _valid_region(cls, value: str) -> str:
+        if not is_region(value):
+            raise ValueError(f"PHONE_DEFAULT_REGION must be an ISO 3166 region code such as US or DE, got {value!r}")
+        return value.upper()
 
     @field_validator("TZ")
     @classmethod
@@ -230,6 +282,11 @@ class Settings(BaseSettings):
     def doctors(self) -> list[str]:
         """Bookable doctors; the consulting doctor is always one of them."""
         return list(dict.fromkeys([self.CONSULTING_DOCTOR, *self.CLINIC_DOCTORS]))
+
+    @cached_property
+    def services(self) -> list[ClinicService]:
+        """Bookable visit types with their durations, in the configured order."""
+        return parse_services(self.CLINIC_SERVICES)
 
     @property
     def booking_url(self) -> str:

@@ -55,10 +55,14 @@ class Conflict(AppError):
 
 
 class Unprocessable(AppError):
-    """422 raised by domain validation."""
+    """422 raised by domain validation; `field` names the offending input (rendered in "fields")."""
 
     status_code = 422
     error = "validation_error"
+
+    def __init__(self, detail: str, *, error: str | None = None, field: str | None = None):
+        super().__init__(detail, error=error)
+        self.field = field
 
 
 class TooManyRequests(AppError):

@@ -13,13 +13,15 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from core.cache import TTLCache
 from core.clock import Clock
-from core.config import Settings
+from core.config import ClinicService, Settings
 from core.container import Repositories
 from core.errors import Conflict, NotFound, ServiceUnavailable, TooManyRequests, Unprocessable, UpstreamError
+from core.net import ip_bucket
+from core.phone import phone_field
 from core.security import sha256_hex, sign_token, verify_token
 from domain.audit import Actor, AuditTrail
 from domain.slots import (
@@ -45,6 +47,9 @@ MAX_DURATION = timedelta(minutes=45)
 ORPHAN_CLAIM_AGE = timedelta(seconds=30)
 CONFIRMATION_ATTEMPTS = 3
 STAFF_TRANSITIONS = {AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW, AppointmentStatus.CANCELLED}
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class SlotUnavailable(Conflict):
@@ -62,7 +67,7 @@ class BookingRequest:
     phone: str | None
     day: date
     at: time
-    duration_minutes: int
+    duration_minutes: int | None  # None: the service's duration
     service: str
     doctor: str | None = None
     campaign_id: str | None = None
@@ -138,6 +143,28 @@ class BookingService:
                 f"Unknown doctor; choose one of: {', '.join(self.settings.doctors)}", error="unknown_doctor"
             )
         return chosen
+
+    def services(self) -> list[ClinicService]:
+        """The visit types patients can book (CLINIC_SERVICES), each with its duration."""
+        return self.settings.services
+
+    def _service(self, name: str, duration_minutes: int | None) -> ClinicService:
+        """The configured service of that name (any case); 422 naming the field when unknown or of another length."""
+        wanted = name.strip().casefold()
+        service = next((s for s in self.settings.services if s.name.casefold() == wanted), None)
+        if service is None:
+            raise Unprocessable(
+                f"service must be one of: {', '.join(s.name for s in self.settings.services)}",
+                error="unknown_service",
+                field="service",
+            )
+        if duration_minutes is not None and duration_minutes != service.duration_minutes:
+            raise Unprocessable(
+                f"duration_minutes must be {service.duration_minutes} for {service.name} (or be left out)",
+                error="duration_mismatch",
+                field="duration_minutes",
+            )
+        return service
 
     def _check_window(self, year: int, month: int, day: date | None) -> None:
         today = self.clock.now().astimezone(self.settings.zone).date()
@@ -255,15 +282,16 @@ class BookingService:
 
     # ---- booking --------------------------------------------------------------------------------------------
 
+    async def _over_limit(self, key: str, *, limit: int, per: timedelta) -> bool:
+        """Count one use of `key` in the current fixed window (UTC hours or days); True when it exceeds `limit`."""
+        if not limit:
+            return False
+        window = _EPOCH + (self.clock.now() - _EPOCH) // per * per
+        count = await self.repos.rate_limits.hit(key, window_start=window, expires_at=window + 2 * per)
+        return count > limit
+
     async def _rate_limit(self, kind: str, value: str | None, limit: int) -> None:
-        if not limit or not value:
-            return
-        now = self.clock.now()
-        window = now.replace(minute=0, second=0, microsecond=0)
-        count = await self.repos.rate_limits.hit(
-            f"book:{kind}:{sha256_hex(value)}", window_start=window, expires_at=window + timedelta(hours=2)
-        )
-        if count > limit:
+        if value and await self._over_limit(f"book:{kind}:{sha256_hex(value)}", limit=limit, per=HOUR):
             raise TooManyRequests(
                 "Too many booking attempts; please try again later or call the clinic", error="rate_limited"
             )
@@ -273,19 +301,22 @@ class BookingService:
 
     async def book(self, request: BookingRequest, *, ip: str | None) -> Booked:
         """Book a free slot for the patient (created by email if new) and convert their campaign."""
-        await self._rate_limit("ip", ip, self.settings.BOOKING_RATE_LIMIT_PER_IP)
-        await self._rate_limit("email", request.email.lower(), self.settings.BOOKING_RATE_LIMIT_PER_EMAIL)
         doctor = self._doctor(request.doctor)
-        start = await self._offered_start(
-            doctor=doctor, day=request.day, at=request.at, duration_minutes=request.duration_minutes
-        )
+        service = self._service(request.service, request.duration_minutes)
+        duration = service.duration_minutes
+        phone = phone_field(request.phone, region=self.settings.PHONE_DEFAULT_REGION)
+        self._check_window(request.day.year, request.day.month, request.day)
+        # Counted only once the request is well-formed: junk (422) uses up neither the address's nor the email's quota.
+        await self._rate_limit("ip", ip_bucket(ip) if ip else None, self.settings.BOOKING_RATE_LIMIT_PER_IP)
+        await self._rate_limit("email", request.email.lower(), self.settings.BOOKING_RATE_LIMIT_PER_EMAIL)
+        start = await self._offered_start(doctor=doctor, day=request.day, at=request.at, duration_minutes=duration)
         now = self.clock.now()
         patient, _ = await self.repos.patients.find_or_create(
-            name=request.name, email=request.email, phone=request.phone, now=now
+            name=request.name, email=request.email, phone=phone, now=now
         )
         campaign_id = await self._own_campaign(request.campaign_id, patient.id)
         appointment_id = new_id()
-        bucket_starts = buckets(start, request.duration_minutes)
+        bucket_starts = buckets(start, duration)
         await self._claim(doctor=doctor, bucket_starts=bucket_starts, appointment_id=appointment_id)
         token = sign_token(
             purpose=MANAGE_PURPOSE,
@@ -298,9 +329,9 @@ class BookingService:
             patient_id=patient.id,
             campaign_id=campaign_id,
             doctor=doctor,
-            service=request.service,
+            service=service.name,
             start=start,
-            duration_minutes=request.duration_minutes,  # type: ignore[arg-type]
+            duration_minutes=duration,
             manage_token_hash=sha256_hex(token),
             created_at=now,
             updated_at=now,
@@ -311,7 +342,9 @@ class BookingService:
             await self.repos.slot_claims.release(appointment_id)
             raise
         self._changed()
-        converted = await self.repos.campaigns.mark_converted(patient_id=patient.id, campaign_id=campaign_id, now=now)
+        converted = await self.repos.campaigns.mark_converted(
+            patient_id=patient.id, campaign_id=campaign_id, appointment_id=appointment_id, now=now
+        )
         if converted and appointment.campaign_id is None:
             appointment = appointment.model_copy(update={"campaign_id": converted[0]})
             await self.repos.appointments.set_campaign(appointment_id, converted[0])
@@ -365,6 +398,11 @@ class BookingService:
         if cancelled is None:
             raise Conflict("This appointment was changed meanwhile; reload it", error="not_changeable")
         await self.repos.slot_claims.release(appointment.id)
+        restored = await self.repos.campaigns.restore_conversion(
+            appointment.id, patient_id=appointment.patient_id, now=self.clock.now()
+        )
+        if restored:
+            log.info("campaign conversion undone", extra={"appointment_id": appointment.id, "restored": len(restored)})
         self._changed()
         return cancelled
 
@@ -381,6 +419,13 @@ class BookingService:
         )
         if new_start == appointment.start:
             return appointment
+        if await self._over_limit(
+            f"reschedule:{appointment.id}", limit=self.settings.RESCHEDULE_LIMIT_PER_DAY, per=DAY
+        ):
+            raise TooManyRequests(
+                f"This appointment was moved too often today; please call {self.settings.CLINIC_PHONE}",
+                error="reschedule_limit",
+            )
         old = set(buckets(appointment.start, appointment.duration_minutes))
         new = buckets(new_start, appointment.duration_minutes)
         extra = [b for b in new if b not in old]
@@ -508,6 +553,11 @@ class BookingService:
         self, patient: Patient, appointment: Appointment, manage_url: str | None, what: str
     ) -> None:
         message = self.confirmation_email(patient, appointment, manage_url, what)
+        limit = self.settings.CONFIRMATION_EMAILS_PER_RECIPIENT_PER_DAY
+        if await self._over_limit(f"confirm:{sha256_hex(message.to.lower())}", limit=limit, per=DAY):
+            # The booking stands; the recipient just gets no more mail from us today (no flooding through us).
+            log.warning("confirmation email skipped: recipient's daily limit", extra={"appointment_id": appointment.id})
+            return
         for attempt in range(1, CONFIRMATION_ATTEMPTS + 1):
             try:
                 await self.email.send(message)

@@ -16,6 +16,7 @@ from typing import Literal
 from core.clock import Clock
 from core.config import Settings
 from core.errors import AppError, Conflict, NotFound, Unprocessable
+from core.phone import phone_field
 from db.repositories.admin import (
     ActiveKeyTaken,
     AdminRepositories,
@@ -169,8 +170,9 @@ class CampaignAdminService:
         if new.patient is None or not (new.patient.email or new.patient.phone):
             raise Unprocessable("Give patient_id, or a patient with an email or a phone", error="patient_required")
         given = new.patient
+        phone = phone_field(given.phone, region=self.settings.PHONE_DEFAULT_REGION, field="patient.phone")
         return await self.repos.patients.find_or_create(
-            name=given.name, email=given.email, phone=given.phone, timezone=given.timezone, now=now
+            name=given.name, email=given.email, phone=phone, timezone=given.timezone, now=now
         )
 
     def _first_attempt(self, requested: datetime | None, now: datetime) -> datetime:

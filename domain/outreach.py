@@ -16,6 +16,7 @@ from core.clock import Clock
 from core.config import Settings
 from core.container import Repositories
 from core.errors import Conflict, NotFound
+from core.phone import phone_field
 from domain.audit import Actor, AuditTrail
 from domain.campaigns import NewPatient, SendWindow, attempting_status
 from models.appointment import Appointment
@@ -346,13 +347,14 @@ class OutreachService:
 
     async def _find_or_create_patient(self, patient: TriggerPatient, now: datetime, *, recorded_by: str) -> Patient:
         record: Patient | None = None
-        if patient.phone and not patient.email:
+        phone = phone_field(patient.phone, region=self.settings.PHONE_DEFAULT_REGION, field="patient.phone")
+        if phone and not patient.email:
             # Without an email, any patient already on that number is the same person.
-            same_phone = await self.repos.patients.ids_by_phone(patient.phone)
+            same_phone = await self.repos.patients.ids_by_phone(phone)
             record = await self.repos.patients.get(same_phone[0]) if same_phone else None
         if record is None:
             record, _ = await self.repos.patients.find_or_create(
-                name=patient.name, email=patient.email, phone=patient.phone, now=now
+                name=patient.name, email=patient.email, phone=phone, now=now
             )
         updates: dict[str, Any] = {}
         for channel, wanted in ((Channel.SMS, patient.sms_consent), (Channel.CALL, patient.call_consent)):
@@ -361,8 +363,8 @@ class OutreachService:
                 updates[f"consent.{channel.value}"] = ChannelConsent(
                     status=ConsentStatus.GRANTED, source="staff", by=recorded_by, at=now
                 ).model_dump()
-        if patient.phone and not record.phone:
-            updates["phone"] = patient.phone
+        if phone and not record.phone:
+            updates["phone"] = phone
         if patient.timezone and not record.timezone:
             updates["timezone"] = patient.timezone
         if updates:

@@ -37,6 +37,14 @@ class Lease(Stored):
     claim: str | None = None  # which claim took it (a worker may hold several)
 
 
+class Conversion(BaseModel):
+    """Which booking converted the campaign and the state it left, restored if that booking is cancelled."""
+
+    appointment_id: str
+    previous_status: CampaignStatus
+    previous_next_follow_up_at: datetime | None = None
+
+
 class Campaign(Document):
     """A Recovery or Recall campaign for one patient."""
 
@@ -51,6 +59,7 @@ class Campaign(Document):
     handoff: Handoff | None = None
     failure_reason: str | None = None
     converted_at: datetime | None = None
+    conversion: Conversion | None = None
     created_at: datetime
     updated_at: datetime
     lease: Lease | None = None

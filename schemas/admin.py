@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
+from core.names import PersonName
+from core.phone import PhoneInput
 from models.campaign import FollowUpDetails, Handoff
 from models.enums import AuditOutcome, CampaignStatus, CampaignType, Channel, Direction, Intent
-from services.sms.port import is_e164
 
 OBJECT_ID = r"^[0-9a-f]{24}$"
 
@@ -166,25 +167,10 @@ class CampaignDetailRead(CampaignRead):
 class PatientCreate(BaseModel):
     """A patient given by contact details: found by email (else phone) or created."""
 
-    name: str = Field(min_length=1, max_length=200)
+    name: PersonName
     email: EmailStr | None = None
-    phone: str | None = Field(default=None, max_length=16, description="E.164, e.g. +15551234567")
+    phone: PhoneInput | None = None
     timezone: str | None = Field(default=None, max_length=64, description="IANA name, e.g. Europe/Berlin")
-
-    @field_validator("name")
-    @classmethod
-    def _strip(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("must not be blank")
-        return value
-
-    @field_validator("phone")
-    @classmethod
-    def _e164(cls, value: str | None) -> str | None:
-        if value is not None and not is_e164(value):
-            raise ValueError("phone must be in E.164 format, e.g. +15551234567")
-        return value
 
     @field_validator("timezone")
     @classmethod

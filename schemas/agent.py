@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
+from core.names import PersonName
+from core.phone import PhoneInput
 from models.enums import CampaignStatus, CampaignType, Channel
 
 
@@ -15,9 +17,9 @@ class TriggerPatient(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: PersonName
     email: EmailStr | None = None
-    phone: str | None = Field(default=None, pattern=r"^\+[1-9]\d{1,14}$")
+    phone: PhoneInput | None = None
     timezone: str | None = Field(default=None, max_length=64)
     sms_consent: bool = False
     call_consent: bool = False

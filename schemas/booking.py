@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, EmailStr, Field, field_validator
 
+from core.names import PersonName
+from core.phone import PhoneInput
 from models.enums import AppointmentStatus
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -35,6 +37,13 @@ def allowed_duration(value: int) -> int:
 Duration = Literal[30, 45]
 
 
+class ServiceRead(BaseModel):
+    """A bookable visit type and its length."""
+
+    name: str
+    duration_minutes: Duration
+
+
 class DayRead(BaseModel):
     """One day's free start times."""
 
@@ -54,17 +63,19 @@ class AvailabilityRead(BaseModel):
 class BookingCreate(BaseModel):
     """A patient's booking request."""
 
-    name: str = Field(min_length=1, max_length=200)
+    name: PersonName
     email: EmailStr
-    phone: str | None = Field(default=None, max_length=32)
+    phone: PhoneInput | None = None
     date: date
     time: HHMM
-    duration_minutes: Duration = 30
-    service: str = Field(min_length=1, max_length=200)
+    duration_minutes: Duration | None = Field(
+        default=None, description="the service's duration (GET /api/v1/services); omitted = taken from the service"
+    )
+    service: str = Field(min_length=1, max_length=100, description="one of GET /api/v1/services (CLINIC_SERVICES)")
     doctor: str | None = Field(default=None, max_length=200)
     campaign_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{24}$")
 
-    @field_validator("name", "service")
+    @field_validator("service")
     @classmethod
     def _strip(cls, value: str) -> str:
         value = value.strip()

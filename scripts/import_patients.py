@@ -1,7 +1,8 @@
 """Import patients and start their campaigns from a CSV file: `python -m scripts.import_patients patients.csv`.
 
 Columns: name,email,phone,campaign_type and optionally channel,timezone (header row required; email or phone may
-be empty, not both). Each row is validated (email syntax, E.164 phone, RECOVERY/RECALL, channel, IANA timezone);
+be empty, not both). Each row is validated (name without links or line breaks, email syntax, phone number - stored
+as E.164, national numbers read in PHONE_DEFAULT_REGION - RECOVERY/RECALL, channel, IANA timezone);
 rejected rows are written with their line number and reason to `<name>.rejected.csv` beside the input (that file
 holds the rows, for the operator; logs carry only line numbers). Re-running is safe: patients are found by email
 (else phone) and a campaign is skipped when the patient already has an active one of that type.
@@ -25,19 +26,19 @@ from tqdm import tqdm
 from core.config import Settings
 from core.container import Container
 from core.errors import AppError
+from core.names import clean_person_name
+from core.phone import InvalidPhoneNumber, to_e164
 from db.repositories.admin import AdminRepositories
 from domain.audit import Actor
 from domain.campaigns import NewPatient
 from domain.campaigns_admin import ActiveCampaignExists, CampaignAdminService, NewCampaign
 from models.enums import CampaignType, Channel
 from scripts.common import open_container
-from services.sms.port import is_e164
 
 log = logging.getLogger("medcampaign.import")
 REQUIRED_COLUMNS = ("name", "email", "phone", "campaign_type")
 OPTIONAL_COLUMNS = ("channel", "timezone")
 ACTOR = Actor("cli:import_patients", None)
-MAX_NAME_LENGTH = 200
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -80,14 +81,16 @@ class ImportReport:
     rejected: list[tuple[int, str, dict[str, str]]] = field(default_factory=list)
 
 
-def validate_row(line: int, raw: dict[str, str]) -> PatientRow:
-    """A valid row, or RowError with the reason."""
+def validate_row(line: int, raw: dict[str, str], *, region: str) -> PatientRow:
+    """A valid row (phone as E.164, national numbers read in `region`), or RowError with the reason."""
     values = {k: (v or "").strip() for k, v in raw.items() if k}
     name = values.get("name", "")
     if not name:
         raise RowError("name is empty")
-    if len(name) > MAX_NAME_LENGTH:
-        raise RowError(f"name is longer than {MAX_NAME_LENGTH} characters")
+    try:
+        name = clean_person_name(name)
+    except ValueError as exc:
+        raise RowError(f"name {exc}") from None
     email = values.get("email") or None
     if email:
         try:
@@ -95,8 +98,11 @@ def validate_row(line: int, raw: dict[str, str]) -> PatientRow:
         except EmailNotValidError:
             raise RowError("email is not a valid address") from None
     phone = values.get("phone") or None
-    if phone and not is_e164(phone):
-        raise RowError("phone is not in E.164 format (e.g. +15551234567)")
+    if phone:
+        try:
+            phone = to_e164(phone, region=region)
+        except InvalidPhoneNumber:
+            raise RowError("phone is not a valid phone number (give the country code, e.g. +15551234567)") from None
     if not email and not phone:
         raise RowError("email and phone are both empty")
     try:
@@ -171,7 +177,7 @@ async def import_rows(
     for line, raw in tqdm(items, desc="Importing", unit="row", disable=not progress):
         report.rows += 1
         try:
-            row = validate_row(line, raw)
+            row = validate_row(line, raw, region=container.settings.PHONE_DEFAULT_REGION)
         except RowError as exc:
             report.rejected.append((line, str(exc), raw))
             log.warning("row rejected", extra={"line": line, "reason": str(exc)})

@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
 from bson import ObjectId
@@ -71,16 +71,6 @@ LAST_NAMES = _words(
     "Larsen Park Bianchi Clark Hughes Yilmaz Santos"
 )
 CONSENT_SOURCES = ("intake_form", "web_booking", "front_desk", "phone_call")
-SERVICES: tuple[tuple[str, Literal[30, 45]], ...] = (
-    ("Check-up", 30),
-    ("Cleaning", 45),
-    ("Check-up & cleaning", 45),
-    ("Whitening", 45),
-    ("Filling", 45),
-    ("Consultation", 30),
-    ("Crown fitting", 45),
-    ("Follow-up visit", 30),
-)
 
 # Outreach messages by campaign type and channel, one per attempt (the last repeats).
 OUTREACH: dict[tuple[CampaignType, Channel], tuple[str, ...]] = {
@@ -722,7 +712,8 @@ def _appointment(
 ) -> tuple[Appointment, list[SlotClaim]] | None:
     """Place one wanted visit; with the claims of its 15-minute buckets unless it is cancelled."""
     settings = cal.settings
-    service, duration = rng.choice(SERVICES)
+    service = rng.choice(settings.services)  # the clinic's configured visit types (CLINIC_SERVICES)
+    duration = service.duration_minutes
     doctor = settings.CONSULTING_DOCTOR if rng.random() < 0.65 else _second_doctor(settings)
     start = cal.place(
         rng,
@@ -750,7 +741,7 @@ def _appointment(
         patient_id=want.patient_id,
         campaign_id=want.campaign_id,
         doctor=doctor,
-        service=service,
+        service=service.name,
         start=start,
         duration_minutes=duration,
         status=status,

@@ -18,7 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from db.repositories.base import Mongo, Repository, oid
-from db.repositories.collections import PatientRepository
+from db.repositories.collections import PatientRepository, active_key
 from models.appointment import Appointment
 from models.campaign import Campaign
 from models.enums import (
@@ -43,11 +43,6 @@ _PATIENT_SUMMARY = [{"$project": {"name": 1, "email": 1}}]
 
 class ActiveKeyTaken(Exception):
     """Another active campaign of the same patient and type holds the marker."""
-
-
-def active_key(patient_id: str, campaign_type: CampaignType) -> str:
-    """The unique marker an active campaign carries: one active campaign per patient and type."""
-    return f"{patient_id}:{campaign_type.value}"
 
 
 # ---- aggregation expressions ------------------------------------------------------------------------------------

@@ -17,13 +17,14 @@ from db.group_commit import DUPLICATE_KEY, grouped_lookup
 from db.repositories.base import Mongo, Repository, oid, required
 from models.appointment import DEFAULT_DURATION_MINUTES, Appointment, SlotClaim
 from models.base import new_id, plain
-from models.campaign import Campaign, Lease
+from models.campaign import Campaign, Conversion, Lease
 from models.enums import (
     ACTIVE_STATUSES,
     ATTEMPTING_STATUSES,
     AppointmentStatus,
     AuditOutcome,
     CampaignStatus,
+    CampaignType,
     Channel,
     ConsentStatus,
     InboundSource,
@@ -43,6 +44,13 @@ BUSY_BATCH_SIZE = 10_000
 # A worker claims a random `limit` out of this many times as many due campaigns (see claim_due).
 CLAIM_WINDOW_FACTOR = 4
 CLAIM_ROUNDS = 3
+# What a public booking converts (HANDOFF is left to staff).
+CONVERTIBLE_STATUSES = (*ATTEMPTING_STATUSES, CampaignStatus.ENGAGED)
+
+
+def active_key(patient_id: str, campaign_type: CampaignType) -> str:
+    """The unique marker an active campaign carries: one active campaign per patient and type."""
+    return f"{patient_id}:{campaign_type.value}"
 
 
 class PatientRepository(Repository[Patient]):
@@ -232,23 +240,32 @@ class CampaignRepository(Repository[Campaign]):
         )
         return self._load(doc)
 
-    async def mark_converted(self, *, patient_id: str, campaign_id: str | None, now: datetime) -> list[str]:
-        """Active campaigns of the patient (or the given one of theirs) become BOOKING_COMPLETED; follow-ups stop."""
-        query: dict[str, Any] = {"patient_id": oid(patient_id), "status": {"$in": [s.value for s in ACTIVE_STATUSES]}}
+    async def mark_converted(
+        self, *, patient_id: str, campaign_id: str | None, now: datetime, appointment_id: str | None = None
+    ) -> list[str]:
+        """The patient's contacting or engaged campaigns (or the given one of theirs, also when paused) become
+        BOOKING_COMPLETED and stop following up; each remembers its prior state for `restore_conversion`.
+
+        HANDOFF campaigns are never converted: staff are dealing with that patient.
+        """
+        statuses = [*CONVERTIBLE_STATUSES, CampaignStatus.PAUSED] if campaign_id else CONVERTIBLE_STATUSES
+        query: dict[str, Any] = {"patient_id": oid(patient_id), "status": {"$in": [s.value for s in statuses]}}
         if campaign_id:
-            query = {
-                "_id": oid(campaign_id),
-                "patient_id": oid(patient_id),
-                "status": {"$in": [s.value for s in (*ACTIVE_STATUSES, CampaignStatus.PAUSED)]},
-            }
-        ids = [str(doc["_id"]) async for doc in self.collection.find(query, {"_id": 1})]
-        if ids:
-            await self.collection.update_many(
-                {**query, "_id": {"$in": [oid(i) for i in ids]}},
+            query["_id"] = oid(campaign_id)
+        converted: list[str] = []
+        async for doc in self.collection.find(query, {"status": 1, "follow_up_details.next_follow_up_at": 1}):
+            prior = Conversion(
+                appointment_id=appointment_id or "",
+                previous_status=doc["status"],
+                previous_next_follow_up_at=(doc.get("follow_up_details") or {}).get("next_follow_up_at"),
+            )
+            result = await self._update_one(
+                {"_id": doc["_id"], "status": doc["status"]},  # unchanged since read, so `prior` is its state
                 {
                     "$set": {
                         "status": CampaignStatus.BOOKING_COMPLETED.value,
                         "converted_at": now,
+                        "conversion": plain(prior.model_dump()),
                         "updated_at": now,
                         "follow_up_details.next_follow_up_at": None,
                     },
@@ -256,7 +273,50 @@ class CampaignRepository(Repository[Campaign]):
                     "$unset": {"active_key": ""},
                 },
             )
-        return ids
+            if result.modified_count == 1:
+                converted.append(str(doc["_id"]))
+        return converted
+
+    async def restore_conversion(self, appointment_id: str, *, patient_id: str, now: datetime) -> list[str]:
+        """Campaigns still BOOKING_COMPLETED through this (now cancelled) appointment go back to their prior state.
+
+        A contacting campaign's next touch is never in the past (it is due from now); one whose type another
+        active campaign of the patient took meanwhile comes back PAUSED, for staff. Returns the restored ids.
+        """
+        restored: list[str] = []
+        query = {
+            "patient_id": oid(patient_id),  # served by the (patient_id, campaign_type) index
+            "conversion.appointment_id": appointment_id,
+            "status": CampaignStatus.BOOKING_COMPLETED.value,
+        }
+        async for doc in self.collection.find(query):
+            campaign = Campaign.from_mongo(doc)
+            if campaign.conversion is None:
+                continue
+            status = campaign.conversion.previous_status
+            next_at = campaign.conversion.previous_next_follow_up_at
+            if status in ATTEMPTING_STATUSES:
+                next_at = max(next_at or now, now)
+            fields: dict[str, Any] = {
+                "status": status.value,
+                "converted_at": None,
+                "conversion": None,
+                "updated_at": now,
+                "follow_up_details.next_follow_up_at": next_at,
+            }
+            if status in ACTIVE_STATUSES:
+                fields["active_key"] = active_key(campaign.patient_id, campaign.campaign_type)
+            cas = {"_id": doc["_id"], **query}
+            try:
+                result = await self.collection.update_one(cas, {"$set": fields})
+            except DuplicateKeyError:
+                # Another active campaign of this type exists now: bring this one back paused instead.
+                fields.pop("active_key")
+                fields.update({"status": CampaignStatus.PAUSED.value, "follow_up_details.next_follow_up_at": None})
+                result = await self.collection.update_one(cas, {"$set": fields})
+            if result.modified_count == 1:
+                restored.append(campaign.id)
+        return restored
 
 
 class AppointmentRepository(Repository[Appointment]):

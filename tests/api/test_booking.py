@@ -41,7 +41,7 @@ def booking(
         "date": day.isoformat(),
         "time": at,
         "duration_minutes": duration,
-        "service": "Check-up",
+        "service": "Check-up" if duration == 30 else "Filling",
         **extra,
     }
 

@@ -53,7 +53,7 @@ async def test_import_validates_reports_and_is_idempotent(
     assert report.skipped_duplicate == 2 and report.skipped_active == 0
     assert [(line, reason) for line, reason, _ in report.rejected] == [
         (6, "email is not a valid address"),
-        (7, "phone is not in E.164 format (e.g. +15551234567)"),
+        (7, "phone is not a valid phone number (give the country code, e.g. +15551234567)"),
         (8, "name is empty"),
         (9, "campaign_type must be RECOVERY or RECALL"),
         (10, "channel sms needs a phone number"),
@@ -114,3 +114,18 @@ def test_cli_imports_and_writes_the_rejected_report(
     finally:
         with MongoClient[dict[str, Any]](mongo_uri) as cleanup:
             cleanup.drop_database(db_name)
+
+
+async def test_import_stores_phones_as_e164_and_refuses_link_names(container: Container, tmp_path: Path) -> None:
+    text = (
+        "name,email,phone,campaign_type,channel,timezone\n"
+        "Dee National,,(555) 000-0009,RECALL,sms,\n"
+        "Dee Again,,+1 555 000 0009,RECALL,sms,\n"
+        "Visit evil.example,link@example.com,,RECALL,,\n"
+    )
+    _, rows = read_rows(write(tmp_path, text))
+    report = await import_rows(container, rows, progress=False)
+    assert report.campaigns_created == 1 and report.skipped_duplicate == 1
+    assert [line for line, _, _ in report.rejected] == [4]
+    assert len(await container.repos.patients.ids_by_phone("+15550000009")) == 1
+    assert await container.db.patients.count_documents({}) == 1

@@ -19,6 +19,7 @@ from schemas.booking import (
     BookingCreate,
     DayRead,
     RescheduleUpdate,
+    ServiceRead,
     allowed_duration,
 )
 from schemas.common import error_responses
@@ -38,6 +39,12 @@ def appointment_read(appointment: Appointment, settings: Settings) -> Appointmen
         service=appointment.service,
         status=appointment.status,
     )
+
+
+@router.get("/services", response_model=list[ServiceRead])
+async def services(booking: BookingServiceDep) -> list[ServiceRead]:
+    """The visit types patients can book, each with its duration in minutes (CLINIC_SERVICES)."""
+    return [ServiceRead.model_validate(s, from_attributes=True) for s in booking.services()]
 
 
 @router.get("/availability", response_model=AvailabilityRead, responses=ERRORS)
