@@ -500,10 +500,12 @@ class BookingService:
         self._changed()
         return changed
 
-    async def send_booking_link(self, *, number: str, name: str) -> str:
-        """Text the booking link to a phone number; returns the provider message id."""
+    async def send_booking_link(self, actor: Actor, *, number: str, name: str) -> str:
+        """Staff texts the booking link to a phone number; audited; returns the provider message id."""
         if not is_e164(number):
             raise Unprocessable("number must be in E.164 format, e.g. +15551234567", error="invalid_phone")
+        known = await self.repos.patients.ids_by_phone(number)
+        await self.audit.record(actor, "sms.booking_link", "sms", patient_id=known[0] if known else None)
         if self.sms is None:
             raise ServiceUnavailable("SMS is not configured (TWILIO_* settings)", error="sms_not_configured")
         first = name.strip().split(" ")[0] if name.strip() else "there"

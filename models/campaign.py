@@ -37,7 +37,7 @@ class Lease(Stored):
     claim: str | None = None  # which claim took it (a worker may hold several)
 
 
-class Conversion(BaseModel):
+class Conversion(Stored):
     """Which booking converted the campaign and the state it left, restored if that booking is cancelled."""
 
     appointment_id: str

@@ -58,6 +58,9 @@ async def test_sends_booking_link_by_sms(http: httpx.AsyncClient, twilio: FakeTw
     assert sent.account_sid == DEFAULT_ACCOUNT_SID
     body = sent.form["Body"]
     assert "Hi Alice" in body and "Bright Smiles" in body and "http://localhost:8000/book" in body
+    container = http.app.state.container  # type: ignore[attr-defined]
+    records, _ = await container.repos.audit.page(skip=0, limit=20, actor="desk@clinic.test")
+    assert [(r.action, r.resource) for r in records if r.action.startswith("sms.")] == [("sms.booking_link", "sms")]
     assert body.endswith("Reply STOP to opt out.")
 
 

@@ -86,9 +86,10 @@ async def update_appointment(
 @router.get("/phone_booking_post", response_model=SmsSentRead, responses=ERRORS)
 async def phone_booking_post(
     user: CurrentStaff,
+    ip: ClientIP,
     booking: BookingServiceDep,
     number: Annotated[str, Query(min_length=2, max_length=16, description="E.164, e.g. +15551234567")],
     name: Annotated[str, Query(min_length=1, max_length=100)],
 ) -> SmsSentRead:
     """Text the booking link to a patient's phone."""
-    return SmsSentRead(message_id=await booking.send_booking_link(number=number, name=name))
+    return SmsSentRead(message_id=await booking.send_booking_link(Actor(user.email, ip), number=number, name=name))
