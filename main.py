@@ -16,7 +16,7 @@ from core.clock import Clock
 from core.config import Settings
 from core.container import build_container
 from core.logging import configure_logging
-from core.middleware import RequestContextMiddleware
+from core.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from core.security import prepare_login_timing
 from domain.replies import gmail_maintenance
 
@@ -60,6 +60,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         version="0.1.0",
         description="Recovery and recall campaigns, reply agent, booking and dashboard for clinics.",
         lifespan=lifespan,
+        # Off in production unless DOCS_ENABLED: the schema maps every route for an attacker.
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url="/redoc" if settings.docs_enabled else None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -71,6 +75,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(webhooks.router)
     app.include_router(agent.router)
     app.include_router(gmail.router)
+    # Innermost of the three, so a 413 still carries CORS and security headers.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.MAX_BODY_BYTES, per_path=webhooks.BODY_LIMITS)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.ALLOWED_ORIGINS,

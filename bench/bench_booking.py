@@ -22,7 +22,7 @@ import httpx
 from bson import ObjectId
 from pymongo import MongoClient
 
-from bench.common import LoadResult, app_server, embedded_database, generate_load, print_table
+from bench.common import BENCH_JWT_SECRET, LoadResult, app_server, embedded_database, generate_load, print_table
 from core.clock import SystemClock
 from core.config import Settings
 from core.container import Repositories
@@ -166,6 +166,7 @@ def _throughput(base_url: str, year: int, month: int, booked_in_month: int) -> N
 async def _count_commands(mongo_uri: str, year: int, month: int) -> list[list[str]]:
     settings = Settings(
         ENVIRONMENT="development",
+        JWT_SECRET_KEY=BENCH_JWT_SECRET,
         MONGO_URI=mongo_uri,
         MONGO_DB_NAME=DB_NAME,
         TZ=CLINIC_TZ,

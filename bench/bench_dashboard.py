@@ -29,7 +29,7 @@ import httpx
 from bson import ObjectId
 from pymongo import MongoClient
 
-from bench.common import LoadResult, app_server, embedded_database, generate_load, print_table
+from bench.common import BENCH_JWT_SECRET, LoadResult, app_server, embedded_database, generate_load, print_table
 from core.clock import SystemClock
 from core.config import Settings
 from core.security import hash_password
@@ -179,7 +179,9 @@ def generate(mongo_uri: str, db_name: str, n: int) -> dict[str, float]:
 
 
 async def _compute(mongo_uri: str, db_name: str, runs: int) -> tuple[list[float], list[list[str]]]:
-    settings = Settings(_env_file=None, MONGO_URI=mongo_uri, MONGO_DB_NAME=db_name, TZ=TZ)  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, JWT_SECRET_KEY=BENCH_JWT_SECRET, MONGO_URI=mongo_uri, MONGO_DB_NAME=db_name, TZ=TZ
+    )
     counter = CommandCounter()
     client = make_client(settings, event_listeners=[counter])
     try:

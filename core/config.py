@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from datetime import date, time
 from functools import cached_property
 from typing import Annotated, Literal, cast
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.keys import Purpose, derive_key
 from core.phone import is_region
 
-DEFAULT_JWT_SECRET = "change-me"  # noqa: S105 - the placeholder production refuses
+DEFAULT_JWT_SECRET = "change-me"  # noqa: S105 - the placeholder every environment but test refuses
 DEV_MONGO_URI = "mongodb://127.0.0.1:27017"
 MIN_JWT_SECRET_LENGTH = 32
+GENERATE_SECRET = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"  # noqa: S105 - a command
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 CsvList = Annotated[list[str], NoDecode]
 APPOINTMENT_DURATIONS = (30, 45)
@@ -61,7 +66,8 @@ def _split_csv(value: object) -> object:
 class Settings(BaseSettings):
     """Every configuration value of the service, from the environment or `.env`."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
+    # hide_input_in_errors: a start-up error must not print the other values (SMTP_PASSWORD, tokens...).
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True, hide_input_in_errors=True)
 
     # Core
     ENVIRONMENT: Literal["development", "test", "production"] = "development"
@@ -76,6 +82,9 @@ class Settings(BaseSettings):
     TZ: str = "UTC"
     LOG_LEVEL: str = "INFO"
     METRICS_ENABLED: bool = True
+    METRICS_TOKEN: str = ""  # when set, GET /metrics needs `Authorization: Bearer <token>`
+    DOCS_ENABLED: bool | None = None  # /docs, /redoc, /openapi.json; unset = on outside production
+    MAX_BODY_BYTES: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
 
     # Login throttling
     LOGIN_MAX_FAILURES: int = Field(default=5, ge=1)
@@ -123,6 +132,7 @@ class Settings(BaseSettings):
     WORKER_BATCH_SIZE: int = Field(default=50, ge=1)
 
     # SMTP
+    EMAIL_BACKEND: Literal["smtp", "disabled"] = "smtp"
     SMTP_HOST: str = ""
     SMTP_PORT: int = 587
     SMTP_USERNAME: str = ""
@@ -234,29 +244,31 @@ class Settings(BaseSettings):
     def _production_guards(self) -> Settings:
         if self.CLINIC_CLOSE <= self.CLINIC_OPEN:
             raise ValueError("CLINIC_CLOSE must be after CLINIC_OPEN")
-        if self.ENVIRONMENT != "production":
-            return self
-        problems = []
-        if not self.MONGO_URI:
-            problems.append("MONGO_URI is required in production")
-        if self.JWT_SECRET_KEY == DEFAULT_JWT_SECRET or len(self.JWT_SECRET_KEY) < MIN_JWT_SECRET_LENGTH:
-            problems.append(
-                f"JWT_SECRET_KEY must be a random secret of at least {MIN_JWT_SECRET_LENGTH} characters"
-                " (generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
-            )
-        if "*" in self.ALLOWED_ORIGINS and self.CORS_ALLOW_CREDENTIALS:
-            problems.append(
-                "ALLOWED_ORIGINS=* cannot be combined with CORS_ALLOW_CREDENTIALS=true;"
-                " list the exact origins or set CORS_ALLOW_CREDENTIALS=false"
-            )
+        problems = [] if self.ENVIRONMENT == "test" else _secret_problems(self)
+        if self.is_production:
+            problems += _production_problems(self)
         if problems:
-            raise ValueError("invalid production configuration: " + "; ".join(problems))
+            raise ValueError(f"invalid {self.ENVIRONMENT} configuration: " + "; ".join(problems))
         return self
 
     @property
     def is_production(self) -> bool:
         """True when running in production mode."""
         return self.ENVIRONMENT == "production"
+
+    @property
+    def docs_enabled(self) -> bool:
+        """Serve /docs, /redoc and /openapi.json: DOCS_ENABLED when set, else everywhere but production."""
+        return self.DOCS_ENABLED if self.DOCS_ENABLED is not None else not self.is_production
+
+    @property
+    def email_enabled(self) -> bool:
+        """True when email should go out through SMTP (EMAIL_BACKEND=smtp and a host configured)."""
+        return self.EMAIL_BACKEND == "smtp" and bool(self.SMTP_HOST)
+
+    def key(self, purpose: Purpose) -> bytes:
+        """The signing key of one purpose (access, manage, unsubscribe, campaign), derived from JWT_SECRET_KEY."""
+        return derive_key(self.JWT_SECRET_KEY, purpose)
 
     @property
     def mongo_uri(self) -> str:
@@ -310,3 +322,52 @@ class Settings(BaseSettings):
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_LOCAL_HOSTS = frozenset({"localhost", "localhost.", "0.0.0.0", "::", "::1"})  # noqa: S104 - refused, not bound
+
+
+def _secret_problems(settings: Settings) -> list[str]:
+    """Why JWT_SECRET_KEY is unusable (the placeholder or too short), with how to make a good one."""
+    secret = settings.JWT_SECRET_KEY
+    if secret != DEFAULT_JWT_SECRET and len(secret) >= MIN_JWT_SECRET_LENGTH:
+        return []
+    why = "is the placeholder 'change-me'" if secret == DEFAULT_JWT_SECRET else f"has only {len(secret)} characters"
+    hint = " (`make run` generates one in var/jwt-secret)" if settings.ENVIRONMENT == "development" else ""
+    return [
+        f"JWT_SECRET_KEY {why}; it must be a random secret of at least {MIN_JWT_SECRET_LENGTH} characters"
+        f"{hint}. Generate one with: {GENERATE_SECRET}"
+    ]
+
+
+def _production_problems(settings: Settings) -> list[str]:
+    """What production refuses beyond a weak secret: no database, open CORS, no mail relay, a local base URL."""
+    problems = []
+    if not settings.MONGO_URI:
+        problems.append("MONGO_URI is required in production")
+    if "*" in settings.ALLOWED_ORIGINS and settings.CORS_ALLOW_CREDENTIALS:
+        problems.append(
+            "ALLOWED_ORIGINS=* cannot be combined with CORS_ALLOW_CREDENTIALS=true;"
+            " list the exact origins or set CORS_ALLOW_CREDENTIALS=false"
+        )
+    if settings.EMAIL_BACKEND == "smtp" and not settings.SMTP_HOST:
+        problems.append(
+            "SMTP_HOST is required in production (set EMAIL_BACKEND=disabled to run without sending email on purpose)"
+        )
+    if not _is_public_https(settings.PUBLIC_BASE_URL):
+        problems.append(
+            "PUBLIC_BASE_URL must be the public https:// address of this service (not localhost or a loopback"
+            " address): patients' links are built from it"
+        )
+    return problems
+
+
+def _is_public_https(url: str) -> bool:
+    """An https URL whose host is not localhost, a loopback or the unspecified address."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "https" or not host or host in _LOCAL_HOSTS or host.endswith(".localhost"):
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return not (address.is_loopback or address.is_unspecified)

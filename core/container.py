@@ -185,9 +185,9 @@ class Container:
 
 def build_email(settings: Settings) -> EmailPort:
     """SMTP when configured; otherwise an in-memory outbox so a fresh install runs (nothing leaves the host)."""
-    if settings.SMTP_HOST:
+    if settings.email_enabled:
         return SmtpEmail.from_settings(settings)
-    log.warning("SMTP_HOST is not set: emails are kept in an in-memory outbox and not delivered")
+    log.warning("EMAIL_BACKEND=disabled or no SMTP_HOST: emails are kept in an in-memory outbox and not delivered")
     return FakeEmail(domain=settings.SMTP_FROM_EMAIL.rpartition("@")[2] or "localhost")
 
 

@@ -1,15 +1,18 @@
-"""One pure-ASGI middleware: request id, security headers, access log and metrics."""
+"""Pure-ASGI middleware: request id, security headers, access log and metrics; the request-body size limit."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
 import uuid
+from collections.abc import Mapping
 
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.errors import error_body
 from core.logging import request_id_var
 
 log = logging.getLogger("medcampaign.access")
@@ -86,3 +89,71 @@ def _route_template(scope: Scope) -> str:
     """The matched route's template (never the raw path: it may hold tokens or ids)."""
     route = scope.get("route")
     return getattr(route, "path", None) or "unmatched"
+
+
+class BodyTooLarge(Exception):
+    """Raised into the app when a streamed request body passes its limit (the 413 is already sent)."""
+
+
+class BodyLimitMiddleware:
+    """Answers 413 for a request body over the limit: from Content-Length before reading, or while streaming."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, per_path: Mapping[str, int] | None = None):
+        self.app = app
+        self.max_bytes = max_bytes
+        self.per_path = dict(per_path or {})  # exact paths that need another limit (an upload, a small webhook)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.per_path.get(scope["path"], self.max_bytes)
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await _send_too_large(send, limit)
+            return
+        received = 0
+        started = rejected = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, rejected
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    if not started:
+                        await _send_too_large(send, limit)
+                        rejected = True
+                    raise BodyTooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if rejected:
+                return  # the 413 is the answer; whatever the app makes of the aborted read is dropped
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except BodyTooLarge:
+            if not rejected:
+                raise  # a response had already started: nothing to answer, the connection is dropped
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+async def _send_too_large(send: Send, limit: int) -> None:
+    detail = f"The request body is larger than the {limit}-byte limit"
+    body = json.dumps(error_body("payload_too_large", detail)).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

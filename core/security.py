@@ -45,18 +45,16 @@ def verify_password(password: str, password_hash: str | None) -> bool:
 
 
 def create_access_token(
-    *, subject: str, role: str, secret: str, algorithm: str, expires: timedelta, now: datetime
+    *, subject: str, role: str, key: bytes, algorithm: str, expires: timedelta, now: datetime
 ) -> str:
-    """Sign a JWT with sub, role, iat and exp."""
+    """Sign a JWT with sub, role, iat and exp, with the access-token key (Settings.key("access"))."""
     claims = {"sub": subject, "role": role, "iat": now, "exp": now + expires, "type": "access"}
-    return jwt.encode(claims, secret, algorithm=algorithm)
+    return jwt.encode(claims, key, algorithm=algorithm)
 
 
-def decode_access_token(token: str, *, secret: str, algorithm: str) -> dict[str, Any]:
+def decode_access_token(token: str, *, key: bytes, algorithm: str) -> dict[str, Any]:
     """Verify a JWT against the one configured algorithm; raises jwt.InvalidTokenError."""
-    claims: dict[str, Any] = jwt.decode(
-        token, secret, algorithms=[algorithm], options={"require": ["exp", "iat", "sub"]}
-    )
+    claims: dict[str, Any] = jwt.decode(token, key, algorithms=[algorithm], options={"require": ["exp", "iat", "sub"]})
     if claims.get("type") != "access":
         raise jwt.InvalidTokenError("not an access token")
     return claims
@@ -80,14 +78,14 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def sign_token(*, purpose: str, subject: str, expires: datetime, secret: str) -> str:
-    """An opaque, signed, expiring token for a patient link (manage booking, unsubscribe)."""
+def sign_token(*, purpose: str, subject: str, expires: datetime, key: bytes) -> str:
+    """An opaque, signed, expiring token for a patient link, with that purpose's key (Settings.key(purpose))."""
     payload = f"{subject}.{int(expires.timestamp())}.{secrets.token_urlsafe(12)}"
-    mac = hmac.new(secret.encode(), f"{purpose}:{payload}".encode(), hashlib.sha256).digest()
+    mac = hmac.new(key, f"{purpose}:{payload}".encode(), hashlib.sha256).digest()
     return f"{_b64(payload.encode())}.{_b64(mac)}"
 
 
-def verify_token(token: str, *, purpose: str, secret: str, now: datetime) -> str | None:
+def verify_token(token: str, *, purpose: str, key: bytes, now: datetime) -> str | None:
     """The subject of a valid, unexpired token for this purpose, else None."""
     try:
         encoded, signature = token.split(".")
@@ -96,7 +94,7 @@ def verify_token(token: str, *, purpose: str, secret: str, now: datetime) -> str
         given = _unb64(signature)
     except (ValueError, UnicodeDecodeError):
         return None
-    expected = hmac.new(secret.encode(), f"{purpose}:{payload}".encode(), hashlib.sha256).digest()
+    expected = hmac.new(key, f"{purpose}:{payload}".encode(), hashlib.sha256).digest()
     if not hmac.compare_digest(given, expected) or int(expires) < now.timestamp():
         return None
     return subject

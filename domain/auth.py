@@ -70,7 +70,7 @@ class AuthService:
         token = create_access_token(
             subject=user.id,
             role=user.role.value,
-            secret=self.settings.JWT_SECRET_KEY,
+            key=self.settings.key("access"),
             algorithm=self.settings.JWT_ALGORITHM,
             expires=expires,
             now=now,
@@ -82,9 +82,7 @@ class AuthService:
         if not token:
             raise Unauthorized()
         try:
-            claims = decode_access_token(
-                token, secret=self.settings.JWT_SECRET_KEY, algorithm=self.settings.JWT_ALGORITHM
-            )
+            claims = decode_access_token(token, key=self.settings.key("access"), algorithm=self.settings.JWT_ALGORITHM)
         except jwt.ExpiredSignatureError as exc:
             raise Unauthorized("Token has expired", error="token_expired") from exc
         except jwt.InvalidTokenError as exc:

@@ -321,7 +321,7 @@ class BookingService:
         token = sign_token(
             purpose=MANAGE_PURPOSE,
             subject=appointment_id,
-            secret=self.settings.JWT_SECRET_KEY,
+            key=self.settings.key("manage"),
             expires=now + timedelta(days=self.settings.MANAGE_TOKEN_TTL_DAYS),
         )
         appointment = Appointment(
@@ -365,7 +365,7 @@ class BookingService:
 
     async def by_token(self, token: str) -> Appointment:
         """The appointment a manage token opens, or 404 (bad, expired or unknown token all look alike)."""
-        subject = verify_token(token, purpose=MANAGE_PURPOSE, secret=self.settings.JWT_SECRET_KEY, now=self.clock.now())
+        subject = verify_token(token, purpose=MANAGE_PURPOSE, key=self.settings.key("manage"), now=self.clock.now())
         appointment = await self.repos.appointments.get_by_manage_hash(sha256_hex(token)) if subject else None
         if appointment is None or appointment.id != subject:
             raise NotFound("This link is invalid or has expired", error="invalid_manage_link")

@@ -58,7 +58,7 @@ class ConsentService:
     async def check_unsubscribe(self, token: str) -> str:
         """The patient id of a valid unsubscribe token, else 404."""
         patient_id = verify_token(
-            token, purpose=UNSUBSCRIBE_PURPOSE, secret=self.settings.JWT_SECRET_KEY, now=self.clock.now()
+            token, purpose=UNSUBSCRIBE_PURPOSE, key=self.settings.key("unsubscribe"), now=self.clock.now()
         )
         if patient_id is None or await self.repos.patients.get(patient_id) is None:
             raise NotFound("This unsubscribe link is invalid or has expired", error="invalid_unsubscribe_link")

@@ -1,7 +1,8 @@
 """`make run`: the app on an embedded database with demo data (`python -m scripts.dev`).
 
 Without MONGO_URI (and outside production) an embedded SecantusDB is started with its data under ./var/, so
-the data survives restarts; an empty database is seeded with the demo dataset; the demo admin always works.
+the data survives restarts; an empty database is seeded with the demo dataset. The demo admin (a published
+password) is created only on that embedded database, never on one MONGO_URI points at.
 """
 
 from __future__ import annotations
@@ -15,11 +16,19 @@ from pathlib import Path
 
 import typer
 import uvicorn
+from pydantic_settings import BaseSettings
 
 from core.config import DEFAULT_JWT_SECRET, Settings
 from db.embedded import EmbeddedMongo
 from scripts.common import open_container
-from scripts.seed_demo import DEMO_ADMIN_EMAIL, demo_admin_password, ensure_demo_admin, is_empty, seed
+from scripts.seed_demo import (
+    DEMO_ADMIN_EMAIL,
+    demo_admin_allowed,
+    demo_admin_password,
+    ensure_demo_admin,
+    is_empty,
+    seed,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
@@ -27,18 +36,30 @@ VAR = ROOT / "var"
 app = typer.Typer(add_completion=False, help=__doc__)
 
 
-async def prepare(settings: Settings) -> None:
-    """Seed an empty development database and make sure the demo admin can log in."""
+class _ConfiguredSecret(BaseSettings):
+    """ENVIRONMENT and JWT_SECRET_KEY read as Settings reads them, without its guards (which refuse the default)."""
+
+    model_config = Settings.model_config
+    ENVIRONMENT: str = "development"
+    JWT_SECRET_KEY: str = DEFAULT_JWT_SECRET
+
+
+async def prepare(settings: Settings, *, embedded_uri: str | None) -> bool:
+    """Seed an empty development database; the demo admin only on the embedded one. True when it can log in."""
     async with open_container(settings) as container:
         if not settings.is_production and await is_empty(container):
             typer.echo("Empty database: loading the demo dataset...")
             await seed(container, progress=True)
+        if not demo_admin_allowed(settings, embedded_uri=embedded_uri):
+            return False
         await ensure_demo_admin(container)
+        return True
 
 
-def ensure_dev_secret(settings: Settings) -> None:
-    """Outside production, replace the placeholder JWT secret with a random one kept under ./var."""
-    if settings.is_production or settings.JWT_SECRET_KEY != DEFAULT_JWT_SECRET:
+def ensure_dev_secret() -> None:
+    """Outside production, replace an unset or placeholder JWT secret with a random one kept under ./var."""
+    configured = _ConfiguredSecret()
+    if configured.ENVIRONMENT == "production" or configured.JWT_SECRET_KEY not in ("", DEFAULT_JWT_SECRET):
         return
     path = VAR / "jwt-secret"
     if not path.exists():
@@ -63,18 +84,22 @@ def main() -> None:
     port = int(os.environ.get("PORT", "8000"))
     # SIGTERM (e.g. from a process manager) must still reach the `finally` that stops the database.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    ensure_dev_secret(Settings())
+    ensure_dev_secret()
     settings = Settings()
     server: EmbeddedMongo | None = None
     try:
         if not settings.MONGO_URI and not settings.is_production:
             server = start_embedded()
             settings = Settings()  # picks up the embedded MONGO_URI
-        asyncio.run(prepare(settings))
+        demo_admin = asyncio.run(prepare(settings, embedded_uri=server.uri if server else None))
         base = f"http://{host}:{port}"
         typer.echo(f"MedCampaign: {base}")
-        typer.echo(f"API docs:    {base}/docs")
-        typer.echo(f"Demo login:  {DEMO_ADMIN_EMAIL} / {demo_admin_password()}")
+        if settings.docs_enabled:
+            typer.echo(f"API docs:    {base}/docs")
+        if demo_admin:
+            typer.echo(f"Demo login:  {DEMO_ADMIN_EMAIL} / {demo_admin_password()}")
+        else:
+            typer.echo("No demo login on this database (MONGO_URI): create one with python -m scripts.create_admin")
         uvicorn.run("main:create_app", factory=True, host=host, port=port, log_config=None, app_dir=str(ROOT))
     finally:
         if server is not None:

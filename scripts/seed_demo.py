@@ -223,6 +223,11 @@ def demo_admin_password() -> str:
     return os.environ.get(DEMO_ADMIN_PASSWORD_ENV) or DEFAULT_DEMO_ADMIN_PASSWORD
 
 
+def demo_admin_allowed(settings: Settings, *, embedded_uri: str | None) -> bool:
+    """The demo admin (a published password) only on the embedded database `make run` started; never in production."""
+    return not settings.is_production and embedded_uri is not None and settings.MONGO_URI == embedded_uri
+
+
 async def ensure_demo_admin(container: Container) -> None:
     """Create the demo admin, or reset it to the demo password."""
     await create_or_reset_admin(container, DEMO_ADMIN_EMAIL, demo_admin_password())
@@ -948,8 +953,7 @@ async def seed(container: Container, *, patients: int = 300, progress: bool = Tr
         ("kb_articles", repos.kb_articles, build_kb_articles(settings, now=now)),
     ]
     await _write(batches, progress=progress)
-    await ensure_demo_admin(container)
-    return {name: len(items) for name, _, items in batches} | {"users": 1}
+    return {name: len(items) for name, _, items in batches}
 
 
 async def _run(settings: Settings, patients: int) -> dict[str, int]:
@@ -961,14 +965,14 @@ async def _run(settings: Settings, patients: int) -> dict[str, int]:
 def main(
     patients: Annotated[int, typer.Option(min=1, max=10_000, help="Number of demo patients.")] = 300,
 ) -> None:
-    """Seed the demo clinic dataset into the configured database (refuses production)."""
+    """Seed the demo clinic dataset into the configured database (refuses production; creates no login)."""
     settings = Settings()
     if settings.is_production:
         typer.echo("Error: refusing to load demo data into a production database.", err=True)
         raise typer.Exit(code=2)
     counts = asyncio.run(_run(settings, patients))
     typer.echo("Demo data ready: " + ", ".join(f"{name}={count}" for name, count in counts.items()))
-    typer.echo(f"Demo login: {DEMO_ADMIN_EMAIL}")
+    typer.echo("No demo login is created here: add an account with python -m scripts.create_admin")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ _URL = re.compile(r"https?://\S+|www\.\S+")
 def unsubscribe_url(settings: Settings, patient_id: str, *, now: Any) -> str:
     """A signed one-click unsubscribe link for the patient."""
     token = sign_token(
-        purpose=UNSUBSCRIBE_PURPOSE, subject=patient_id, expires=now + UNSUBSCRIBE_TTL, secret=settings.JWT_SECRET_KEY
+        purpose=UNSUBSCRIBE_PURPOSE, subject=patient_id, expires=now + UNSUBSCRIBE_TTL, key=settings.key("unsubscribe")
     )
     return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/api/v1/unsubscribe/{token}"
 

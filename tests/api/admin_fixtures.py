@@ -17,6 +17,7 @@ from pymongo import AsyncMongoClient
 from core.clock import Clock
 from core.config import Settings
 from core.container import Container
+from core.keys import derive_key
 from core.security import create_access_token
 from main import create_app
 from models.enums import Role
@@ -48,7 +49,7 @@ class Served:
         token = create_access_token(
             subject=str(user_id),
             role=role.value,
-            secret=TEST_JWT_SECRET,
+            key=derive_key(TEST_JWT_SECRET, "access"),
             algorithm="HS256",
             expires=timedelta(minutes=30),
             now=now,

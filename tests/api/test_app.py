@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from core.config import Settings
 from db.embedded import EmbeddedMongo
 from main import create_app
 
@@ -21,15 +23,65 @@ async def test_security_headers_on_every_response(client: httpx.AsyncClient) -> 
         assert "strict-transport-security" not in response.headers
 
 
-async def test_hsts_only_in_production(make_settings: Callable[..., Any]) -> None:
-    settings = make_settings(ENVIRONMENT="production", ALLOWED_ORIGINS="https://admin.example")
+PRODUCTION = {
+    "ENVIRONMENT": "production",
+    "ALLOWED_ORIGINS": "https://admin.example",
+    "PUBLIC_BASE_URL": "https://clinic.example",
+    "EMAIL_BACKEND": "disabled",
+}
+DOCS_PATHS = ("/docs", "/redoc", "/openapi.json")
+METRICS_TOKEN = "metrics-token-for-the-scraper-0123456789"
+
+
+@asynccontextmanager
+async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """A client for an app built from these settings, its lifespan running."""
     app = create_app(settings)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
     ):
+        yield http
+
+
+async def test_hsts_only_in_production(make_settings: Callable[..., Any]) -> None:
+    async with serve(make_settings(**PRODUCTION)) as http:
         response = await http.get("/")
     assert response.headers["strict-transport-security"].startswith("max-age=")
+
+
+async def test_docs_are_off_in_production(make_settings: Callable[..., Any]) -> None:
+    async with serve(make_settings(**PRODUCTION)) as http:
+        for path in DOCS_PATHS:
+            response = await http.get(path)
+            assert response.status_code == 404, path
+            assert response.json()["error"] == "not_found"
+
+
+async def test_docs_are_on_in_production_with_docs_enabled_and_outside_production(
+    make_settings: Callable[..., Any], client: httpx.AsyncClient
+) -> None:
+    async with serve(make_settings(**PRODUCTION, DOCS_ENABLED=True)) as http:
+        assert [(await http.get(p)).status_code for p in DOCS_PATHS] == [200, 200, 200]
+    assert [(await client.get(p)).status_code for p in DOCS_PATHS] == [200, 200, 200]
+
+
+async def test_metrics_are_404_when_disabled(make_settings: Callable[..., Any], client: httpx.AsyncClient) -> None:
+    assert (await client.get("/metrics")).status_code == 200
+    async with serve(make_settings(METRICS_ENABLED=False)) as http:
+        response = await http.get("/metrics")
+    assert response.status_code == 404 and response.json()["error"] == "not_found"
+
+
+async def test_metrics_token_is_required_when_set(make_settings: Callable[..., Any]) -> None:
+    async with serve(make_settings(METRICS_TOKEN=METRICS_TOKEN)) as http:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {METRICS_TOKEN}"}):
+            refused = await http.get("/metrics", headers=headers)
+            assert refused.status_code == 401, headers
+            assert refused.json()["error"] == "invalid_metrics_token"
+            assert refused.headers["www-authenticate"] == "Bearer"
+        allowed = await http.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert allowed.status_code == 200 and "http_requests_total" in allowed.text
 
 
 async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> None:

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from api.deps import CurrentAdmin
 from core.clock import FixedClock
 from core.container import Container
+from core.keys import derive_key
 from core.logging import make_handler
 from core.security import create_access_token
 from main import create_app
@@ -55,7 +56,7 @@ async def test_login_returns_bearer_token_and_me_works(client: httpx.AsyncClient
     assert me.status_code == 200
     assert me.json()["email"] == "nurse@clinic.test" and me.json()["role"] == "staff"
     assert "password_hash" not in me.json()
-    claims = jwt.decode(body["access_token"], TEST_JWT_SECRET, algorithms=["HS256"])
+    claims = jwt.decode(body["access_token"], derive_key(TEST_JWT_SECRET, "access"), algorithms=["HS256"])
     assert {"sub", "role", "iat", "exp"} <= claims.keys()
 
 
@@ -129,7 +130,7 @@ def _token(
     return create_access_token(
         subject=user_id,
         role=role,
-        secret=secret,
+        key=derive_key(secret, "access"),
         algorithm=algorithm,
         expires=timedelta(minutes=30),
         now=issued or datetime.now(UTC),

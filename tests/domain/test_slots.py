@@ -64,7 +64,7 @@ LONG_AGO = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
 
 def make_settings(**values: Any) -> Settings:
     """Settings from these values only, ignoring any `.env` file in the working directory."""
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **{"ENVIRONMENT": "test", **values})  # type: ignore[call-arg]
 
 
 # --- schedule from settings ------------------------------------------------------------------------------

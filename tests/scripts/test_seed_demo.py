@@ -27,7 +27,7 @@ from models.patient import Patient
 from models.system import KbArticle
 from scripts import create_admin
 from scripts.create_admin import WeakPasswordError, create_or_reset_admin
-from scripts.seed_demo import DEFAULT_DEMO_ADMIN_PASSWORD, DEMO_ADMIN_EMAIL, is_empty, seed
+from scripts.seed_demo import DEFAULT_DEMO_ADMIN_PASSWORD, DEMO_ADMIN_EMAIL, ensure_demo_admin, is_empty, seed
 
 ROOT = Path(__file__).resolve().parents[2]
 D = TypeVar("D", bound=Document)
@@ -49,7 +49,6 @@ async def stored_counts(container: Container) -> dict[str, int]:
         "appointments": repos.appointments,
         "slot_claims": repos.slot_claims,
         "kb_articles": repos.kb_articles,
-        "users": repos.users,
     }
     return {name: await repo.count() for name, repo in named.items()}
 
@@ -217,6 +216,7 @@ async def test_seeded_knowledge_base_uses_the_clinic_settings(container: Contain
 
 async def test_demo_admin_can_log_in(container: Container, client: httpx.AsyncClient) -> None:
     await seed(container, patients=5, progress=False)
+    await ensure_demo_admin(container)
 
     response = await login(client, DEMO_ADMIN_EMAIL, DEFAULT_DEMO_ADMIN_PASSWORD)
 
@@ -228,7 +228,7 @@ async def test_demo_admin_password_comes_from_the_environment(
     container: Container, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DEMO_ADMIN_PASSWORD", "another-demo-password")
-    await seed(container, patients=5, progress=False)
+    await ensure_demo_admin(container)
 
     assert (await login(client, DEMO_ADMIN_EMAIL, DEFAULT_DEMO_ADMIN_PASSWORD)).status_code == 401
     assert (await login(client, DEMO_ADMIN_EMAIL, "another-demo-password")).status_code == 200

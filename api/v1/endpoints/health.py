@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Header, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pymongo.errors import PyMongoError
 
-from api.deps import ContainerDep
-from core.errors import ServiceUnavailable
+from api.deps import ContainerDep, SettingsDep
+from core.errors import NotFound, ServiceUnavailable, Unauthorized
+from core.security import constant_time_equals
 from schemas.common import ErrorRead, StatusRead
 
 router = APIRouter(tags=["health"])
@@ -36,6 +38,12 @@ async def readyz(container: ContainerDep) -> StatusRead:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics() -> Response:
-    """Prometheus metrics."""
+async def metrics(settings: SettingsDep, authorization: Annotated[str, Header()] = "") -> Response:
+    """Prometheus metrics: 404 when METRICS_ENABLED is off, 401 without the METRICS_TOKEN bearer when one is set."""
+    if not settings.METRICS_ENABLED:
+        raise NotFound("Not Found")
+    if settings.METRICS_TOKEN:
+        scheme, _, given = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not constant_time_equals(given.strip(), settings.METRICS_TOKEN):
+            raise Unauthorized("A valid metrics bearer token is required", error="invalid_metrics_token")
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
