@@ -135,7 +135,8 @@ async def test_seeded_campaigns_cover_every_status_coherently(container: Contain
         else:
             assert c.converted_at is None
         if c.status is CampaignStatus.HANDOFF:
-            assert c.handoff is not None and c.handoff.reason and c.handoff.at >= c.created_at
+            assert c.handoff is not None and c.handoff.reason and c.handoff.at is not None
+            assert c.handoff.at >= c.created_at
 
     interactions: list[Interaction] = await everything(container.repos.interactions)
     replies: dict[str, list[Interaction]] = defaultdict(list)
