@@ -19,7 +19,7 @@ from core.cache import TTLCache
 from core.clock import Clock
 from core.config import Settings
 from core.container import Repositories
-from core.errors import Conflict, NotFound, ServiceUnavailable, TooManyRequests, Unprocessable, UpstreamError
+from core.errors import Conflict, NotFound, TooManyRequests, Unprocessable, UpstreamError
 from core.security import sha256_hex, sign_token, verify_token
 from domain.audit import Actor, AuditTrail
 from domain.slots import (
@@ -460,7 +460,7 @@ class BookingService:
         if not is_e164(number):
             raise Unprocessable("number must be in E.164 format, e.g. +15551234567", error="invalid_phone")
         if self.sms is None:
-            raise ServiceUnavailable("SMS is not configured (TWILIO_* settings)", error="sms_not_configured")
+            raise Conflict("SMS is not configured (TWILIO_* settings)", error="sms_not_configured")
         first = name.strip().split(" ")[0] if name.strip() else "there"
         body = (
             f"Hi {first}, this is {self.settings.CLINIC_NAME}. Book your visit here: {self.settings.booking_url}"

@@ -11,7 +11,7 @@ from pymongo.errors import PyMongoError
 
 from api.deps import ContainerDep
 from core.errors import ServiceUnavailable
-from schemas.common import ErrorRead, StatusRead
+from schemas.common import StatusRead, error_responses
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger("medcampaign.health")
@@ -24,7 +24,7 @@ async def root() -> StatusRead:
     return StatusRead(status="ok")
 
 
-@router.get("/readyz", response_model=StatusRead, responses={503: {"model": ErrorRead}})
+@router.get("/readyz", response_model=StatusRead, responses=error_responses(503))
 async def readyz(container: ContainerDep) -> StatusRead:
     """Ready when MongoDB answers a ping."""
     try:
