@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, fiel
 
 from models.campaign import FollowUpDetails, Handoff
 from models.enums import AuditOutcome, CampaignStatus, CampaignType, Channel, Direction, Intent
-from services.sms.port import is_e164
+from schemas.common import E164_PATTERN
 
 OBJECT_ID = r"^[0-9a-f]{24}$"
 
@@ -168,7 +168,7 @@ class PatientCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     email: EmailStr | None = None
-    phone: str | None = Field(default=None, max_length=16, description="E.164, e.g. +15551234567")
+    phone: str | None = Field(default=None, max_length=16, pattern=E164_PATTERN, description="E.164, e.g. +15551234567")
     timezone: str | None = Field(default=None, max_length=64, description="IANA name, e.g. Europe/Berlin")
 
     @field_validator("name")
@@ -177,13 +177,6 @@ class PatientCreate(BaseModel):
         value = value.strip()
         if not value:
             raise ValueError("must not be blank")
-        return value
-
-    @field_validator("phone")
-    @classmethod
-    def _e164(cls, value: str | None) -> str | None:
-        if value is not None and not is_e164(value):
-            raise ValueError("phone must be in E.164 format, e.g. +15551234567")
         return value
 
     @field_validator("timezone")

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from models.enums import CampaignStatus, CampaignType, Channel
+from schemas.common import E164_PATTERN
 
 
 class TriggerPatient(BaseModel):
@@ -17,7 +18,7 @@ class TriggerPatient(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     email: EmailStr | None = None
-    phone: str | None = Field(default=None, pattern=r"^\+[1-9]\d{1,14}$")
+    phone: str | None = Field(default=None, pattern=E164_PATTERN, description="E.164, e.g. +15551234567")
     timezone: str | None = Field(default=None, max_length=64)
     sms_consent: bool = False
     call_consent: bool = False

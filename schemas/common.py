@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"
 
 
 class StatusRead(BaseModel):
     """Health answer."""
 
-    status: str
+    status: Literal["ok", "ready"]
 
 
 class FieldErrorRead(BaseModel):

@@ -18,16 +18,16 @@ class TwilioSmsForm(BaseModel):
 class PushMessage(BaseModel):
     """The Pub/Sub message: `data` is base64 JSON {"emailAddress", "historyId"}."""
 
-    data: str
-    messageId: str = Field(min_length=1)
-    publishTime: str | None = None
+    data: str = Field(max_length=65_536)
+    messageId: str = Field(min_length=1, max_length=200)
+    publishTime: str | None = Field(default=None, max_length=64)
 
 
 class PushEnvelope(BaseModel):
     """A Pub/Sub push delivery; a malformed one is acknowledged (204) and dropped, so it is never redelivered."""
 
     message: PushMessage
-    subscription: str | None = None
+    subscription: str | None = Field(default=None, max_length=500)
 
 
 def _inline(node: Any, defs: dict[str, Any]) -> Any:

@@ -18,7 +18,7 @@ from schemas.booking import (
     SmsSentRead,
     StaffAppointmentRead,
 )
-from schemas.common import BODY_ERRORS, error_responses
+from schemas.common import BODY_ERRORS, E164_PATTERN, error_responses
 
 router = APIRouter(prefix="/api/v1", tags=["appointments"])
 ObjectIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$", description="appointment id")]
@@ -96,7 +96,7 @@ async def update_appointment(
 async def phone_booking_post(
     user: CurrentStaff,
     booking: BookingServiceDep,
-    number: Annotated[str, Query(min_length=2, max_length=16, description="E.164, e.g. +15551234567")],
+    number: Annotated[str, Query(max_length=16, pattern=E164_PATTERN, description="E.164, e.g. +15551234567")],
     name: Annotated[str, Query(min_length=1, max_length=100)],
 ) -> SmsSentRead:
     """Text the booking link to a patient's phone."""

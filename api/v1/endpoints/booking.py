@@ -13,6 +13,7 @@ from core.config import Settings
 from domain.booking import BookingRequest
 from models.appointment import Appointment
 from schemas.booking import (
+    DURATION_SCHEMA,
     AppointmentRead,
     AvailabilityRead,
     BookedRead,
@@ -50,7 +51,9 @@ async def availability(
     month: Annotated[int, Query(ge=1, le=12)],
     year: Annotated[int, Query(ge=2000, le=2100)],
     date: Annotated[date | None, Query(description="one day of the month, YYYY-MM-DD")] = None,
-    duration: Annotated[int, Query(description="30 or 45 minutes"), AfterValidator(allowed_duration)] = 30,
+    duration: Annotated[
+        int, Query(description="30 or 45 minutes", json_schema_extra=DURATION_SCHEMA), AfterValidator(allowed_duration)
+    ] = 30,
     doctor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> AvailabilityRead:
     """Free slots of a month (or one day), in the clinic's timezone."""

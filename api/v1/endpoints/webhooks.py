@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import HTMLResponse
@@ -20,8 +20,12 @@ Token = Annotated[str, Path(min_length=20, max_length=400, pattern=r"^[A-Za-z0-9
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
-TWIML_RESPONSE = {200: {"description": "Empty TwiML", "content": {"text/xml": {"schema": {"type": "string"}}}}}
-HTML_PAGE = {200: {"description": "An HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}}
+TWIML_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Empty TwiML", "content": {"text/xml": {"schema": {"type": "string"}}}}
+}
+HTML_PAGE: dict[int | str, dict[str, Any]] = {
+    200: {"description": "An HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
+}
 LINK_ERRORS = error_responses(
     404, 422, 503, notes={404: "The unsubscribe link is invalid or has expired"}, html_route=True
 )
@@ -36,7 +40,14 @@ LINK_ERRORS = error_responses(
     },
     openapi_extra={
         **request_body(TwilioSmsForm, "application/x-www-form-urlencoded"),
-        "parameters": [{"name": "X-Twilio-Signature", "in": "header", "required": True, "schema": {"type": "string"}}],
+        "parameters": [
+            {
+                "name": "X-Twilio-Signature",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string", "maxLength": 200},
+            }
+        ],
     },
 )
 async def twilio_sms(request: Request, consent: ConsentServiceDep, settings: SettingsDep) -> Response:
