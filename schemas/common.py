@@ -47,6 +47,7 @@ BODY_ERRORS = (400, 413, 422)
 
 # FastAPI documents a `model` under the route's own media type; an HTML route's errors are JSON all the same.
 _JSON_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorRead"}}}
+_RETRY_AFTER = {"headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}}
 
 
 def error_responses(
@@ -55,4 +56,7 @@ def error_responses(
     """OpenAPI `responses` documenting the error body for these status codes (`notes` override descriptions)."""
     described = {**ERROR_DESCRIPTIONS, **(notes or {})}
     body: dict[str, Any] = {"content": _JSON_ERROR} if html_route else {"model": ErrorRead}
-    return {code: {**body, "description": described[code]} for code in sorted(set(codes))}
+    return {
+        code: {**body, "description": described[code], **(_RETRY_AFTER if code == 503 else {})}
+        for code in sorted(set(codes))
+    }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
@@ -50,6 +51,7 @@ class Target:
 
     base_url: str
     headers: dict[str, str]
+    bookable: date = field(default_factory=bookable_day)
     path_ids: dict[str, str] = field(default_factory=dict)
     findings: list[str] = field(default_factory=list)
 
@@ -83,12 +85,13 @@ def _check(target: Target, session: requests.Session, case: schemathesis.Case, l
 
 def fuzz_operation(target: Target, session: requests.Session, operation: Any, mode: GenerationMode) -> None:
     """Send EXAMPLES generated cases of one operation (fixed seed) and record every finding."""
-    query = {"token": PUSH_TOKEN} if operation.path == "/pubsub/push" else None
+    positive = mode is GenerationMode.POSITIVE
+    query: dict[str, Any] | None = {"token": PUSH_TOKEN} if operation.path == "/pubsub/push" else None
+    if positive and operation.path == "/api/v1/availability":
+        query = {"month": target.bookable.month, "year": target.bookable.year}  # inside the bookable window
     fixed = {name: value for name, value in target.path_ids.items() if "{" + name + "}" in operation.path}
     strategy = operation.as_strategy(
-        generation_mode=mode,
-        query=query,
-        path_parameters=fixed if mode is GenerationMode.POSITIVE and fixed else None,
+        generation_mode=mode, query=query, path_parameters=fixed if positive and fixed else None
     )
 
     @hypothesis.given(case=strategy)
@@ -121,7 +124,7 @@ def seed(target: Target, session: requests.Session) -> None:
     assert created.status_code == 201, created.text
     booked = session.post(
         f"{target.base_url}/api/v1/appointments/book",
-        json=booking(bookable_day(), "10:00", email="fuzz.booker@example.com"),
+        json=booking(target.bookable, "10:00", email="fuzz.booker@example.com"),
         timeout=30,
     )
     assert booked.status_code == 201, booked.text
