@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, fiel
 
 from models.campaign import FollowUpDetails, Handoff
 from models.enums import AuditOutcome, CampaignStatus, CampaignType, Channel, Direction, Intent
-from schemas.common import E164_PATTERN
+from schemas.common import E164_PATTERN, any_of_shapes
 
 OBJECT_ID = r"^[0-9a-f]{24}$"
 
@@ -166,6 +166,8 @@ class CampaignDetailRead(CampaignRead):
 class PatientCreate(BaseModel):
     """A patient given by contact details: found by email (else phone) or created."""
 
+    model_config = ConfigDict(json_schema_extra=any_of_shapes({"email": "present"}, {"phone": "present"}))
+
     name: str = Field(min_length=1, max_length=200)
     email: EmailStr | None = None
     phone: str | None = Field(default=None, max_length=16, pattern=E164_PATTERN, description="E.164, e.g. +15551234567")
@@ -198,6 +200,12 @@ class PatientCreate(BaseModel):
 
 class CampaignCreate(BaseModel):
     """POST /api/v1/admin/campaigns: exactly one of `patient_id` and `patient`."""
+
+    model_config = ConfigDict(
+        json_schema_extra=any_of_shapes(
+            {"patient_id": "present", "patient": "absent"}, {"patient": "present", "patient_id": "absent"}
+        )
+    )
 
     patient_id: str | None = Field(default=None, pattern=OBJECT_ID)
     patient: PatientCreate | None = None

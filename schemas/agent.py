@@ -8,13 +8,16 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from models.enums import CampaignStatus, CampaignType, Channel
-from schemas.common import E164_PATTERN
+from schemas.common import E164_PATTERN, any_of_shapes
 
 
 class TriggerPatient(BaseModel):
     """The patient to contact (created when new, matched by email)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=any_of_shapes({"email": "present"}, {"phone": "present"}),
+    )
 
     name: str = Field(min_length=1, max_length=200)
     email: EmailStr | None = None
@@ -58,7 +61,13 @@ class TriggerCampaign(BaseModel):
 class TriggerRequest(BaseModel):
     """Either {"campaign_id"} or {"patient", "campaign"}."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=any_of_shapes(
+            {"campaign_id": "present", "patient": "absent", "campaign": "absent"},
+            {"campaign_id": "absent", "patient": "present", "campaign": "present"},
+        ),
+    )
 
     campaign_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{24}$")
     patient: TriggerPatient | None = None

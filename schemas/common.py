@@ -9,6 +9,19 @@ from pydantic import BaseModel, Field
 E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"
 
 
+def any_of_shapes(*shapes: dict[str, str]) -> dict[str, Any]:
+    """JSON Schema "one of these shapes": each maps fields to "present" (not null) or "absent" (or null)."""
+
+    def shape(fields: dict[str, str]) -> dict[str, Any]:
+        present = [name for name, state in fields.items() if state == "present"]
+        return {
+            "required": present,
+            "properties": {name: {"not": {"type": "null"}} if name in present else {"type": "null"} for name in fields},
+        }
+
+    return {"anyOf": [shape(fields) for fields in shapes]}
+
+
 class StatusRead(BaseModel):
     """Health answer."""
 

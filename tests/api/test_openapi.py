@@ -169,6 +169,12 @@ async def test_constraints_are_in_the_schema(openapi: dict[str, Any]) -> None:
     for model in ("PatientCreate", "TriggerPatient"):
         [phone] = [s for s in schemas[model]["properties"]["phone"]["anyOf"] if s.get("type") == "string"]
         assert phone["pattern"] == e164, model
+        assert [shape["required"] for shape in schemas[model]["anyOf"]] == [["email"], ["phone"]], model
+    assert [shape["required"] for shape in schemas["CampaignCreate"]["anyOf"]] == [["patient_id"], ["patient"]]
+    assert [shape["required"] for shape in schemas["TriggerRequest"]["anyOf"]] == [
+        ["campaign_id"],
+        ["patient", "campaign"],
+    ]
     assert param_schema(openapi, "/api/v1/availability", "month").items() >= {"minimum": 1, "maximum": 12}.items()
     assert param_schema(openapi, "/api/v1/availability", "year").keys() >= {"minimum", "maximum"}
     for path in ("/api/v1/appointments", "/api/v1/admin/campaigns", "/api/v1/admin/handoffs", "/api/v1/admin/audit"):
