@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from pymongo import AsyncMongoClient
 
 from core.config import Settings
 from main import create_app
@@ -123,7 +124,9 @@ async def test_gmail_not_configured_is_409(client: httpx.AsyncClient, login: Cal
 
 
 @pytest.fixture
-async def gmail_app(make_settings: Callable[..., Settings], tmp_path: Path) -> AsyncIterator[tuple[FastAPI, Any]]:
+async def gmail_app(
+    make_settings: Callable[..., Settings], tmp_path: Path, mongo_uri: str, db_name: str
+) -> AsyncIterator[tuple[FastAPI, Any]]:
     server = FakeGmailServer(email_address="desk@clinic.test")
     server.start()
     token = tmp_path / "token.json"
@@ -142,6 +145,8 @@ async def gmail_app(make_settings: Callable[..., Settings], tmp_path: Path) -> A
             yield app, server
     finally:
         server.stop()
+        async with AsyncMongoClient[dict[str, Any]](mongo_uri) as cleanup:
+            await cleanup.drop_database(db_name)
 
 
 async def test_gmail_refusing_the_watch_is_502(gmail_app: tuple[FastAPI, Any]) -> None:
