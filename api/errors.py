@@ -1,4 +1,4 @@
-"""The handlers that render every error as {"error", "detail"}."""
+"""The handlers that render every error as {"error", "detail"}; a body that cannot be parsed is a 400."""
 
 from __future__ import annotations
 
@@ -29,15 +29,31 @@ async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(exc.error, exc.detail, **extra), status_code=exc.status_code, headers=exc.headers)
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+def _malformed_json() -> JSONResponse:
+    return JSONResponse(error_body("malformed_json", "The request body is not valid JSON"), status_code=400)
+
+
+def _is_json(request: Request) -> bool:
+    """FastAPI reads a body as JSON when it says so, or says nothing."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return not content_type or content_type == "application/json" or content_type.endswith("+json")
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if any(e.get("type") == "json_invalid" for e in exc.errors()):
+        return _malformed_json()
     fields = [{"field": _field_name(tuple(e.get("loc", ()))), "message": e.get("msg", "")} for e in exc.errors()]
     names = ", ".join(dict.fromkeys(f["field"] for f in fields))
     return JSONResponse(error_body("validation_error", f"Invalid input: {names}", fields=fields), status_code=422)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.__cause__ is not None:  # FastAPI could not read the body
+        if _is_json(request):
+            return _malformed_json()  # e.g. bytes that are not UTF-8
+        return JSONResponse(error_body("malformed_body", "The request body cannot be parsed"), status_code=400)
     try:
         code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
     except ValueError:

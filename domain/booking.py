@@ -19,7 +19,7 @@ from core.cache import TTLCache
 from core.clock import Clock
 from core.config import ClinicService, Settings
 from core.container import Repositories
-from core.errors import Conflict, NotFound, ServiceUnavailable, TooManyRequests, Unprocessable, UpstreamError
+from core.errors import Conflict, NotFound, TooManyRequests, Unprocessable, UpstreamError
 from core.net import ip_bucket
 from core.phone import phone_field
 from core.security import sha256_hex, sign_token, verify_token
@@ -507,7 +507,7 @@ class BookingService:
         known = await self.repos.patients.ids_by_phone(number)
         await self.audit.record(actor, "sms.booking_link", "sms", patient_id=known[0] if known else None)
         if self.sms is None:
-            raise ServiceUnavailable("SMS is not configured (TWILIO_* settings)", error="sms_not_configured")
+            raise Conflict("SMS is not configured (TWILIO_* settings)", error="sms_not_configured")
         first = name.strip().split(" ")[0] if name.strip() else "there"
         body = (
             f"Hi {first}, this is {self.settings.CLINIC_NAME}. Book your visit here: {self.settings.booking_url}"

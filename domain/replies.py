@@ -20,7 +20,7 @@ from typing import Any
 from core.clock import Clock
 from core.config import Settings
 from core.container import Repositories
-from core.errors import NotFound, ServiceUnavailable
+from core.errors import Conflict, NotFound, UpstreamError
 from email_reply_agent.context import ReplyContext, ReplySender
 from email_reply_agent.nodes.send_email import ReplyNotSent
 from email_reply_agent.state import InboundEmail, ReplyState
@@ -30,7 +30,7 @@ from models.enums import CampaignStatus, InboundSource, InboundStatus, Intent
 from models.messaging import InboundEvent
 from models.patient import Patient
 from services.email.port import EmailPort, OutgoingEmail
-from services.gmail.port import GmailMessage, GmailPort, HistoryGone
+from services.gmail.port import GmailError, GmailMessage, GmailPort, HistoryGone
 from services.gmail.push import PushNotice
 from services.llm.port import LLMPort
 
@@ -340,7 +340,7 @@ class ReplyService:
     async def sync(self) -> int:
         """Read history from the stored cursor (all pages), handle each new message; returns messages seen."""
         if self.gmail is None:
-            raise ServiceUnavailable("Gmail is not configured", error="gmail_not_configured")
+            raise Conflict("Gmail is not configured", error="gmail_not_configured")
         state = await self.repos.gmail_state.get_by_address(self.mailbox)
         if state is None or state.history_id is None:
             return 0  # no watch started yet: nothing to read from
@@ -414,14 +414,18 @@ class ReplyService:
     async def start_watch(self) -> tuple[int, Any]:
         """users.watch, storing the history id and expiration."""
         if self.gmail is None or not self.settings.GMAIL_TOPIC_NAME:
-            raise ServiceUnavailable(
+            raise Conflict(
                 "Gmail is not configured (GMAIL_TOPIC_NAME, GOOGLE_TOKEN_FILE)", error="gmail_not_configured"
             )
-        result = await self.gmail.watch(
-            topic=self.settings.GMAIL_TOPIC_NAME,
-            label_ids=self.settings.GMAIL_LABEL_IDS,
-            label_filter_action=self.settings.GMAIL_LABEL_FILTER_ACTION,
-        )
+        try:
+            result = await self.gmail.watch(
+                topic=self.settings.GMAIL_TOPIC_NAME,
+                label_ids=self.settings.GMAIL_LABEL_IDS,
+                label_filter_action=self.settings.GMAIL_LABEL_FILTER_ACTION,
+            )
+        except GmailError as exc:
+            log.warning("gmail watch failed", extra={"status": exc.status, "retryable": exc.retryable})
+            raise UpstreamError("Gmail refused or failed to start the watch", error="gmail_failed") from exc
         await self.repos.gmail_state.set_watch(
             self.mailbox, history_id=result.history_id, expiration=result.expiration, now=self.clock.now()
         )

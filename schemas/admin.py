@@ -12,6 +12,7 @@ from core.names import PersonName
 from core.phone import PhoneInput
 from models.campaign import FollowUpDetails, Handoff
 from models.enums import AuditOutcome, CampaignStatus, CampaignType, Channel, Direction, Intent
+from schemas.common import any_of_shapes
 
 OBJECT_ID = r"^[0-9a-f]{24}$"
 
@@ -167,6 +168,8 @@ class CampaignDetailRead(CampaignRead):
 class PatientCreate(BaseModel):
     """A patient given by contact details: found by email (else phone) or created."""
 
+    model_config = ConfigDict(json_schema_extra=any_of_shapes({"email": "present"}, {"phone": "present"}))
+
     name: PersonName
     email: EmailStr | None = None
     phone: PhoneInput | None = None
@@ -191,6 +194,12 @@ class PatientCreate(BaseModel):
 
 class CampaignCreate(BaseModel):
     """POST /api/v1/admin/campaigns: exactly one of `patient_id` and `patient`."""
+
+    model_config = ConfigDict(
+        json_schema_extra=any_of_shapes(
+            {"patient_id": "present", "patient": "absent"}, {"patient": "present", "patient_id": "absent"}
+        )
+    )
 
     patient_id: str | None = Field(default=None, pattern=OBJECT_ID)
     patient: PatientCreate | None = None

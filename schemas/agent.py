@@ -10,12 +10,16 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 from core.names import PersonName
 from core.phone import PhoneInput
 from models.enums import CampaignStatus, CampaignType, Channel
+from schemas.common import any_of_shapes
 
 
 class TriggerPatient(BaseModel):
     """The patient to contact (created when new, matched by email)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=any_of_shapes({"email": "present"}, {"phone": "present"}),
+    )
 
     name: PersonName
     email: EmailStr | None = None
@@ -59,7 +63,13 @@ class TriggerCampaign(BaseModel):
 class TriggerRequest(BaseModel):
     """Either {"campaign_id"} or {"patient", "campaign"}."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=any_of_shapes(
+            {"campaign_id": "present", "patient": "absent", "campaign": "absent"},
+            {"campaign_id": "absent", "patient": "present", "campaign": "present"},
+        ),
+    )
 
     campaign_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{24}$")
     patient: TriggerPatient | None = None

@@ -6,7 +6,7 @@ import re
 from datetime import date, datetime, time
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, EmailStr, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, EmailStr, Field, WithJsonSchema, field_validator
 
 from core.names import PersonName
 from core.phone import PhoneInput
@@ -23,8 +23,13 @@ def _parse_hhmm(value: object) -> object:
     return value
 
 
-HHMM = Annotated[time, BeforeValidator(_parse_hhmm)]
+HHMM = Annotated[
+    time,
+    BeforeValidator(_parse_hhmm),
+    WithJsonSchema({"type": "string", "pattern": _HHMM.pattern, "examples": ["09:30"]}),
+]
 DURATIONS = (30, 45)
+DURATION_SCHEMA = {"enum": list(DURATIONS)}
 
 
 def allowed_duration(value: int) -> int:

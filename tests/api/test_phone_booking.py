@@ -93,10 +93,11 @@ async def test_twilio_failure_is_502(http: httpx.AsyncClient, twilio: FakeTwilio
     }
 
 
-async def test_sms_not_configured_is_503(client: httpx.AsyncClient, login: Callable[..., Any]) -> None:
+async def test_sms_not_configured_is_409(client: httpx.AsyncClient, login: Callable[..., Any]) -> None:
+    """An operator's state, not a server error."""
     headers = await login(Role.STAFF)
     response = await client.get(PATH, params={"number": "+15551234567", "name": "Alice"}, headers=headers)
-    assert response.status_code == 503 and response.json()["error"] == "sms_not_configured"
+    assert response.status_code == 409 and response.json()["error"] == "sms_not_configured"
 
 
 async def test_confirmation_email_goes_through_real_smtp(http: httpx.AsyncClient, smtp: SmtpSink) -> None:

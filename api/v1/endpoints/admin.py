@@ -30,13 +30,16 @@ from schemas.admin import (
     LastMessageRead,
     PatientRead,
 )
-from schemas.common import error_responses
+from schemas.common import BODY_ERRORS, error_responses
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 CampaignIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$", description="campaign id")]
 Page = Annotated[int, Query(ge=1, le=10_000)]
 PageSize = Annotated[int, Query(ge=1, le=200)]
-ERRORS = error_responses(401, 403, 404, 409, 422)
+LIST_ERRORS = error_responses(401, 422, 503)
+ITEM_ERRORS = error_responses(401, 404, 422, 503)
+ACTION_ERRORS = error_responses(401, 404, 409, 422, 503)
+BODY_ACTION_ERRORS = error_responses(*BODY_ERRORS, 401, 404, 409, 503)
 
 
 def campaign_read(campaign: Campaign) -> CampaignRead:
@@ -76,13 +79,13 @@ def handoff_read(item: HandoffRow) -> HandoffRead:
     )
 
 
-@router.get("/dashboard-stats", response_model=DashboardRead, responses=ERRORS)
+@router.get("/dashboard-stats", response_model=DashboardRead, responses=error_responses(401, 503))
 async def dashboard_stats(_: CurrentStaff, dashboard: DashboardServiceDep) -> DashboardRead:
     """KPIs, conversion rates and charts (ARCHITECTURE §4) from a snapshot at most DASHBOARD_MAX_AGE_SECONDS old."""
     return DashboardRead.model_validate(await dashboard.stats())
 
 
-@router.get("/campaigns", response_model=CampaignPage, responses=ERRORS)
+@router.get("/campaigns", response_model=CampaignPage, responses=LIST_ERRORS)
 async def list_campaigns(
     user: CurrentStaff,
     admin: CampaignAdminServiceDep,
@@ -104,7 +107,7 @@ async def list_campaigns(
     return CampaignPage(items=[list_item(i) for i in items], total=total, page=page, page_size=page_size)
 
 
-@router.post("/campaigns", response_model=CampaignDetailRead, status_code=201, responses=ERRORS)
+@router.post("/campaigns", response_model=CampaignDetailRead, status_code=201, responses=BODY_ACTION_ERRORS)
 async def create_campaign(
     body: CampaignCreate, user: CurrentStaff, admin: CampaignAdminServiceDep, ip: ClientIP
 ) -> CampaignDetailRead:
@@ -124,7 +127,7 @@ async def create_campaign(
     return detail_read(CampaignWithConversation(created.campaign, created.patient, []))
 
 
-@router.get("/campaigns/{campaign_id}", response_model=CampaignDetailRead, responses=ERRORS)
+@router.get("/campaigns/{campaign_id}", response_model=CampaignDetailRead, responses=ITEM_ERRORS)
 async def campaign_detail(
     campaign_id: CampaignIdPath, user: CurrentStaff, admin: CampaignAdminServiceDep, ip: ClientIP
 ) -> CampaignDetailRead:
@@ -132,7 +135,7 @@ async def campaign_detail(
     return detail_read(await admin.detail(Actor(user.email, ip), campaign_id))
 
 
-@router.post("/campaigns/{campaign_id}/pause", response_model=CampaignRead, responses=ERRORS)
+@router.post("/campaigns/{campaign_id}/pause", response_model=CampaignRead, responses=ACTION_ERRORS)
 async def pause_campaign(
     campaign_id: CampaignIdPath, user: CurrentStaff, admin: CampaignAdminServiceDep, ip: ClientIP
 ) -> CampaignRead:
@@ -140,7 +143,7 @@ async def pause_campaign(
     return campaign_read(await admin.pause(Actor(user.email, ip), campaign_id))
 
 
-@router.post("/campaigns/{campaign_id}/resume", response_model=CampaignRead, responses=ERRORS)
+@router.post("/campaigns/{campaign_id}/resume", response_model=CampaignRead, responses=ACTION_ERRORS)
 async def resume_campaign(
     campaign_id: CampaignIdPath, user: CurrentStaff, admin: CampaignAdminServiceDep, ip: ClientIP
 ) -> CampaignRead:
@@ -148,7 +151,7 @@ async def resume_campaign(
     return campaign_read(await admin.resume(Actor(user.email, ip), campaign_id))
 
 
-@router.post("/campaigns/{campaign_id}/resolve-handoff", response_model=CampaignRead, responses=ERRORS)
+@router.post("/campaigns/{campaign_id}/resolve-handoff", response_model=CampaignRead, responses=BODY_ACTION_ERRORS)
 async def resolve_handoff(
     campaign_id: CampaignIdPath,
     body: HandoffResolve,
@@ -162,7 +165,7 @@ async def resolve_handoff(
     )
 
 
-@router.get("/handoffs", response_model=HandoffPage, responses=ERRORS)
+@router.get("/handoffs", response_model=HandoffPage, responses=LIST_ERRORS)
 async def handoffs(
     user: CurrentStaff, admin: CampaignAdminServiceDep, ip: ClientIP, page: Page = 1, page_size: PageSize = 50
 ) -> HandoffPage:
@@ -171,7 +174,7 @@ async def handoffs(
     return HandoffPage(items=[handoff_read(i) for i in items], total=total, page=page, page_size=page_size)
 
 
-@router.get("/audit", response_model=AuditPage, responses=ERRORS)
+@router.get("/audit", response_model=AuditPage, responses=error_responses(401, 403, 422, 503))
 async def audit_log(
     _: CurrentAdmin,
     admin: CampaignAdminServiceDep,

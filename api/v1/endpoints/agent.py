@@ -8,11 +8,11 @@ from api.deps import ClientIP, CurrentStaff, OutreachServiceDep, ReplyServiceDep
 from domain.audit import Actor
 from domain.outreach import NewCampaign, RunResult, TriggerPatient
 from schemas.agent import TriggerRead, TriggerRequest
-from schemas.common import error_responses
+from schemas.common import BODY_ERRORS, error_responses
 from schemas.gmail import ReplyRead, ReplyRequest
 
 router = APIRouter(prefix="/agent", tags=["agent"])
-ERRORS = error_responses(401, 404, 409, 422)
+ERRORS = error_responses(*BODY_ERRORS, 401, 404, 409, 503)
 
 
 def _read(result: RunResult) -> TriggerRead:

@@ -18,11 +18,10 @@ from schemas.booking import (
     SmsSentRead,
     StaffAppointmentRead,
 )
-from schemas.common import error_responses
+from schemas.common import BODY_ERRORS, E164_PATTERN, error_responses
 
 router = APIRouter(prefix="/api/v1", tags=["appointments"])
 ObjectIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$", description="appointment id")]
-ERRORS = error_responses(401, 404, 409, 422, 502)
 
 
 def staff_read(item: StaffAppointment, settings: Settings) -> StaffAppointmentRead:
@@ -43,7 +42,7 @@ def staff_read(item: StaffAppointment, settings: Settings) -> StaffAppointmentRe
     )
 
 
-@router.get("/appointments", response_model=AppointmentPage, responses=ERRORS)
+@router.get("/appointments", response_model=AppointmentPage, responses=error_responses(401, 422, 503))
 async def list_appointments(
     user: CurrentStaff,
     booking: BookingServiceDep,
@@ -69,7 +68,11 @@ async def list_appointments(
     return AppointmentPage(items=[staff_read(i, settings) for i in items], total=total, page=page, page_size=page_size)
 
 
-@router.patch("/appointments/{appointment_id}", response_model=StaffAppointmentRead, responses=ERRORS)
+@router.patch(
+    "/appointments/{appointment_id}",
+    response_model=StaffAppointmentRead,
+    responses=error_responses(*BODY_ERRORS, 401, 404, 409, 503),
+)
 async def update_appointment(
     appointment_id: ObjectIdPath,
     body: AppointmentStatusUpdate,
@@ -83,12 +86,18 @@ async def update_appointment(
     return staff_read(StaffAppointment(changed, None), settings)
 
 
-@router.get("/phone_booking_post", response_model=SmsSentRead, responses=ERRORS)
+@router.get(
+    "/phone_booking_post",
+    response_model=SmsSentRead,
+    responses=error_responses(
+        401, 409, 422, 502, 503, notes={409: "SMS is not configured (`sms_not_configured`)", 502: "Twilio failed"}
+    ),
+)
 async def phone_booking_post(
     user: CurrentStaff,
     ip: ClientIP,
     booking: BookingServiceDep,
-    number: Annotated[str, Query(min_length=2, max_length=16, description="E.164, e.g. +15551234567")],
+    number: Annotated[str, Query(max_length=16, pattern=E164_PATTERN, description="E.164, e.g. +15551234567")],
     name: Annotated[str, Query(min_length=1, max_length=100)],
 ) -> SmsSentRead:
     """Text the booking link to a patient's phone."""

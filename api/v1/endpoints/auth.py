@@ -9,7 +9,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from api.deps import AuthServiceDep, ClientIP, CurrentStaff
 from schemas.auth import TokenRead, UserRead
-from schemas.common import ErrorRead
+from schemas.common import BODY_ERRORS, error_responses
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -17,7 +17,13 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 @router.post(
     "/login",
     response_model=TokenRead,
-    responses={401: {"model": ErrorRead}, 429: {"model": ErrorRead}},
+    responses=error_responses(
+        *BODY_ERRORS,
+        401,
+        429,
+        503,
+        notes={401: "Unknown user or wrong password (the same answer)", 429: "Too many failed logins"},
+    ),
 )
 async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], auth: AuthServiceDep, ip: ClientIP) -> TokenRead:
     """Exchange email (as username) and password for a bearer token."""
@@ -25,7 +31,7 @@ async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], auth: Aut
     return TokenRead(access_token=issued.access_token, expires_in=issued.expires_in)
 
 
-@router.get("/me", response_model=UserRead, responses={401: {"model": ErrorRead}})
+@router.get("/me", response_model=UserRead, responses=error_responses(401, 503))
 async def me(user: CurrentStaff) -> UserRead:
     """The logged-in user."""
     return UserRead.model_validate(user.model_dump())

@@ -13,6 +13,7 @@ from core.config import Settings
 from domain.booking import BookingRequest
 from models.appointment import Appointment
 from schemas.booking import (
+    DURATION_SCHEMA,
     AppointmentRead,
     AvailabilityRead,
     BookedRead,
@@ -22,11 +23,15 @@ from schemas.booking import (
     ServiceRead,
     allowed_duration,
 )
-from schemas.common import error_responses
+from schemas.common import BODY_ERRORS, error_responses
 
 router = APIRouter(prefix="/api/v1", tags=["booking"])
 ManageToken = Annotated[str, Path(min_length=20, max_length=300, pattern=r"^[A-Za-z0-9_\-.]+$")]
-ERRORS = error_responses(404, 409, 422, 429)
+LINK_ERRORS = error_responses(404, 422, 503, notes={404: "The manage link is invalid or has expired"})
+CANCEL_ERRORS = error_responses(404, 409, 422, 503, notes={409: "Already cancelled, or inside the minimum notice"})
+CHANGE_ERRORS = error_responses(
+    *BODY_ERRORS, 404, 409, 429, 503, notes={404: "Unknown link or campaign", 409: "The slot is not available"}
+)
 
 
 def appointment_read(appointment: Appointment, settings: Settings) -> AppointmentRead:
@@ -47,13 +52,15 @@ async def services(booking: BookingServiceDep) -> list[ServiceRead]:
     return [ServiceRead.model_validate(s, from_attributes=True) for s in booking.services()]
 
 
-@router.get("/availability", response_model=AvailabilityRead, responses=ERRORS)
+@router.get("/availability", response_model=AvailabilityRead, responses=error_responses(422, 503))
 async def availability(
     booking: BookingServiceDep,
     month: Annotated[int, Query(ge=1, le=12)],
     year: Annotated[int, Query(ge=2000, le=2100)],
     date: Annotated[date | None, Query(description="one day of the month, YYYY-MM-DD")] = None,
-    duration: Annotated[int, Query(description="30 or 45 minutes"), AfterValidator(allowed_duration)] = 30,
+    duration: Annotated[
+        int, Query(description="30 or 45 minutes", json_schema_extra=DURATION_SCHEMA), AfterValidator(allowed_duration)
+    ] = 30,
     doctor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> AvailabilityRead:
     """Free slots of a month (or one day), in the clinic's timezone."""
@@ -66,7 +73,9 @@ async def availability(
     )
 
 
-@router.post("/appointments/book", response_model=BookedRead, status_code=status.HTTP_201_CREATED, responses=ERRORS)
+@router.post(
+    "/appointments/book", response_model=BookedRead, status_code=status.HTTP_201_CREATED, responses=CHANGE_ERRORS
+)
 async def book(body: BookingCreate, booking: BookingServiceDep, settings: SettingsDep, ip: ClientIP) -> BookedRead:
     """Book a free slot; finds or creates the patient by email and converts their campaign."""
     booked = await booking.book(
@@ -87,19 +96,19 @@ async def book(body: BookingCreate, booking: BookingServiceDep, settings: Settin
     return BookedRead(**view.model_dump(), manage_url=booked.manage_url)
 
 
-@router.get("/appointments/manage/{token}", response_model=AppointmentRead, responses=ERRORS)
+@router.get("/appointments/manage/{token}", response_model=AppointmentRead, responses=LINK_ERRORS)
 async def manage(token: ManageToken, booking: BookingServiceDep, settings: SettingsDep) -> AppointmentRead:
     """The appointment behind a private manage link."""
     return appointment_read(await booking.by_token(token), settings)
 
 
-@router.post("/appointments/manage/{token}/cancel", response_model=AppointmentRead, responses=ERRORS)
+@router.post("/appointments/manage/{token}/cancel", response_model=AppointmentRead, responses=CANCEL_ERRORS)
 async def cancel(token: ManageToken, booking: BookingServiceDep, settings: SettingsDep) -> AppointmentRead:
     """Cancel (up to the minimum notice); the slot is freed."""
     return appointment_read(await booking.cancel_by_token(token), settings)
 
 
-@router.post("/appointments/manage/{token}/reschedule", response_model=AppointmentRead, responses=ERRORS)
+@router.post("/appointments/manage/{token}/reschedule", response_model=AppointmentRead, responses=CHANGE_ERRORS)
 async def reschedule(
     token: ManageToken, body: RescheduleUpdate, booking: BookingServiceDep, settings: SettingsDep
 ) -> AppointmentRead:

@@ -10,8 +10,9 @@ from fastapi import APIRouter, Query, Request, Response
 from api.deps import ContainerDep, CurrentStaff, ReplyServiceDep, SettingsDep
 from core.errors import Forbidden
 from domain.replies import background
-from schemas.common import ErrorRead
+from schemas.common import error_responses
 from schemas.gmail import WatchRead
+from schemas.webhooks import PushEnvelope, request_body
 from services.gmail.push import OidcVerifier, decode_push, verify_token
 
 router = APIRouter(tags=["gmail"])
@@ -19,7 +20,11 @@ log = logging.getLogger("medcampaign.gmail")
 
 
 @router.post(
-    "/gmail/watch/start", response_model=WatchRead, responses={401: {"model": ErrorRead}, 503: {"model": ErrorRead}}
+    "/gmail/watch/start",
+    response_model=WatchRead,
+    responses=error_responses(
+        401, 409, 502, 503, notes={409: "Gmail is not configured (`gmail_not_configured`)", 502: "Gmail failed"}
+    ),
 )
 async def watch_start(user: CurrentStaff, replies: ReplyServiceDep) -> WatchRead:
     """Start or refresh the Gmail watch."""
@@ -31,7 +36,11 @@ async def watch_start(user: CurrentStaff, replies: ReplyServiceDep) -> WatchRead
     "/pubsub/push",
     status_code=204,
     response_class=Response,
-    responses={403: {"model": ErrorRead}, 503: {"model": ErrorRead}},
+    responses={
+        204: {"description": "Recorded (or a duplicate, or a malformed envelope: acknowledged and dropped)"},
+        **error_responses(403, 413, 422, 503, notes={403: "Wrong push token or identity token"}),
+    },
+    openapi_extra=request_body(PushEnvelope, "application/json"),
 )
 async def pubsub_push(
     request: Request,

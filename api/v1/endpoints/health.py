@@ -13,7 +13,7 @@ from pymongo.errors import PyMongoError
 from api.deps import ContainerDep, SettingsDep
 from core.errors import NotFound, ServiceUnavailable, Unauthorized
 from core.security import constant_time_equals
-from schemas.common import ErrorRead, StatusRead
+from schemas.common import StatusRead, error_responses
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger("medcampaign.health")
@@ -26,7 +26,7 @@ async def root() -> StatusRead:
     return StatusRead(status="ok")
 
 
-@router.get("/readyz", response_model=StatusRead, responses={503: {"model": ErrorRead}})
+@router.get("/readyz", response_model=StatusRead, responses=error_responses(503))
 async def readyz(container: ContainerDep) -> StatusRead:
     """Ready when MongoDB answers a ping."""
     try:

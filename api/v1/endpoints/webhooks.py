@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Path, Request, Response
@@ -14,6 +14,8 @@ from twilio.request_validator import RequestValidator
 from api.deps import ConsentServiceDep, SettingsDep
 from core.errors import Forbidden, Unprocessable
 from domain.consent import SmsReply
+from schemas.common import error_responses
+from schemas.webhooks import TwilioSmsForm, request_body
 
 router = APIRouter(prefix="/api/v1", tags=["webhooks"])
 Token = Annotated[str, Path(min_length=20, max_length=400, pattern=r"^[A-Za-z0-9_\-.]+$")]
@@ -24,7 +26,36 @@ TWILIO_SMS_PATH = "/webhooks/twilio/sms"
 BODY_LIMITS = {router.prefix + TWILIO_SMS_PATH: 16 * 1024}
 
 
-@router.post(TWILIO_SMS_PATH, response_class=Response)
+TWIML_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Empty TwiML", "content": {"text/xml": {"schema": {"type": "string"}}}}
+}
+HTML_PAGE: dict[int | str, dict[str, Any]] = {
+    200: {"description": "An HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
+}
+LINK_ERRORS = error_responses(
+    404, 422, 503, notes={404: "The unsubscribe link is invalid or has expired"}, html_route=True
+)
+
+
+@router.post(
+    TWILIO_SMS_PATH,
+    response_class=Response,
+    responses={
+        **TWIML_RESPONSE,
+        **error_responses(400, 403, 413, 422, 503, notes={403: "Missing or wrong X-Twilio-Signature"}),
+    },
+    openapi_extra={
+        **request_body(TwilioSmsForm, "application/x-www-form-urlencoded"),
+        "parameters": [
+            {
+                "name": "X-Twilio-Signature",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string", "maxLength": 200},
+            }
+        ],
+    },
+)
 async def twilio_sms(request: Request, consent: ConsentServiceDep, settings: SettingsDep) -> Response:
     """Inbound SMS: verified by X-Twilio-Signature; STOP-family replies opt the sender out of SMS."""
     if not settings.TWILIO_AUTH_TOKEN:
@@ -53,7 +84,7 @@ def _page(title: str, body: str) -> HTMLResponse:
     )
 
 
-@router.get("/unsubscribe/{token}", response_class=HTMLResponse)
+@router.get("/unsubscribe/{token}", response_class=HTMLResponse, responses={**HTML_PAGE, **LINK_ERRORS})
 async def unsubscribe_page(token: Token, consent: ConsentServiceDep, settings: SettingsDep) -> HTMLResponse:
     """A confirm page: GET never changes anything (mail scanners follow links)."""
     await consent.check_unsubscribe(token)
@@ -68,7 +99,7 @@ async def unsubscribe_page(token: Token, consent: ConsentServiceDep, settings: S
     )
 
 
-@router.post("/unsubscribe/{token}", response_class=HTMLResponse)
+@router.post("/unsubscribe/{token}", response_class=HTMLResponse, responses={**HTML_PAGE, **LINK_ERRORS})
 async def unsubscribe(token: Token, consent: ConsentServiceDep, settings: SettingsDep) -> HTMLResponse:
     """Opt out of email (also RFC 8058 one-click from the List-Unsubscribe-Post header)."""
     await consent.unsubscribe_email(token)
