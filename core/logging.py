@@ -41,6 +41,7 @@ ALLOWED_EXTRA_KEYS = frozenset(
         "patient_id",
         "port",
         "reason",
+        "restored",
         "retryable",
         "route",
         "seconds",
