@@ -6,13 +6,20 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio.to_thread
 import jwt
+from anyio import CapacityLimiter
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
+
+from core.errors import ServiceUnavailable
+
+T = TypeVar("T")
 
 _hasher = PasswordHash((Argon2Hasher(),))
 
@@ -42,6 +49,46 @@ def verify_password(password: str, password_hash: str | None) -> bool:
         return _hasher.verify(password, password_hash)
     except Exception:  # a corrupt stored hash is a failed login, not a crash
         return False
+
+
+class Passwords:
+    """argon2 off the event loop: at most `concurrency` at once, `queue` more waiting, the rest refused (503)."""
+
+    def __init__(
+        self,
+        *,
+        concurrency: int,
+        queue: int,
+        verify_func: Callable[[str, str | None], bool] = verify_password,
+        hash_func: Callable[[str], str] = hash_password,
+    ):
+        self.concurrency = concurrency
+        self.queue = queue
+        self._verify = verify_func
+        self._hash = hash_func
+        self._limiter = CapacityLimiter(concurrency)
+        self._pending = 0
+
+    async def verify(self, password: str, password_hash: str | None) -> bool:
+        """verify_password in a worker thread."""
+        return await self._run(self._verify, password, password_hash)
+
+    async def hash(self, password: str) -> str:
+        """hash_password in a worker thread."""
+        return await self._run(self._hash, password)
+
+    async def _run(self, func: Callable[..., T], *args: Any) -> T:
+        # A fast refusal beats an unbounded queue: every waiting request holds a connection and memory.
+        if self._pending >= self.concurrency + self.queue:
+            raise ServiceUnavailable(
+                "Too many sign-ins at once; try again in a moment", error="login_busy", headers={"Retry-After": "1"}
+            )
+        self._pending += 1
+        try:
+            # Not abandoned on cancel: a disconnected client's thread still holds its place until argon2 returns.
+            return await anyio.to_thread.run_sync(func, *args, limiter=self._limiter)
+        finally:
+            self._pending -= 1
 
 
 def create_access_token(
