@@ -234,7 +234,9 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
         repos=Repositories.over(db),
         email=build_email(settings),
         sms=build_sms(settings),
-        passwords=Passwords(concurrency=settings.LOGIN_HASH_CONCURRENCY, queue=settings.LOGIN_HASH_QUEUE),
+        passwords=Passwords(
+            concurrency=settings.LOGIN_HASH_CONCURRENCY, queue=settings.LOGIN_HASH_QUEUE, nice=settings.LOGIN_HASH_NICE
+        ),
         clock=clock or SystemClock(),
         availability_cache=TTLCache(settings.AVAILABILITY_CACHE_SECONDS),
         kb_cache=TTLCache(settings.KB_CACHE_SECONDS),

@@ -52,7 +52,10 @@ class AuthService:
 
     async def login(self, email: str, password: str, *, ip: str | None) -> IssuedToken:
         """Check credentials; unknown user and wrong password fail identically."""
-        email = email.strip().lower()
+        async with self.passwords.slot():
+            return await self._login(email.strip().lower(), password, ip=ip)
+
+    async def _login(self, email: str, password: str, *, ip: str | None) -> IssuedToken:
         now = self.clock.now()
         await self._limit_ip(ip, now)
         key = sha256_hex(email)
@@ -79,12 +82,12 @@ class AuthService:
             raise Unauthorized(INVALID_CREDENTIALS, error="invalid_credentials")
         await self.attempts.reset(key)
         await self._audit(email, "login", AuditOutcome.SUCCESS, ip)
-        expires = timedelta(minutes=self.settings.ACCESS_TOKEN_EXPIRE_MINUTES)
+        expires = timedelta(minutes=settings.ACCESS_TOKEN_EXPIRE_MINUTES)
         token = create_access_token(
             subject=user.id,
             role=user.role.value,
-            secret=self.settings.JWT_SECRET_KEY,
-            algorithm=self.settings.JWT_ALGORITHM,
+            secret=settings.JWT_SECRET_KEY,
+            algorithm=settings.JWT_ALGORITHM,
             expires=expires,
             now=now,
         )

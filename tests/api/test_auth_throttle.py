@@ -75,7 +75,10 @@ def inject(app: FastAPI, verifier: CountingVerifier) -> None:
     container: Container = app.state.container
     settings = container.settings
     container.passwords = Passwords(
-        concurrency=settings.LOGIN_HASH_CONCURRENCY, queue=settings.LOGIN_HASH_QUEUE, verify_func=verifier
+        concurrency=settings.LOGIN_HASH_CONCURRENCY,
+        queue=settings.LOGIN_HASH_QUEUE,
+        nice=settings.LOGIN_HASH_NICE,
+        verify_func=verifier,
     )
 
 
@@ -89,6 +92,7 @@ async def serve(
     """Start a live app (no per-IP limit unless given) checking passwords through a verifier; yields a client."""
     async with AsyncMongoClient[dict[str, Any]](mongo_uri) as mongo, AsyncExitStack() as stack:
         users = UserRepository(mongo[db_name])
+        verifiers: list[CountingVerifier] = []
 
         async def start(
             verifier: CountingVerifier, clock: FixedClock | None = None, **overrides: Any
@@ -96,6 +100,7 @@ async def serve(
             app = create_app(make_settings(**{"LOGIN_RATE_LIMIT_PER_IP": 0, **overrides}), clock=clock)
             server = live_server(app)
             inject(app, verifier)
+            verifiers.append(verifier)
             await users.create_or_reset(
                 email=EMAIL, password_hash=hash_password(PASSWORD), role=Role.STAFF, now=datetime.now(UTC)
             )
@@ -105,6 +110,8 @@ async def serve(
             )
 
         yield start
+        for verifier in verifiers:
+            verifier.release()  # a failed test must not leave checks held
         await mongo.drop_database(db_name)
 
 
@@ -154,13 +161,14 @@ async def test_checks_beyond_the_cap_and_its_queue_are_refused_at_once(serve: Se
     verifier = CountingVerifier(gated=True)
     http = await serve(verifier, LOGIN_HASH_CONCURRENCY=2, LOGIN_HASH_QUEUE=3)
     logins = [asyncio.create_task(attempt(http, random_email())) for _ in range(10)]
-    # 2 checks run and 3 wait; the other 5 are answered while every check is still held.
+    # 5 logins hold the places (2 checking, 3 waiting); the other 5 are answered while every check is held.
     done: set[asyncio.Task[httpx.Response]] = set()
     async with asyncio.timeout(HANG_GUARD_SECONDS):
         while len(done) < 5:
             finished, _ = await asyncio.wait(set(logins) - done, return_when=asyncio.FIRST_COMPLETED)
             done |= finished
-    assert verifier.finished == 0 and verifier.running == 2
+    await until(lambda: verifier.running == 2)
+    assert verifier.finished == 0 and len(done) == 5
     refused = [t.result() for t in done]
     assert [r.status_code for r in refused] == [503] * len(refused)
     assert {r.json()["error"] for r in refused} == {"login_busy"}
