@@ -12,18 +12,15 @@ import secrets
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any
 
 import jwt
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from core.errors import ServiceUnavailable
-
-T = TypeVar("T")
 
 _hasher = PasswordHash((Argon2Hasher(),))
 
@@ -71,18 +68,16 @@ class Passwords:
         queue: int,
         nice: int = 0,
         verify_func: Callable[[str, str | None], bool] = verify_password,
-        hash_func: Callable[[str], str] = hash_password,
     ):
         self.concurrency = concurrency
         self.queue = queue
         self._verify = verify_func
-        self._hash = hash_func
         self._executor = ThreadPoolExecutor(
             max_workers=concurrency, thread_name_prefix="argon2", initializer=_lower_priority, initargs=(nice,)
         )
         self._pending = 0
 
-    @asynccontextmanager
+    @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """Hold a login's place for its whole check, or refuse at once when every place is taken."""
         # Refused before any database work: a flood of logins must cost the loop as little as possible.
@@ -97,15 +92,8 @@ class Passwords:
             self._pending -= 1
 
     async def verify(self, password: str, password_hash: str | None) -> bool:
-        """verify_password in a worker thread."""
-        return await self._run(self._verify, password, password_hash)
-
-    async def hash(self, password: str) -> str:
-        """hash_password in a worker thread."""
-        return await self._run(self._hash, password)
-
-    async def _run(self, func: Callable[..., T], *args: Any) -> T:
-        future = asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+        """verify_password in one of the worker threads."""
+        future = asyncio.get_running_loop().run_in_executor(self._executor, self._verify, password, password_hash)
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:

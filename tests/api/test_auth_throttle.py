@@ -4,6 +4,8 @@ behind a bounded queue, one address is rate-limited, and oversized form fields a
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 import uuid
 from collections import Counter
@@ -44,9 +46,11 @@ class CountingVerifier:
         self.running = 0
         self.peak = 0
         self.finished = 0
+        self.priorities: set[int] = set()
 
     def __call__(self, password: str, password_hash: str | None) -> bool:
         with self._lock:
+            self.priorities.add(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
             self.calls += 1
             self.running += 1
             self.peak = max(self.peak, self.running)
@@ -177,6 +181,14 @@ async def test_checks_beyond_the_cap_and_its_queue_are_refused_at_once(serve: Se
     rest = await asyncio.gather(*(t for t in logins if t not in done))
     assert [r.status_code for r in rest] == [401] * 5
     assert verifier.calls == 5 and verifier.peak == 2
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread CPU priorities are Linux-only")
+async def test_password_checks_run_at_a_lower_cpu_priority(serve: Serve) -> None:
+    verifier = CountingVerifier()
+    http = await serve(verifier, LOGIN_HASH_NICE=15)
+    assert (await attempt(http, random_email())).status_code == 401
+    assert verifier.priorities == {15}
 
 
 # ---- per-address limit ----------------------------------------------------------------------------------------
