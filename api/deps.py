@@ -54,7 +54,9 @@ def get_auth_service(container: ContainerDep) -> AuthService:
         clock=container.clock,
         users=repos.users,
         attempts=repos.login_attempts,
+        rate_limits=repos.rate_limits,
         audit=repos.audit,
+        passwords=container.passwords,
     )
 
 

@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     LOGIN_MAX_FAILURES: int = Field(default=5, ge=1)
     LOGIN_FAILURE_WINDOW_MINUTES: int = Field(default=15, ge=1)
     LOGIN_LOCKOUT_MINUTES: int = Field(default=15, ge=1)
+    LOGIN_RATE_LIMIT_PER_IP: int = Field(default=20, ge=0)  # attempts per minute per address (IPv6 /64); 0 = none
+    LOGIN_HASH_CONCURRENCY: int = Field(default=2, ge=1, le=64)  # argon2 checks running at once (threads)
+    LOGIN_HASH_QUEUE: int = Field(default=16, ge=0)  # logins waiting for a check; beyond, login answers 503
+    LOGIN_HASH_NICE: int = Field(default=19, ge=0, le=19)  # CPU priority of those threads below the event loop's
 
     # Branding
     CLINIC_NAME: str = "Your Clinic Name"

@@ -13,6 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from core.cache import TTLCache
 from core.clock import Clock, SystemClock
 from core.config import Settings
+from core.security import Passwords
 from core.snapshot import Snapshot
 from db.client import make_client
 from db.indexes import ensure_indexes
@@ -91,6 +92,7 @@ class Container:
     repos: Repositories
     email: EmailPort
     sms: SmsPort | None
+    passwords: Passwords  # argon2 off the event loop, bounded; tests inject a counting one
     clock: Clock = field(default_factory=SystemClock)
     background: set[asyncio.Task[None]] = field(default_factory=set)
     dashboard: Snapshot[Any] = field(default_factory=Snapshot)
@@ -232,6 +234,9 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
         repos=Repositories.over(db),
         email=build_email(settings),
         sms=build_sms(settings),
+        passwords=Passwords(
+            concurrency=settings.LOGIN_HASH_CONCURRENCY, queue=settings.LOGIN_HASH_QUEUE, nice=settings.LOGIN_HASH_NICE
+        ),
         clock=clock or SystemClock(),
         availability_cache=TTLCache(settings.AVAILABILITY_CACHE_SECONDS),
         kb_cache=TTLCache(settings.KB_CACHE_SECONDS),

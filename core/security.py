@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
+import os
 import secrets
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -13,6 +19,8 @@ from typing import Any
 import jwt
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
+
+from core.errors import ServiceUnavailable
 
 _hasher = PasswordHash((Argon2Hasher(),))
 
@@ -42,6 +50,56 @@ def verify_password(password: str, password_hash: str | None) -> bool:
         return _hasher.verify(password, password_hash)
     except Exception:  # a corrupt stored hash is a failed login, not a crash
         return False
+
+
+def _lower_priority(nice: int) -> None:
+    """Run this thread (and the threads argon2 starts from it) at a lower CPU priority than the event loop."""
+    with contextlib.suppress(AttributeError, OSError):  # per-thread priorities are Linux-only; elsewhere no-op
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+
+
+class Passwords:
+    """argon2 off the event loop: `concurrency` checks at once; logins beyond `queue` waiting are refused (503)."""
+
+    def __init__(
+        self,
+        *,
+        concurrency: int,
+        queue: int,
+        nice: int = 0,
+        verify_func: Callable[[str, str | None], bool] = verify_password,
+    ):
+        self.concurrency = concurrency
+        self.queue = queue
+        self._verify = verify_func
+        self._executor = ThreadPoolExecutor(
+            max_workers=concurrency, thread_name_prefix="argon2", initializer=_lower_priority, initargs=(nice,)
+        )
+        self._pending = 0
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold a login's place for its whole check, or refuse at once when every place is taken."""
+        # Refused before any database work: a flood of logins must cost the loop as little as possible.
+        if self._pending >= self.concurrency + self.queue:
+            raise ServiceUnavailable(
+                "Too many sign-ins at once; try again in a moment", error="login_busy", headers={"Retry-After": "1"}
+            )
+        self._pending += 1
+        try:
+            yield
+        finally:
+            self._pending -= 1
+
+    async def verify(self, password: str, password_hash: str | None) -> bool:
+        """verify_password in one of the worker threads."""
+        future = asyncio.get_running_loop().run_in_executor(self._executor, self._verify, password, password_hash)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # The check runs on regardless; its slot stays held until it ends, so the bound still holds.
+            await asyncio.wait([future])
+            raise
 
 
 def create_access_token(

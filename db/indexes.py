@@ -68,7 +68,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     "gmail_state": [IndexModel("email_address", name="email_address_unique", unique=True)],
     "leases": [IndexModel("name", name="name_unique", unique=True)],
     "users": [IndexModel("email", name="email_unique", unique=True)],
-    "login_attempts": [IndexModel("key", name="key_unique", unique=True)],
+    "login_attempts": [
+        IndexModel("key", name="key_unique", unique=True),
+        IndexModel("expires_at", name="expires_ttl", expireAfterSeconds=0),
+    ],
     "rate_limits": [
         IndexModel([("key", ASCENDING), ("window_start", ASCENDING)], name="key_window_unique", unique=True),
         IndexModel("expires_at", name="expires_ttl", expireAfterSeconds=0),

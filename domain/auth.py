@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import jwt
 
 from core.clock import Clock
 from core.config import Settings
 from core.errors import Forbidden, TooManyRequests, Unauthorized
-from core.security import create_access_token, decode_access_token, sha256_hex, verify_password
-from db.repositories.collections import AuditRepository, LoginAttemptRepository, UserRepository
+from core.net import ip_bucket
+from core.security import Passwords, create_access_token, decode_access_token, sha256_hex
+from db.repositories.collections import AuditRepository, LoginAttemptRepository, RateLimitRepository, UserRepository
 from models.enums import AuditOutcome, Role
 from models.system import User
 
 INVALID_CREDENTIALS = "Incorrect email or password"
+RATE_WINDOW = timedelta(minutes=1)
 
 
 @dataclass
@@ -36,46 +38,75 @@ class AuthService:
         clock: Clock,
         users: UserRepository,
         attempts: LoginAttemptRepository,
+        rate_limits: RateLimitRepository,
         audit: AuditRepository,
+        passwords: Passwords,
     ):
         self.settings = settings
         self.clock = clock
         self.users = users
         self.attempts = attempts
+        self.rate_limits = rate_limits
         self.audit = audit
+        self.passwords = passwords
 
     async def login(self, email: str, password: str, *, ip: str | None) -> IssuedToken:
         """Check credentials; unknown user and wrong password fail identically."""
-        email = email.strip().lower()
+        async with self.passwords.slot():
+            return await self._login(email.strip().lower(), password, ip=ip)
+
+    async def _login(self, email: str, password: str, *, ip: str | None) -> IssuedToken:
         now = self.clock.now()
+        await self._limit_ip(ip, now)
         key = sha256_hex(email)
-        if await self.attempts.locked_until(key, now):
+        settings = self.settings
+        lockout = timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
+        # Counted before the check, so concurrent guesses cannot all be verified before the first failure lands.
+        allowed = await self.attempts.begin(
+            key,
+            now=now,
+            window=timedelta(minutes=settings.LOGIN_FAILURE_WINDOW_MINUTES),
+            max_attempts=settings.LOGIN_MAX_FAILURES,
+            lockout=lockout,
+        )
+        if not allowed:
             await self._audit(email, "login", AuditOutcome.DENIED, ip)
             raise TooManyRequests("Too many failed login attempts; try again later", error="account_locked")
         user = await self.users.get_by_email(email)
-        ok = verify_password(password, user.password_hash if user else None)
+        ok = await self.passwords.verify(password, user.password_hash if user else None)
         if not ok or user is None or not user.is_active:
             await self.attempts.record_failure(
-                key,
-                now=now,
-                window=timedelta(minutes=self.settings.LOGIN_FAILURE_WINDOW_MINUTES),
-                max_failures=self.settings.LOGIN_MAX_FAILURES,
-                lockout=timedelta(minutes=self.settings.LOGIN_LOCKOUT_MINUTES),
+                key, now=self.clock.now(), max_attempts=settings.LOGIN_MAX_FAILURES, lockout=lockout
             )
             await self._audit(email, "login", AuditOutcome.FAILURE, ip)
             raise Unauthorized(INVALID_CREDENTIALS, error="invalid_credentials")
         await self.attempts.reset(key)
         await self._audit(email, "login", AuditOutcome.SUCCESS, ip)
-        expires = timedelta(minutes=self.settings.ACCESS_TOKEN_EXPIRE_MINUTES)
+        expires = timedelta(minutes=settings.ACCESS_TOKEN_EXPIRE_MINUTES)
         token = create_access_token(
             subject=user.id,
             role=user.role.value,
-            key=self.settings.key("access"),
-            algorithm=self.settings.JWT_ALGORITHM,
+            key=settings.key("access"),
+            algorithm=settings.JWT_ALGORITHM,
             expires=expires,
             now=now,
         )
         return IssuedToken(access_token=token, expires_in=int(expires.total_seconds()))
+
+    async def _limit_ip(self, ip: str | None, now: datetime) -> None:
+        limit = self.settings.LOGIN_RATE_LIMIT_PER_IP
+        if not limit or not ip:
+            return
+        window = now.replace(second=0, microsecond=0)
+        count = await self.rate_limits.hit(
+            f"login:ip:{sha256_hex(ip_bucket(ip))}", window_start=window, expires_at=window + 2 * RATE_WINDOW
+        )
+        if count > limit:
+            raise TooManyRequests(
+                "Too many login attempts from this address; try again in a minute",
+                error="rate_limited",
+                headers={"Retry-After": str(int((window + RATE_WINDOW - now).total_seconds()) + 1)},
+            )
 
     async def authenticate(self, token: str | None) -> User:
         """The active user a bearer token belongs to, or 401."""

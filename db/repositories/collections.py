@@ -6,7 +6,7 @@ import asyncio
 import random
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -51,6 +51,10 @@ CONVERTIBLE_STATUSES = (*ATTEMPTING_STATUSES, CampaignStatus.ENGAGED)
 def active_key(patient_id: str, campaign_type: CampaignType) -> str:
     """The unique marker an active campaign carries: one active campaign per patient and type."""
     return f"{patient_id}:{campaign_type.value}"
+
+
+# Stands in for "no lock" when comparing lock ends in an update pipeline.
+_NEVER = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 class PatientRepository(Repository[Patient]):
@@ -941,47 +945,52 @@ class UserRepository(Repository[User]):
 
 
 class LoginAttemptRepository:
-    """login_attempts: failed-login counters per account key (known or not, so lockout reveals nothing)."""
+    """login_attempts: password checks per account key (known or not, so lockout reveals nothing)."""
 
     collection_name = "login_attempts"
 
     def __init__(self, db: Any):
         self.collection = db[self.collection_name]
 
-    async def locked_until(self, key: str, now: datetime) -> datetime | None:
-        """When the key is locked, until when."""
-        doc = await self.collection.find_one({"key": key, "locked_until": {"$gt": now}})
-        return doc["locked_until"] if doc else None
-
-    async def record_failure(
-        self, key: str, *, now: datetime, window: timedelta, max_failures: int, lockout: timedelta
-    ) -> datetime | None:
-        """Count a failure atomically; returns the lock end when this failure locks the account."""
-        # A window that has expired restarts at 1; otherwise the count goes up by one.
-        expired = {"$lte": [{"$ifNull": ["$window_start", now - window]}, now - window]}
-        doc = await self.collection.find_one_and_update(
-            {"key": key},
-            [
-                {
-                    "$set": {
-                        "failures": {"$cond": [expired, 1, {"$add": [{"$ifNull": ["$failures", 0]}, 1]}]},
-                        "window_start": {"$cond": [expired, now, "$window_start"]},
-                    }
+    async def begin(self, key: str, *, now: datetime, window: timedelta, max_attempts: int, lockout: timedelta) -> bool:
+        """Count one attempt before its password is checked (one atomic update); False when over the limit."""
+        # The count restarts when the window is over (and no lock holds) or when a lock has run out.
+        locked = {"$gt": [{"$ifNull": ["$locked_until", now]}, now]}
+        lock_over = {"$lte": [{"$ifNull": ["$locked_until", _NEVER]}, now]}
+        stale = {"$lte": [{"$ifNull": ["$window_start", now - window]}, now - window]}
+        restart = {"$or": [lock_over, {"$and": [stale, {"$not": [locked]}]}]}
+        update = [
+            {
+                "$set": {
+                    "attempts": {"$cond": [restart, 1, {"$add": [{"$ifNull": ["$attempts", 0]}, 1]}]},
+                    "window_start": {"$cond": [restart, now, "$window_start"]},
+                    "locked_until": {"$cond": [restart, None, "$locked_until"]},
+                    "expires_at": now + window + lockout,
                 }
-            ],
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        ) or await self.collection.find_one({"key": key})
-        if doc["failures"] >= max_failures:
-            until = now + lockout
-            await self.collection.update_one(
-                {"key": key}, {"$set": {"locked_until": until, "failures": 0, "window_start": None}}
-            )
-            return until
-        return None
+            }
+        ]
+        for attempt in range(2):
+            try:
+                doc = await self.collection.find_one_and_update(
+                    {"key": key}, update, upsert=True, return_document=ReturnDocument.AFTER
+                ) or await self.collection.find_one({"key": key})
+                break
+            except DuplicateKeyError:  # two first attempts upserted at once; the second now finds the document
+                if attempt:
+                    raise
+        until = doc.get("locked_until")
+        return int(doc["attempts"]) <= max_attempts and not (until and until > now)
+
+    async def record_failure(self, key: str, *, now: datetime, max_attempts: int, lockout: timedelta) -> None:
+        """After a failed check: lock the key once its window holds `max_attempts` attempts."""
+        until = now + lockout
+        await self.collection.update_one(
+            {"key": key, "attempts": {"$gte": max_attempts}},
+            {"$set": {"locked_until": until}, "$max": {"expires_at": until}},
+        )
 
     async def reset(self, key: str) -> None:
-        """Forget failures after a successful login."""
+        """Forget attempts after a successful login."""
         await self.collection.delete_one({"key": key})
 
 
