@@ -182,6 +182,7 @@ class Container:
             closer = getattr(port, "aclose", None)
             if closer:
                 await closer()
+        self.passwords.close()
         await self.client.close()
 
 

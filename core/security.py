@@ -91,6 +91,10 @@ class Passwords:
         finally:
             self._pending -= 1
 
+    def close(self) -> None:
+        """Stop the worker threads once the checks in flight end."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
     async def verify(self, password: str, password_hash: str | None) -> bool:
         """verify_password in one of the worker threads."""
         future = asyncio.get_running_loop().run_in_executor(self._executor, self._verify, password, password_hash)
