@@ -404,6 +404,18 @@ async def test_unknown_sender_is_recorded_not_answered(env: Env) -> None:
     assert event.payload is not None and event.payload["from"] == "stranger@example.org"
 
 
+async def test_a_one_megabyte_reply_of_pathological_lines_is_answered(env: Env) -> None:
+    campaign, header = await seed(env.container)
+    hostile_line = "On Monday you wrote" + " " * 16_000 + "x\n"
+    reply_from(env, header, "I'd like to book an appointment.\n" + hostile_line * 64)
+    await env.push(env.gmail.history_id, "one-megabyte")
+    await env.settle()
+    [sent] = env.gmail.sent
+    assert sent.message["To"] == "ann@example.com"
+    stored = await env.container.repos.campaigns.get(campaign.id)
+    assert stored is not None and stored.status == CampaignStatus.ENGAGED
+
+
 # ---- authenticity: From alone is not proof -------------------------------------------------------------------
 
 ANN_DOMAIN = "example.com"
