@@ -52,6 +52,8 @@ class Match:
     # True when the message answers one we sent (its Gmail thread, In-Reply-To or References); False when only
     # its From address, which anyone can write, names the patient.
     by_our_message: bool = False
+    # The given thread belongs to another patient's conversation (staff entry with a known sender).
+    foreign_thread: bool = False
 
 
 NO_MATCH = Match(None, None)
@@ -237,7 +239,8 @@ class ReplyService:
         known = await self._our_message(thread_id=thread_id, references=references, in_reply_to=in_reply_to)
         if sender is not None:
             ours = known is not None and known.patient_id == sender.id
-            return Match(sender, await self._campaign_of(sender, known), by_our_message=ours)
+            campaign = await self._campaign_of(sender, known)
+            return Match(sender, campaign, by_our_message=ours, foreign_thread=known is not None and not ours)
         if known is not None and known.patient_id:
             patient = await self.repos.patients.get(known.patient_id)
             if patient is not None:
@@ -387,7 +390,8 @@ class ReplyService:
         inbound = InboundEmail(
             event_id=event.id,
             provider_message_id=None,
-            thread_id=thread_id,
+            # Never file this patient's message under another patient's thread (later mail there would follow it).
+            thread_id=f"manual-{event.id}" if match.foreign_thread else thread_id,
             from_address=match.patient.email,
             subject="Your message",
             text=body,

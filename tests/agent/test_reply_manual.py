@@ -155,6 +155,8 @@ async def test_a_known_sender_wins_over_a_reused_thread_id(
         i for i in await container.repos.interactions.for_campaign(ann.id) if i.direction == Direction.INCOMING
     ]
     assert ann_incoming == []
+    in_thread = await container.repos.interactions.by_thread("thread-1")
+    assert in_thread is not None and in_thread.patient_id == ann.patient_id  # the thread still leads to Ann
     # Staff vouch for what they enter: an opt-out by sender alone is honoured without any mail authentication.
     opt_out = await http.post(
         "/agent/reply",
