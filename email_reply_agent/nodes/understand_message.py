@@ -40,6 +40,7 @@ async def understand_message(state: ReplyState, runtime: Runtime[ReplyContext]) 
     text = inbound.text
     if not inbound.sender_verified:
         # Anyone can write a patient's address into From: no reply, no opt-out or decline, and no model reads it.
+        log.info("sender not authenticated; handed to staff", extra={"event_id": inbound.event_id})
         return {
             "intent": Intent.OTHER,
             "confidence": 0.0,
