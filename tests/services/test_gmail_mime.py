@@ -88,15 +88,13 @@ PATHOLOGICAL_HTML: dict[str, Callable[[int], str]] = {
     "unclosed tag starts": lambda n: fill("<a", n),
     "unclosed self-closing starts": lambda n: fill("<a/", n),
     "unclosed end tags": lambda n: fill("</a", n),
-    "unclosed declarations": lambda n: fill("<!a", n),
     "unclosed processing instructions": lambda n: fill("<?a", n),
     "unclosed quoted attributes": lambda n: fill("<a b='c", n),
     "unclosed comments": lambda n: fill("<!--", n),
     "quotes holding '>'": lambda n: fill("<a b='>", n),
     "deep nesting, stray end tags": lambda n: fill("<b>", n // 2) + fill("</i>", n // 2),
-    "implicitly closed paragraphs": lambda n: fill("<p>", n),
-    "zeros in a style": lambda n: '<p style="font-size:' + "0" * n + 'x">hi</p>',
-    "many attributes": lambda n: "<a" + fill(" b", n) + ">",
+    "zeros in a style": lambda n: '<p style="font-size:' + "0" * n + '1">hi</p>',
+    "zeros in an opacity": lambda n: '<p style="opacity:' + "0" * n + '1">hi</p>',
     "conditional comments": lambda n: fill("<!--[if mso]><b>x</b><![endif]-->", n),
 }
 
