@@ -154,6 +154,9 @@ class Settings(BaseSettings):
     GMAIL_MAINTENANCE_ENABLED: bool = True  # watch renewal, poll fallback and sweeper inside the app
     GMAIL_POLL_SECONDS: float = Field(default=300.0, gt=0)
     GMAIL_FULL_SYNC_MAX: int = Field(default=50, ge=1, le=500)
+    # The authserv-id of the receiving mailbox's own Authentication-Results header (Gmail: mx.google.com); a
+    # sender known only by its From address is acted on only when that header shows the From domain authenticated.
+    INBOUND_AUTHSERV_ID: str = "mx.google.com"
 
     # Google / Gmail
     GOOGLE_CLIENT_SECRETS_FILE: str = ""

@@ -27,9 +27,11 @@ from email_reply_agent.state import InboundEmail, ReplyState
 from models.base import new_id
 from models.campaign import Campaign, Lease
 from models.enums import CampaignStatus, InboundSource, InboundStatus, Intent
+from models.interaction import Interaction
 from models.messaging import InboundEvent
 from models.patient import Patient
 from services.email.port import EmailPort, OutgoingEmail
+from services.gmail.auth_results import from_domain_authenticated
 from services.gmail.port import GmailError, GmailMessage, GmailPort, HistoryGone
 from services.gmail.push import PushNotice
 from services.llm.port import LLMPort
@@ -39,6 +41,22 @@ log = logging.getLogger("medcampaign.replies")
 EVENT_LEASE = timedelta(minutes=5)
 REPLY_LEASE = timedelta(minutes=2)
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+
+
+@dataclass(frozen=True)
+class Match:
+    """Whose message this is, and how we know."""
+
+    patient: Patient | None
+    campaign: Campaign | None
+    # True when the message answers one we sent (its Gmail thread, In-Reply-To or References); False when only
+    # its From address, which anyone can write, names the patient.
+    by_our_message: bool = False
+    # The given thread belongs to another patient's conversation (staff entry with a known sender).
+    foreign_thread: bool = False
+
+
+NO_MATCH = Match(None, None)
 
 
 @dataclass(frozen=True)
@@ -184,31 +202,60 @@ class ReplyService:
 
     # ---- matching -------------------------------------------------------------------------------------------
 
-    async def match(
-        self, *, thread_id: str, from_address: str | None, references: str | None, in_reply_to: str | None
-    ) -> tuple[Patient | None, Campaign | None]:
-        """The patient and campaign of a message: by thread first, then by the sender's address."""
+    async def _our_message(
+        self, *, thread_id: str, references: str | None, in_reply_to: str | None
+    ) -> Interaction | None:
+        """The latest interaction of ours this message answers: by Gmail thread, else by In-Reply-To/References."""
         interactions = self.repos.interactions
         known = await interactions.by_thread(thread_id) if thread_id else None
         if known is None:
             ids = _MESSAGE_ID.findall(" ".join(r for r in (in_reply_to, references) if r))
             known = await interactions.by_message_ids(ids)
+        return known if known is not None and known.patient_id else None
+
+    async def _campaign_of(self, patient: Patient, known: Interaction | None) -> Campaign | None:
+        """The campaign of the message answered (when it was this patient's), else the patient's active one."""
+        if known is not None and known.patient_id == patient.id and known.campaign_id:
+            campaign = await self.repos.campaigns.get(known.campaign_id)
+            if campaign is not None:
+                return campaign
+        return await self.repos.campaigns.latest_active_for_patient(patient.id)
+
+    async def match(
+        self,
+        *,
+        thread_id: str,
+        from_address: str | None,
+        references: str | None,
+        in_reply_to: str | None,
+        sender_first: bool = False,
+    ) -> Match:
+        """The patient and campaign of a message: by a message of ours it answers, else by the sender's address.
+
+        `sender_first` (staff-entered replies): a sender who is a known patient wins over the thread, so a reused
+        thread id never carries one patient's message into another patient's conversation.
+        """
+        sender = await self.repos.patients.get_by_email(from_address) if sender_first and from_address else None
+        known = await self._our_message(thread_id=thread_id, references=references, in_reply_to=in_reply_to)
+        if sender is not None:
+            ours = known is not None and known.patient_id == sender.id
+            campaign = await self._campaign_of(sender, known)
+            return Match(sender, campaign, by_our_message=ours, foreign_thread=known is not None and not ours)
         if known is not None and known.patient_id:
             patient = await self.repos.patients.get(known.patient_id)
-            campaign = await self.repos.campaigns.get(known.campaign_id) if known.campaign_id else None
             if patient is not None:
-                return patient, campaign or await self.repos.campaigns.latest_active_for_patient(patient.id)
-        if from_address:
+                return Match(patient, await self._campaign_of(patient, known), by_our_message=True)
+        if from_address and not sender_first:
             patient = await self.repos.patients.get_by_email(from_address)
             if patient is not None:
-                return patient, await self.repos.campaigns.latest_active_for_patient(patient.id)
-        return None, None
+                return Match(patient, await self.repos.campaigns.latest_active_for_patient(patient.id))
+        return NO_MATCH
 
     # ---- one message ----------------------------------------------------------------------------------------
 
-    async def run_graph(self, inbound: InboundEmail, patient: Patient, campaign: Campaign | None) -> ReplyOutcome:
+    async def run_graph(self, inbound: InboundEmail, match: Match) -> ReplyOutcome:
         """Run the reply graph for a matched message."""
-        state: ReplyState = {"inbound": inbound, "patient": patient, "campaign": campaign}
+        state: ReplyState = {"inbound": inbound, "patient": match.patient, "campaign": match.campaign}
         final: ReplyState = await self.graph.ainvoke(state, context=self.context)
         return ReplyOutcome(
             intent=final.get("intent"),
@@ -267,13 +314,13 @@ class ReplyService:
             reason = "not_a_reply_to_us"
         if reason:
             return ReplyOutcome(None, "skipped", False, None, skipped=reason)
-        patient, campaign = await self.match(
+        match = await self.match(
             thread_id=message.thread_id,
             from_address=message.from_address,
             references=message.references,
             in_reply_to=message.in_reply_to,
         )
-        if patient is None:
+        if match.patient is None:
             log.info("email from an unknown sender recorded for staff", extra={"event_id": event.id})
             return ReplyOutcome(
                 None,
@@ -292,8 +339,17 @@ class ReplyService:
             text=message.text,
             message_id_header=message.message_id_header,
             references=message.references,
+            sender_verified=match.by_our_message or self._authenticated(message),
         )
-        return await self.run_graph(inbound, patient, campaign)
+        return await self.run_graph(inbound, match)
+
+    def _authenticated(self, message: GmailMessage) -> bool:
+        """Whether our mailbox's own (topmost) Authentication-Results header vouches for the From domain."""
+        return from_domain_authenticated(
+            message.headers.get("authentication-results"),
+            from_address=message.from_address,
+            authserv_id=self.settings.INBOUND_AUTHSERV_ID,
+        )
 
     async def _ours(self, message: GmailMessage) -> bool:
         if await self.repos.interactions.by_thread(message.thread_id) is not None:
@@ -304,7 +360,10 @@ class ReplyService:
     async def manual(
         self, *, thread_id: str, body: str, from_address: str | None, message_id: str | None
     ) -> ReplyOutcome:
-        """/agent/reply: run the graph on a given message (deduplicated by message_id when given)."""
+        """/agent/reply: run the graph on a given message (deduplicated by message_id when given).
+
+        Staff enter this text themselves and so vouch for its sender: no Authentication-Results check here.
+        """
         now = self.clock.now()
         external = message_id or f"manual-{uuid.uuid4().hex}"
         event = InboundEvent(
@@ -319,21 +378,26 @@ class ReplyService:
             existing = await self.repos.inbound_events.find_one(InboundSource.MANUAL, external)
             assert existing is not None
             event = existing
-        patient, campaign = await self.match(
-            thread_id=thread_id, from_address=from_address, references=message_id, in_reply_to=message_id
+        match = await self.match(
+            thread_id=thread_id,
+            from_address=from_address,
+            references=message_id,
+            in_reply_to=message_id,
+            sender_first=True,
         )
-        if patient is None or not patient.email:
+        if match.patient is None or not match.patient.email:
             raise NotFound("No patient matches this thread or sender", error="unknown_sender")
         inbound = InboundEmail(
             event_id=event.id,
             provider_message_id=None,
-            thread_id=thread_id,
-            from_address=patient.email,
+            # Never file this patient's message under another patient's thread (later mail there would follow it).
+            thread_id=f"manual-{event.id}" if match.foreign_thread else thread_id,
+            from_address=match.patient.email,
             subject="Your message",
             text=body,
             message_id_header=message_id,
         )
-        return await self.run_graph(inbound, patient, campaign)
+        return await self.run_graph(inbound, match)
 
     # ---- Gmail sync -----------------------------------------------------------------------------------------
 

@@ -25,6 +25,8 @@ class InboundEmail:
     text: str
     message_id_header: str | None = None
     references: str | None = None
+    # False: matched by its From address alone without an authenticated From domain; recorded, staff decide.
+    sender_verified: bool = True
 
 
 class ReplyState(TypedDict, total=False):

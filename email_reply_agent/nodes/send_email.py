@@ -40,6 +40,11 @@ async def send_email(state: ReplyState, runtime: Runtime[ReplyContext]) -> dict[
     """Claim the one reply to this message, send it (retrying passing failures) and record the outcome."""
     ctx = runtime.context
     inbound = state["inbound"]
+    patient = state.get("patient")
+    # Always the address on file: whoever wrote into the thread, the answer goes to the patient.
+    recipient = patient.email if patient is not None else None
+    if not recipient:
+        return {"action": "handoff_no_reply", "reply_sent": False, "handoff_reason": "no stored email address"}
     if await _over_caps(ctx, state):
         return {"action": "handoff_no_reply", "reply_sent": False, "handoff_reason": "auto-reply limit reached"}
     events = ctx.repos.inbound_events
@@ -50,7 +55,7 @@ async def send_email(state: ReplyState, runtime: Runtime[ReplyContext]) -> dict[
     for try_number in range(len(delays) + 1):
         try:
             message_id = await ctx.sender.send_reply(
-                to=inbound.from_address,
+                to=recipient,
                 subject=state["reply_subject"],
                 text=state["reply_text"],
                 thread_id=inbound.thread_id,

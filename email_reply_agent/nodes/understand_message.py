@@ -17,6 +17,8 @@ from services.llm.port import LLMError
 
 log = logging.getLogger("medcampaign.replies")
 
+UNAUTHENTICATED = "unauthenticated_sender"
+
 _EMAIL_OPT_OUT = re.compile(
     r"\bunsubscribe\b|\bopt\s*(me\s+)?out\b"
     r"|\bstop\s+(e-?mailing|emailing|contacting|writing\s+to|sending)\b"
@@ -34,7 +36,19 @@ def wants_email_opt_out(text: str) -> bool:
 async def understand_message(state: ReplyState, runtime: Runtime[ReplyContext]) -> dict[str, Any]:
     """Intent, confidence, summary and the KB article that answers a question, mapped to an allowed action."""
     ctx = runtime.context
-    text = state["inbound"].text
+    inbound = state["inbound"]
+    text = inbound.text
+    if not inbound.sender_verified:
+        # Anyone can write a patient's address into From: no reply, no opt-out or decline, and no model reads it.
+        log.info("sender not authenticated; handed to staff", extra={"event_id": inbound.event_id})
+        return {
+            "intent": Intent.OTHER,
+            "confidence": 0.0,
+            "summary": "Sender not verified (email authentication failed); staff to check before acting",
+            "action": "handoff_no_reply",
+            "handoff_reason": UNAUTHENTICATED,
+            "kb_article_id": None,
+        }
     if wants_email_opt_out(text):
         return {
             "intent": Intent.SERVICE_DENIAL,

@@ -4,21 +4,42 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage, Message
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, make_msgid, parseaddr
 
 from services.email.message import wire_bytes
 from services.gmail.mime import build_reply, parse_message
 from services.gmail.port import GmailError, GmailMessage, GmailPort, HistoryGone, HistoryPage, WatchResult
 
 DEFAULT_MAILBOX = "clinic@example.com"
+GMAIL_AUTHSERV_ID = "mx.google.com"
 WATCH_DAYS = 7
 FIRST_HISTORY_ID = 1000
 _FIRST_MESSAGE_NUMBER = 0x18C0_0000_0000_0000
+
+
+def authentication_results(
+    domain: str,
+    *,
+    dmarc: str = "pass",
+    spf: str = "pass",
+    dkim: str = "pass",
+    authserv_id: str = GMAIL_AUTHSERV_ID,
+    signing_domain: str | None = None,
+    mailfrom_domain: str | None = None,
+) -> str:
+    """An Authentication-Results value shaped like Gmail's, for a message whose From domain is `domain`."""
+    signer = signing_domain or domain
+    envelope = mailfrom_domain or domain
+    return (
+        f"{authserv_id}; dkim={dkim} header.i=@{signer} header.s=s1 header.b=AbCdEf12;"
+        f" spf={spf} (google.com: domain of bounce@{envelope} designates 192.0.2.1 as permitted sender)"
+        f" smtp.mailfrom=bounce@{envelope}; dmarc={dmarc} (p=REJECT sp=REJECT dis=NONE) header.from={domain}"
+    )
 
 
 def compose_incoming(
@@ -33,9 +54,18 @@ def compose_incoming(
     in_reply_to: str | None = None,
     references: str | None = None,
     date: datetime | None = None,
+    auth_results: Sequence[str] | None = None,
 ) -> EmailMessage:
-    """An incoming email: text/plain, text/html, or both as multipart/alternative; `headers` are added as given."""
+    """An incoming email: text/plain, text/html, or both as multipart/alternative; `headers` are added as given.
+
+    `auth_results` are the Authentication-Results headers, topmost first, as the receiving mailbox adds them;
+    None gives one passing header from Gmail for the From domain, () none at all.
+    """
     mime = EmailMessage()
+    if auth_results is None:
+        auth_results = (authentication_results(parseaddr(from_)[1].rpartition("@")[2] or "invalid"),)
+    for value in auth_results:
+        mime["Authentication-Results"] = value
     mime["From"] = from_
     mime["To"] = to
     mime["Subject"] = subject
@@ -188,6 +218,7 @@ class FakeGmail(GmailPort):
         in_reply_to: str | None = None,
         references: str | None = None,
         internal_date: datetime | None = None,
+        auth_results: Sequence[str] | None = None,
     ) -> GmailMessage:
         """Deliver an email from `from_` ("Name <addr>" or addr); returns it as get_message would."""
         mime = compose_incoming(
@@ -201,6 +232,7 @@ class FakeGmail(GmailPort):
             in_reply_to=in_reply_to,
             references=references,
             date=internal_date,
+            auth_results=auth_results,
         )
         return self.add_raw(mime, thread_id=thread_id, labels=labels, internal_date=internal_date)
 

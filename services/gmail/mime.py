@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections import Counter
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email.header import decode_header, make_header
@@ -14,6 +15,15 @@ from html.parser import HTMLParser
 
 from services.email.message import ensure_message_id, set_header, text_message, wire_bytes
 from services.gmail.port import GmailError, GmailMessage
+
+# Untrusted input is bounded before it is parsed (ARCHITECTURE §6 rule 14): the raw message, each header, the
+# HTML handed to the parser, and the body text handed to the reply agent.
+RAW_MAX_BYTES = 2_000_000
+HEADER_MAX_CHARS = 8_000
+FROM_MAX_CHARS = 1_000
+HTML_MAX_CHARS = 100_000
+TEXT_MAX_CHARS = 20_000
+_UTF8_MAX_BYTES_PER_CHAR = 4
 
 BOUNCE_PART_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
 # Headers the reply builder owns; callers may add others (Auto-Submitted, Message-ID, List-Unsubscribe, ...).
@@ -86,11 +96,11 @@ _HIDING_STYLES = (
     re.compile(r"display:none"),
     re.compile(r"visibility:(hidden|collapse)"),
     re.compile(r"mso-hide:all"),
-    re.compile(r"(^|;)font-size:0*\.?0*([a-z%]+)?(;|$|!)"),
-    re.compile(r"(^|;)opacity:0*\.?0*(;|$|!)"),
-    re.compile(r"(^|;)max-(height|width):0*\.?0*([a-z%]+)?(;|$|!)"),
+    re.compile(r"(^|;)font-size:0*(\.0*)?([a-z%]+)?(;|$|!)"),
+    re.compile(r"(^|;)opacity:0*(\.0*)?(;|$|!)"),
+    re.compile(r"(^|;)max-(height|width):0*(\.0*)?([a-z%]+)?(;|$|!)"),
 )
-_ZERO_BOX = re.compile(r"(^|;)(height|width):0*\.?0*([a-z%]+)?(;|$|!)")
+_ZERO_BOX = re.compile(r"(^|;)(height|width):0*(\.0*)?([a-z%]+)?(;|$|!)")
 
 
 def _style_hides(style: str) -> bool:
@@ -107,6 +117,7 @@ class _VisibleText(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.chunks: list[str] = []
         self._open: list[tuple[str, bool]] = []
+        self._open_count: Counter[str] = Counter()  # so an end tag never scans the whole stack
         self._hidden_depth = 0
 
     def _newline(self) -> None:
@@ -116,6 +127,7 @@ class _VisibleText(HTMLParser):
     def _pop_through(self, tag: str) -> None:
         while self._open:
             name, hidden = self._open.pop()
+            self._open_count[name] -= 1
             if hidden:
                 self._hidden_depth -= 1
             if name == tag:
@@ -133,6 +145,7 @@ class _VisibleText(HTMLParser):
         values = {name.lower(): (value or "") for name, value in attrs}
         hidden = tag in _INVISIBLE_TAGS or "hidden" in values or _style_hides(values.get("style", ""))
         self._open.append((tag, hidden))
+        self._open_count[tag] += 1
         if hidden:
             self._hidden_depth += 1
 
@@ -145,7 +158,7 @@ class _VisibleText(HTMLParser):
             if tag == "br":
                 self._newline()
             return
-        if any(name == tag for name, _ in self._open):
+        if self._open_count[tag] > 0:
             self._pop_through(tag)
         if tag in _BLOCK_TAGS:
             self._newline()
@@ -155,26 +168,63 @@ class _VisibleText(HTMLParser):
             self.chunks.append(re.sub(r"\s+", " ", data))
 
 
+def _defuse_markup(html: str) -> str:
+    """`html` with every '<' that opens no complete construct escaped, and an unclosed comment cut off.
+
+    The standard library's HTMLParser rescans to the end of the input for each unterminated construct
+    ("<a<a<a...", "<a/<a/...", "<!--<!--..."), which is quadratic; after this pass every '<' it sees is closed.
+    Positions of the next '<' and '>' are cached, so the pass itself is linear.
+    """
+    out: list[str] = []
+    start = 0
+    next_lt = html.find("<")
+    next_gt = html.find(">")
+    while next_lt != -1:
+        if html.startswith("<!--", next_lt):
+            close = html.find("-->", next_lt + 4)
+            if close == -1:
+                out.append(html[start:next_lt])  # an unclosed comment hides the rest, as in a browser
+                return "".join(out)
+            end = close + 3
+        else:
+            if next_gt != -1 and next_gt <= next_lt:
+                next_gt = html.find(">", next_lt + 1)
+            following_lt = html.find("<", next_lt + 1)
+            if next_gt == -1 or (following_lt != -1 and following_lt < next_gt):
+                out.append(html[start:next_lt] + "&lt;")
+                start = next_lt + 1
+                next_lt = following_lt
+                continue
+            end = next_gt + 1
+        out.append(html[start:end])
+        start = end
+        next_lt = html.find("<", end)
+    out.append(html[start:])
+    return "".join(out)
+
+
 def html_to_text(html: str) -> str:
     """The visible text of an HTML body: tags stripped, hidden elements (display:none, ...) dropped."""
     parser = _VisibleText()
-    parser.feed(html)
+    parser.feed(_defuse_markup(html))
     parser.close()
     lines = [line.strip() for line in "".join(parser.chunks).split("\n")]
     text = "\n".join(lines)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
-def _part_text(part: Message) -> str:
-    """A text part's payload decoded with its charset (unknown charsets as UTF-8, bad bytes replaced)."""
+def _part_text(part: Message, *, limit: int) -> str:
+    """The first `limit` characters of a text part, decoded with its charset (unknown ones as UTF-8, bad bytes
+    replaced)."""
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return ""
+    payload = payload[: limit * _UTF8_MAX_BYTES_PER_CHAR]
     charset = part.get_content_charset() or "utf-8"
     try:
-        return payload.decode(charset, errors="replace")
+        return payload.decode(charset, errors="replace")[:limit]
     except LookupError:
-        return payload.decode("utf-8", errors="replace")
+        return payload.decode("utf-8", errors="replace")[:limit]
 
 
 def _first_part(message: Message, content_type: str) -> Message | None:
@@ -187,13 +237,13 @@ def _first_part(message: Message, content_type: str) -> Message | None:
 
 
 def body_text(message: Message) -> str:
-    """The text/plain body, else the visible text of the text/html body, else ""."""
+    """The text/plain body, else the visible text of the text/html body, else "" (at most TEXT_MAX_CHARS)."""
     plain = _first_part(message, "text/plain")
     if plain is not None:
-        return _part_text(plain).replace("\r\n", "\n").strip()
+        return _part_text(plain, limit=TEXT_MAX_CHARS).replace("\r\n", "\n").strip()
     html = _first_part(message, "text/html")
     if html is not None:
-        return html_to_text(_part_text(html))
+        return html_to_text(_part_text(html, limit=HTML_MAX_CHARS))[:TEXT_MAX_CHARS]
     return ""
 
 
@@ -212,11 +262,31 @@ def _header_text(raw: object) -> str:
 
 
 def top_headers(message: Message) -> dict[str, str]:
-    """Top-level headers with lower-cased names; the first occurrence of a repeated header wins."""
+    """Top-level headers with lower-cased names, each cut to HEADER_MAX_CHARS; the first (topmost) occurrence of a
+    repeated header wins."""
     headers: dict[str, str] = {}
     for name, value in message.raw_items():
-        headers.setdefault(name.lower(), _header_text(value))
+        key = name.lower()
+        if key not in headers:
+            headers[key] = _header_text(str(value)[:HEADER_MAX_CHARS])
     return headers
+
+
+def _sender(value: str) -> tuple[str, str]:
+    """(display name, lower-cased address) of a From header; ("", "") when it cannot be read."""
+    try:
+        name, address = parseaddr(value[:FROM_MAX_CHARS])
+    except RecursionError:  # the standard parser recurses per nested comment or group: a hostile From header
+        return "", ""
+    return name.strip(), address.strip().lower()
+
+
+def _bounded_raw(raw: bytes) -> bytes:
+    """At most RAW_MAX_BYTES of the message, cut at a line end (the body comes first; attachments are not read)."""
+    if len(raw) <= RAW_MAX_BYTES:
+        return raw
+    cut = raw.rfind(b"\n", 0, RAW_MAX_BYTES)
+    return raw[: cut + 1 if cut > 0 else RAW_MAX_BYTES]
 
 
 def is_bounce(message: Message) -> bool:
@@ -267,15 +337,15 @@ def parse_message(
 ) -> GmailMessage:
     """Parse raw RFC 2822 bytes and Gmail's metadata into a GmailMessage."""
     # compat32: headers stay raw strings (decoded in top_headers); the modern policy parses each one, slowly.
-    message = message_from_bytes(raw)
+    message = message_from_bytes(_bounded_raw(raw))
     headers = top_headers(message)
-    from_name, from_address = parseaddr(headers.get("from", ""))
+    from_name, from_address = _sender(headers.get("from", ""))
     return GmailMessage(
         id=message_id,
         thread_id=thread_id,
         label_ids=tuple(label_ids),
-        from_address=from_address.strip().lower(),
-        from_name=from_name.strip(),
+        from_address=from_address,
+        from_name=from_name,
         to=headers.get("to", ""),
         subject=headers.get("subject", ""),
         text=body_text(message),

@@ -28,10 +28,20 @@ KB_TITLE_WEIGHT = 2.0
 
 # --- quoted text -----------------------------------------------------------------------------------------
 
-_ON_WROTE = re.compile(r"^(?:on|am|le|el)\b.*\b(?:wrote|schrieb|a écrit|escribió)\s*:?\s*$", re.IGNORECASE)
-_WROTE_ONLY = re.compile(r"^(?:wrote|schrieb|a écrit|escribió)\s*:\s*$", re.IGNORECASE)
-_ORIGINAL = re.compile(r"^(?:-{2,}\s*(?:original message|forwarded message)\s*-{2,}|_{5,})$", re.IGNORECASE)
-_HEADER = re.compile(r"^(?:from|sent|date|to|subject)\s*:", re.IGNORECASE)
+# Every pattern here runs on one stripped line and is linear in it: one anchored start, no two adjacent quantifiers
+# that can match the same characters (the old `.*\b(?:wrote)\s*:?\s*$` backtracked quadratically over spaces).
+_ATTRIBUTION_START = re.compile(r"(?:on|am|le|el)\b", re.IGNORECASE)
+_WROTE_END = re.compile(r"\b(?:wrote|schrieb|a écrit|escribió)$", re.IGNORECASE)
+_WROTE_ONLY = re.compile(r"(?:wrote|schrieb|a écrit|escribió)\s*:$", re.IGNORECASE)
+_ORIGINAL = re.compile(r"-{2,}\s*(?:original message|forwarded message)\s*-{2,}$|_{5,}$", re.IGNORECASE)
+_HEADER = re.compile(r"(?:from|sent|date|to|subject)\s*:", re.IGNORECASE)
+
+
+def _is_attribution(line: str) -> bool:
+    """'On <date>, <name> wrote:' (and its German, French and Spanish forms) on one stripped line."""
+    if not _ATTRIBUTION_START.match(line):
+        return False
+    return _WROTE_END.search(line.removesuffix(":").rstrip()) is not None
 
 
 def strip_quoted(text: str) -> str:
@@ -41,7 +51,7 @@ def strip_quoted(text: str) -> str:
     for index, line in enumerate(lines):
         stripped = line.strip()
         following = lines[index + 1].strip() if index + 1 < len(lines) else ""
-        if _ON_WROTE.match(stripped) or _ORIGINAL.match(stripped) or stripped == "--":
+        if _is_attribution(stripped) or _ORIGINAL.match(stripped) or stripped == "--":
             break
         # Gmail wraps long attribution lines: "On Mon, 3 Jun 2024 at 10:00, Clinic <a@b.c>" / "wrote:".
         if stripped.lower().startswith("on ") and _WROTE_ONLY.match(following):

@@ -27,6 +27,7 @@ from main import create_app
 from models.base import new_id
 from models.campaign import Campaign
 from models.enums import CampaignStatus, Direction, InboundSource
+from services.gmail.fake import authentication_results
 from tests.agent.conversation import seed_conversation
 from tests.fakes.gmail import FakeGmailServer, FakeOidcIssuer
 from tests.fakes.openai import FakeOpenAI
@@ -401,6 +402,99 @@ async def test_unknown_sender_is_recorded_not_answered(env: Env) -> None:
     event = await env.container.repos.inbound_events.find_one(InboundSource.GMAIL, gmail_id)
     assert event is not None and event.status.value == "skipped" and event.reason == "unknown_sender"
     assert event.payload is not None and event.payload["from"] == "stranger@example.org"
+
+
+async def test_a_one_megabyte_reply_of_pathological_lines_is_answered(env: Env) -> None:
+    campaign, header = await seed(env.container)
+    hostile_line = "On Monday you wrote" + " " * 16_000 + "x\n"
+    reply_from(env, header, "I'd like to book an appointment.\n" + hostile_line * 64)
+    await env.push(env.gmail.history_id, "one-megabyte")
+    await env.settle()
+    [sent] = env.gmail.sent
+    assert sent.message["To"] == "ann@example.com"
+    stored = await env.container.repos.campaigns.get(campaign.id)
+    assert stored is not None and stored.status == CampaignStatus.ENGAGED
+
+
+# ---- authenticity: From alone is not proof -------------------------------------------------------------------
+
+ANN_DOMAIN = "example.com"
+UNAUTHENTICATED: dict[str, tuple[str, ...]] = {
+    "no header": (),
+    "all fail": (authentication_results(ANN_DOMAIN, dmarc="fail", spf="fail", dkim="fail"),),
+    "softfail and none": (authentication_results(ANN_DOMAIN, dmarc="none", spf="softfail", dkim="none"),),
+    "forged pass below ours": (
+        authentication_results(ANN_DOMAIN, dmarc="fail", spf="fail", dkim="fail"),
+        authentication_results(ANN_DOMAIN),
+    ),
+    "pass from another server on top": (authentication_results(ANN_DOMAIN, authserv_id="mx.evil.example"),),
+    "pass for another domain only": (
+        authentication_results(ANN_DOMAIN, dmarc="fail", signing_domain="evil.example", mailfrom_domain="evil.example"),
+    ),
+}
+AUTHENTICATED: dict[str, tuple[str, ...]] = {
+    "everything passes": (authentication_results(ANN_DOMAIN),),
+    "dmarc pass only": (authentication_results(ANN_DOMAIN, spf="fail", dkim="fail"),),
+    "aligned dkim only": (authentication_results(ANN_DOMAIN, dmarc="none", spf="fail"),),
+    "aligned spf only": (authentication_results(ANN_DOMAIN, dmarc="none", dkim="fail"),),
+}
+
+
+@pytest.mark.parametrize("case", list(UNAUTHENTICATED))
+async def test_a_from_only_match_without_authentication_goes_to_staff_untouched(env: Env, case: str) -> None:
+    campaign, _ = await seed(env.container)
+    gmail_id, _ = env.gmail.add_incoming(
+        "Ann Lee <ann@example.com>",
+        "Stop",
+        "Please unsubscribe me. No thanks, I don't want to book.",
+        auth_results=UNAUTHENTICATED[case],
+    )
+    await env.push(env.gmail.history_id, f"unauth-{case}")
+    await env.settle()
+    assert env.gmail.sent == []
+    patient = await env.container.repos.patients.get(campaign.patient_id)
+    assert patient is not None and patient.opted_out_channels == []
+    stored = await env.container.repos.campaigns.get(campaign.id)
+    assert stored is not None and stored.status == CampaignStatus.HANDOFF
+    assert stored.handoff is not None and stored.handoff.reason == "unauthenticated_sender"
+    incoming = [
+        i for i in await env.container.repos.interactions.for_campaign(campaign.id) if i.direction == Direction.INCOMING
+    ]
+    assert [i.provider_message_id for i in incoming] == [gmail_id]
+
+
+@pytest.mark.parametrize("case", list(AUTHENTICATED))
+async def test_a_from_only_match_with_authentication_is_answered(env: Env, case: str) -> None:
+    campaign, _ = await seed(env.container)
+    env.gmail.add_incoming(
+        "Ann Lee <ann@example.com>", "Visit", "I'd like to book an appointment", auth_results=AUTHENTICATED[case]
+    )
+    await env.push(env.gmail.history_id, f"auth-{case}")
+    await env.settle()
+    [sent] = env.gmail.sent
+    assert sent.message["To"] == "ann@example.com"
+    stored = await env.container.repos.campaigns.get(campaign.id)
+    assert stored is not None and stored.status == CampaignStatus.ENGAGED
+
+
+@pytest.mark.parametrize("via", ["gmail thread", "in-reply-to"])
+async def test_a_third_party_writing_into_a_known_thread_is_never_the_recipient(env: Env, via: str) -> None:
+    campaign, header = await seed_conversation(env.container, thread_id="thread-ann")
+    env.gmail.add_incoming(
+        "Mallory <mallory@evil.example>",
+        "Re: Time for your check-up",
+        "I'd like to book an appointment",
+        thread_id="thread-ann" if via == "gmail thread" else None,
+        in_reply_to=header if via == "in-reply-to" else None,
+        auth_results=(authentication_results("evil.example"),),
+    )
+    await env.push(env.gmail.history_id, f"third-party-{via}")
+    await env.settle()
+    [sent] = env.gmail.sent
+    assert sent.message["To"] == "ann@example.com"
+    assert "mallory" not in str(sent.raw).lower()
+    stored = await env.container.repos.campaigns.get(campaign.id)
+    assert stored is not None and stored.status == CampaignStatus.ENGAGED
 
 
 async def test_replies_only_mode_skips_mail_outside_our_threads(make_env: Callable[..., Any]) -> None:

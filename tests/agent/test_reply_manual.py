@@ -133,6 +133,43 @@ async def test_same_message_id_replies_once_and_caps_per_thread(
     assert stored is not None and stored.handoff is not None and "limit" in stored.handoff.reason
 
 
+async def test_a_known_sender_wins_over_a_reused_thread_id(
+    env: tuple[httpx.AsyncClient, Container, dict[str, str]], smtp: SmtpSink
+) -> None:
+    http, container, headers = env
+    ann = await seed(container)
+    bob, _ = await seed_conversation(container, email="bob@example.com", name="Bob Ray")
+    response = await http.post(
+        "/agent/reply",
+        json={"thread_id": "thread-1", "from": "bob@example.com", "body": "I'd like to book an appointment"},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["reply_sent"] is True
+    [message] = smtp.messages
+    assert message["To"] == "bob@example.com" and message.get_content().startswith("Hi Bob,")
+    ann_now, bob_now = await container.repos.campaigns.get(ann.id), await container.repos.campaigns.get(bob.id)
+    assert ann_now is not None and ann_now.status == CampaignStatus.ATTEMPTING_RECALL
+    assert bob_now is not None and bob_now.status == CampaignStatus.ENGAGED
+    ann_incoming = [
+        i for i in await container.repos.interactions.for_campaign(ann.id) if i.direction == Direction.INCOMING
+    ]
+    assert ann_incoming == []
+    in_thread = await container.repos.interactions.by_thread("thread-1")
+    assert in_thread is not None and in_thread.patient_id == ann.patient_id  # the thread still leads to Ann
+    # Staff vouch for what they enter: an opt-out by sender alone is honoured without any mail authentication.
+    opt_out = await http.post(
+        "/agent/reply",
+        json={"thread_id": "thread-1", "from": "bob@example.com", "body": "Please unsubscribe me"},
+        headers=headers,
+    )
+    assert opt_out.json()["action"] == "opt_out"
+    ann_patient = await container.repos.patients.get(ann.patient_id)
+    bob_patient = await container.repos.patients.get(bob.patient_id)
+    assert ann_patient is not None and ann_patient.opted_out_channels == []
+    assert bob_patient is not None and Channel.EMAIL in bob_patient.opted_out_channels
+
+
 async def test_unknown_thread_and_sender_is_404(
     env: tuple[httpx.AsyncClient, Container, dict[str, str]], smtp: SmtpSink
 ) -> None:

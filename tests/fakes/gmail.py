@@ -15,7 +15,7 @@ import itertools
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage, Message
@@ -221,8 +221,12 @@ class FakeGmailServer:
         message_id_header: str | None = None,
         in_reply_to: str | None = None,
         references: str | None = None,
+        auth_results: Sequence[str] | None = None,
     ) -> tuple[str, str]:
-        """Deliver an email (text, html or both; text=None for HTML-only); returns (message id, thread id)."""
+        """Deliver an email (text, html or both; text=None for HTML-only); returns (message id, thread id).
+
+        `auth_results`: the Authentication-Results headers, topmost first (None: Gmail's pass for the From domain).
+        """
         mime = compose_incoming(
             from_,
             subject,
@@ -233,6 +237,7 @@ class FakeGmailServer:
             message_id_header=message_id_header,
             in_reply_to=in_reply_to,
             references=references,
+            auth_results=auth_results,
         )
         return self.add_raw(mime, thread_id=thread_id, labels=labels)
 

@@ -15,6 +15,7 @@ from core.config import Settings
 from db.embedded import free_port
 from services.gmail.client import GoogleGmail
 from services.gmail.fake import compose_bounce
+from services.gmail.mime import HEADER_MAX_CHARS, TEXT_MAX_CHARS
 from services.gmail.port import GmailError, HistoryGone
 from tests.fakes.gmail import FIRST_HISTORY_ID, FakeGmailServer
 
@@ -178,6 +179,19 @@ async def test_html_only_message_becomes_visible_text_without_hidden_parts(
     assert message.text == "Can I book a cleaning next week?\n\nThanks & regards,\nAnna"
     for hidden in ("IGNORE", "cancel all", "secret", "alert", "comment", "color"):
         assert hidden not in message.text
+
+
+async def test_a_one_megabyte_body_reaches_the_pipeline_as_its_bounded_prefix(
+    gmail: GoogleGmail, server: FakeGmailServer
+) -> None:
+    hostile_line = "On Monday you wrote" + " " * 16_000 + "x\n"
+    body = "I'd like to book an appointment.\n" + hostile_line * 64
+    assert len(body) > 1_000_000
+    message_id, _ = server.add_incoming(PATIENT, "Re: check-up", body, headers={"X-Padding": "p" * 500_000})
+    message = await gmail.get_message(message_id)
+    assert len(message.text) <= TEXT_MAX_CHARS
+    assert message.text.startswith("I'd like to book an appointment.")
+    assert all(len(value) <= HEADER_MAX_CHARS for value in message.headers.values())
 
 
 async def test_alternative_message_uses_the_plain_part(gmail: GoogleGmail, server: FakeGmailServer) -> None:

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from core.config import Settings
+from email_reply_agent.nodes.understand_message import wants_email_opt_out
 from models.enums import CampaignType, Channel, Intent
 from services.llm import prompts
-from services.llm.classifier import retrieve, strip_quoted
+from services.llm.classifier import classify, retrieve, strip_quoted
 from services.llm.offline import OfflineLLM
 from services.llm.openai_llm import OpenAILLM, build_llm
 from services.llm.port import LLMError, LLMPort
@@ -29,6 +30,7 @@ from services.llm.schemas import (
 )
 from services.llm.validation import validate_outreach, validate_understanding
 from tests.fakes.openai import FakeOpenAI
+from tests.services.linearity import MAX_RATIO, fill, time_ratio
 
 LINK = "https://clinic.example/book?c=abc123"
 PHONE = "+1-555-123-4567"
@@ -573,3 +575,51 @@ async def test_offline_summary_without_reply_or_turns(offline: OfflineLLM) -> No
     assert one.summary == "Recovery campaign: 1 call sent. No reply from the patient yet."
     none = await offline.summarize(campaign_type=CampaignType.RECALL, turns=[])
     assert none.summary == "Recall campaign: no contact yet."
+
+
+# ---- untrusted text: linear time whatever the shape -----------------------------------------------------------
+
+PATHOLOGICAL_TEXT: dict[str, Callable[[int], str]] = {
+    "attribution then spaces": lambda n: "On Monday you wrote" + " " * n + "x",
+    "attribution then mixed whitespace": lambda n: "On Monday you wrote" + fill("\t \u00a0", n) + "x",
+    "attribution then words": lambda n: "On " + fill("word ", n) + "x",
+    "many wrote words": lambda n: "On " + fill("wrote ", n) + "x",
+    "many On lines": lambda n: fill("On Monday\n", n),
+    "On lines with wrote lines": lambda n: fill("On Monday\nwrote   x\n", n),
+    "deep quoting": lambda n: fill(">", n) + " hi",
+    "quoted lines": lambda n: fill("> > > quoted\n", n) + "hi",
+    "one long word": lambda n: "a" * n,
+    "dash run": lambda n: "-" * n + "x",
+    "separator then spaces": lambda n: "-- original message" + " " * n + "x",
+    "negation then a long word": lambda n: "not " + "a" * n,
+    "many negations": lambda n: fill("don't not never ", n),
+    "opt out with spaces": lambda n: "opt" + " " * (n // 2) + "me" + " " * (n // 2) + "x",
+    "question then punctuation": lambda n: "what is this" + "!" * n + "x",
+    "mixed reply": lambda n: fill("Hi! Can I book? Not interested. On Monday wrote: > x\n", n),
+}
+TEXT_PARSERS: dict[str, Callable[[str], object]] = {
+    "strip_quoted": strip_quoted,
+    "classify": classify,
+    "wants_email_opt_out": wants_email_opt_out,
+}
+
+
+@pytest.mark.parametrize("parser", list(TEXT_PARSERS))
+@pytest.mark.parametrize("shape", list(PATHOLOGICAL_TEXT))
+def test_reply_text_parsing_is_linear(shape: str, parser: str) -> None:
+    ratio = time_ratio(TEXT_PARSERS[parser], PATHOLOGICAL_TEXT[shape])
+    assert ratio <= MAX_RATIO, f"{parser} on {shape!r}: 10x the input took {ratio:.0f}x the time"
+
+
+def test_strip_quoted_still_finds_attributions_with_spacing_and_languages() -> None:
+    for attribution in (
+        "On Mon, 3 Jun 2024 at 10:00, Clinic <a@b.c> wrote:",
+        "On Monday you wrote :",
+        "on monday you WROTE",
+        "Am 03.06.2024 um 10:00 hat Praxis <a@b.c> schrieb:",
+        "Le lun. 3 juin 2024, Cabinet <a@b.c> a écrit :",
+        "El lun, 3 jun 2024, Clínica <a@b.c> escribió:",
+    ):
+        assert strip_quoted(f"Book me in\n{attribution}\n> old") == "Book me in", attribution
+    assert strip_quoted("On Monday you wrote x\nstill mine") == "On Monday you wrote x\nstill mine"
+    assert strip_quoted("Fine\n----- Original Message -----\nold") == "Fine"
