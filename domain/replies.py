@@ -21,12 +21,13 @@ from core.clock import Clock
 from core.config import Settings
 from core.container import Repositories
 from core.errors import Conflict, NotFound, UpstreamError
+from domain.audit import Actor, AuditTrail
 from email_reply_agent.context import ReplyContext, ReplySender
 from email_reply_agent.nodes.send_email import ReplyNotSent
 from email_reply_agent.state import InboundEmail, ReplyState
 from models.base import new_id
 from models.campaign import Campaign, Lease
-from models.enums import CampaignStatus, InboundSource, InboundStatus, Intent
+from models.enums import AuditOutcome, CampaignStatus, InboundSource, InboundStatus, Intent
 from models.interaction import Interaction
 from models.messaging import InboundEvent
 from models.patient import Patient
@@ -178,6 +179,7 @@ class ReplyService:
         self.settings = settings
         self.clock = clock
         self.repos = repos
+        self.audit = AuditTrail(repo=repos.audit, clock=clock)
         self.graph = graph
         self.gmail = gmail
         self.owner = owner or f"replies-{uuid.uuid4().hex[:12]}"
@@ -339,9 +341,19 @@ class ReplyService:
             text=message.text,
             message_id_header=message.message_id_header,
             references=message.references,
-            sender_verified=match.by_our_message or self._authenticated(message),
+            sender_verified=self._written_by_patient(message, match.patient, by_our_message=match.by_our_message),
         )
         return await self.run_graph(inbound, match)
+
+    def _written_by_patient(self, message: GmailMessage, patient: Patient, *, by_our_message: bool) -> bool:
+        """From the patient's stored address, and either answering one of ours or DMARC/SPF/DKIM-authenticated.
+
+        Someone else writing into the patient's thread (a forward, a family member, an attacker) may not decline,
+        opt out or book on the patient's behalf: staff read it first.
+        """
+        if not patient.email or message.from_address.strip().lower() != patient.email.lower():
+            return False
+        return by_our_message or self._authenticated(message)
 
     def _authenticated(self, message: GmailMessage) -> bool:
         """Whether our mailbox's own (topmost) Authentication-Results header vouches for the From domain."""
@@ -358,9 +370,9 @@ class ReplyService:
         return await self.repos.interactions.by_message_ids(ids) is not None
 
     async def manual(
-        self, *, thread_id: str, body: str, from_address: str | None, message_id: str | None
+        self, actor: Actor, *, thread_id: str, body: str, from_address: str | None, message_id: str | None
     ) -> ReplyOutcome:
-        """/agent/reply: run the graph on a given message (deduplicated by message_id when given).
+        """/agent/reply for a staff user: run the graph on a given message (deduplicated by message_id); audited.
 
         Staff enter this text themselves and so vouch for its sender: no Authentication-Results check here.
         """
@@ -386,7 +398,10 @@ class ReplyService:
             sender_first=True,
         )
         if match.patient is None or not match.patient.email:
+            await self.audit.record(actor, "agent.reply", "replies", outcome=AuditOutcome.FAILURE)
             raise NotFound("No patient matches this thread or sender", error="unknown_sender")
+        resource = f"campaigns/{match.campaign.id}" if match.campaign else "replies"
+        await self.audit.record(actor, "agent.reply", resource, patient_id=match.patient.id)
         inbound = InboundEmail(
             event_id=event.id,
             provider_message_id=None,

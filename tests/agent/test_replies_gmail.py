@@ -478,7 +478,7 @@ async def test_a_from_only_match_with_authentication_is_answered(env: Env, case:
 
 
 @pytest.mark.parametrize("via", ["gmail thread", "in-reply-to"])
-async def test_a_third_party_writing_into_a_known_thread_is_never_the_recipient(env: Env, via: str) -> None:
+async def test_a_third_party_writing_into_a_known_thread_is_handed_to_staff_unanswered(env: Env, via: str) -> None:
     campaign, header = await seed_conversation(env.container, thread_id="thread-ann")
     env.gmail.add_incoming(
         "Mallory <mallory@evil.example>",
@@ -490,11 +490,14 @@ async def test_a_third_party_writing_into_a_known_thread_is_never_the_recipient(
     )
     await env.push(env.gmail.history_id, f"third-party-{via}")
     await env.settle()
-    [sent] = env.gmail.sent
-    assert sent.message["To"] == "ann@example.com"
-    assert "mallory" not in str(sent.raw).lower()
+    assert env.gmail.sent == []  # neither to the writer nor, on their word, to the patient
     stored = await env.container.repos.campaigns.get(campaign.id)
-    assert stored is not None and stored.status == CampaignStatus.ENGAGED
+    assert stored is not None and stored.status == CampaignStatus.HANDOFF
+    assert stored.handoff is not None and stored.handoff.reason == "unauthenticated_sender"
+    incoming = [
+        i for i in await env.container.repos.interactions.for_campaign(campaign.id) if i.direction == "incoming"
+    ]
+    assert len(incoming) == 1 and incoming[0].body.endswith("I'd like to book an appointment")
 
 
 async def test_replies_only_mode_skips_mail_outside_our_threads(make_env: Callable[..., Any]) -> None:

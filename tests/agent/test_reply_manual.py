@@ -201,3 +201,17 @@ async def test_bad_reply_bodies_are_422(
 async def test_reply_needs_staff(env: tuple[httpx.AsyncClient, Container, dict[str, str]]) -> None:
     http, _, _ = env
     assert (await http.post("/agent/reply", json={"thread_id": "t", "body": "x"})).status_code == 401
+
+
+async def test_manual_replies_are_audited_with_the_acting_staff_user(
+    env: tuple[httpx.AsyncClient, Container, dict[str, str]],
+) -> None:
+    http, container, headers = env
+    campaign = await seed(container)
+    known = {"thread_id": "thread-1", "body": "What are your opening hours?", "message_id": "<m-audit@example.com>"}
+    assert (await http.post("/agent/reply", json=known, headers=headers)).status_code == 200
+    unknown = {"thread_id": "nobody", "body": "Hello", "from": "stranger@example.com"}
+    assert (await http.post("/agent/reply", json=unknown, headers=headers)).status_code == 404
+    records, _ = await container.repos.audit.page(skip=0, limit=50, actor="desk@clinic.test")
+    replies = sorted((r.resource, r.patient_id, r.outcome.value) for r in records if r.action == "agent.reply")
+    assert replies == [("campaigns/" + campaign.id, campaign.patient_id, "success"), ("replies", None, "failure")]

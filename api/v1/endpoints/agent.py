@@ -57,9 +57,10 @@ async def trigger(body: TriggerRequest, user: CurrentStaff, ip: ClientIP, outrea
 
 
 @router.post("/reply", response_model=ReplyRead, responses=ERRORS)
-async def reply(body: ReplyRequest, user: CurrentStaff, replies: ReplyServiceDep) -> ReplyRead:
+async def reply(body: ReplyRequest, user: CurrentStaff, ip: ClientIP, replies: ReplyServiceDep) -> ReplyRead:
     """Run the reply agent on a message (manual use and testing)."""
     outcome = await replies.manual(
+        Actor(user.email, ip),
         thread_id=body.thread_id,
         body=body.body,
         from_address=str(body.from_) if body.from_ else None,
