@@ -125,16 +125,6 @@ def _seed(mongo_uri: str) -> Counter[tuple[int, int]]:
 # ---- 1. availability vs GET / -------------------------------------------------------------------------------
 
 
-def _row(name: str, result: LoadResult) -> list[object]:
-    return [
-        name,
-        f"{result.requests_per_second:.0f}",
-        f"{result.percentile_ms(0.50):.1f}",
-        f"{result.percentile_ms(0.99):.1f}",
-        result.errors,
-    ]
-
-
 def _throughput(base_url: str, year: int, month: int, booked_in_month: int) -> None:
     path = f"/api/v1/availability?month={month}&year={year}"
     probe = httpx.get(base_url + path, timeout=10.0)
@@ -153,7 +143,7 @@ def _throughput(base_url: str, year: int, month: int, booked_in_month: int) -> N
     root = generate_load(base_url + "/", concurrency=CONCURRENCY, duration=DURATION_SECONDS)
     print_table(
         ["endpoint", "req/s", "p50 ms", "p99 ms", "errors"],
-        [_row(f"GET {path}", availability), _row("GET /", root)],
+        [availability.row(f"GET {path}"), root.row("GET /")],
     )
     ratio = availability.requests_per_second / root.requests_per_second if root.requests_per_second else 0.0
     verdict = "met" if ratio >= RATIO_GOAL else "NOT met"

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from bench.common import LoadResult, app_server, embedded_database, generate_load, print_table
+from bench.common import app_server, embedded_database, generate_load, print_table
 
 CONCURRENCY = 8  # availability clients
 FLOODERS = 50
@@ -60,16 +60,6 @@ class Flood:
             self.codes[response.status_code] += 1
 
 
-def _row(name: str, result: LoadResult) -> list[object]:
-    return [
-        name,
-        f"{result.requests_per_second:.0f}",
-        f"{result.percentile_ms(0.50):.1f}",
-        f"{result.percentile_ms(0.99):.1f}",
-        result.errors,
-    ]
-
-
 def main() -> None:
     """Measure availability alone, then under the login flood, and print both with their ratio."""
     today = datetime.now(UTC).date()
@@ -87,7 +77,7 @@ def main() -> None:
             flooded = generate_load(url, concurrency=CONCURRENCY, duration=DURATION_SECONDS, warmup=0)
     print_table(
         ["GET /api/v1/availability", "req/s", "p50 ms", "p99 ms", "errors"],
-        [_row("alone", alone), _row("during the login flood", flooded)],
+        [alone.row("alone"), flooded.row("during the login flood")],
     )
     answered = sum(n for code, n in flood.codes.items() if code)
     codes = ", ".join(f"{code or 'transport error'}: {n}" for code, n in sorted(flood.codes.items()))

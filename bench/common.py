@@ -154,6 +154,16 @@ class LoadResult:
         index = min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))
         return ordered[index] * 1000
 
+    def row(self, name: str) -> list[object]:
+        """A table row: name, req/s, p50 ms, p99 ms, errors."""
+        return [
+            name,
+            f"{self.requests_per_second:.0f}",
+            f"{self.percentile_ms(0.50):.1f}",
+            f"{self.percentile_ms(0.99):.1f}",
+            self.errors,
+        ]
+
 
 async def _worker(url: str, headers: Mapping[str, str], deadline: float, result: LoadResult) -> None:
     async with httpx.AsyncClient(headers=dict(headers), timeout=10.0) as client:
