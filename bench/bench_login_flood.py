@@ -8,11 +8,12 @@ lockout counter and the bounded argon2 queue: what is measured is the cost of pa
 from __future__ import annotations
 
 import asyncio
-import threading
+import multiprocessing
 import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
@@ -26,38 +27,52 @@ DB_NAME = "bench_login_flood"
 
 
 class Flood:
-    """FLOODERS clients posting wrong logins for random emails, back to back, in a thread of their own."""
+    """FLOODERS clients posting wrong logins for random emails, back to back, from a process of their own.
+
+    A separate process, so the flood's client work never shares the measuring clients' interpreter lock.
+    """
 
     def __init__(self, base_url: str):
-        self.url = f"{base_url}/api/v1/auth/login"
+        context = multiprocessing.get_context("spawn")
+        self._stop = context.Event()
+        self._results: multiprocessing.Queue[dict[int, int]] = context.Queue()
+        self._process = context.Process(
+            target=_flood, args=(f"{base_url}/api/v1/auth/login", self._stop, self._results), daemon=True
+        )
         self.codes: Counter[int] = Counter()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
     def __enter__(self) -> Flood:
         self.started = time.perf_counter()
-        self._thread.start()
+        self._process.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
-        self._thread.join()
+        self.codes = Counter(self._results.get(timeout=120))
+        self._process.join()
         self.duration = time.perf_counter() - self.started
 
-    async def _run(self) -> None:
-        limits = httpx.Limits(max_connections=FLOODERS, max_keepalive_connections=FLOODERS)
-        async with httpx.AsyncClient(limits=limits, timeout=30.0) as client:
-            await asyncio.gather(*(self._flooder(client) for _ in range(FLOODERS)))
 
-    async def _flooder(self, client: httpx.AsyncClient) -> None:
-        while not self._stop.is_set():
+def _flood(url: str, stop: Any, results: Any) -> None:
+    codes: Counter[int] = Counter()
+
+    async def flooder(client: httpx.AsyncClient) -> None:
+        while not stop.is_set():
             form = {"username": f"{uuid.uuid4().hex[:12]}@flood.test", "password": "not the password"}
             try:
-                response = await client.post(self.url, data=form)
+                response = await client.post(url, data=form)
             except httpx.HTTPError:
-                self.codes[0] += 1
+                codes[0] += 1
                 continue
-            self.codes[response.status_code] += 1
+            codes[response.status_code] += 1
+
+    async def run() -> None:
+        limits = httpx.Limits(max_connections=FLOODERS, max_keepalive_connections=FLOODERS)
+        async with httpx.AsyncClient(limits=limits, timeout=30.0) as client:
+            await asyncio.gather(*(flooder(client) for _ in range(FLOODERS)))
+
+    asyncio.run(run())
+    results.put(dict(codes))
 
 
 def main() -> None:

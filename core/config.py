@@ -94,6 +94,7 @@ class Settings(BaseSettings):
     LOGIN_HASH_CONCURRENCY: int = Field(default=2, ge=1, le=64)  # argon2 checks running at once (threads)
     LOGIN_HASH_QUEUE: int = Field(default=16, ge=0)  # logins waiting for a check; beyond, login answers 503
     LOGIN_HASH_NICE: int = Field(default=19, ge=0, le=19)  # CPU priority of those threads below the event loop's
+    LOGIN_BUSY_DELAY_SECONDS: float = Field(default=1.0, ge=0, le=30)  # a login refused as busy is answered after this
 
     # Branding
     CLINIC_NAME: str = "Your Clinic Name"

@@ -236,7 +236,10 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
         email=build_email(settings),
         sms=build_sms(settings),
         passwords=Passwords(
-            concurrency=settings.LOGIN_HASH_CONCURRENCY, queue=settings.LOGIN_HASH_QUEUE, nice=settings.LOGIN_HASH_NICE
+            concurrency=settings.LOGIN_HASH_CONCURRENCY,
+            queue=settings.LOGIN_HASH_QUEUE,
+            nice=settings.LOGIN_HASH_NICE,
+            busy_delay=settings.LOGIN_BUSY_DELAY_SECONDS,
         ),
         clock=clock or SystemClock(),
         availability_cache=TTLCache(settings.AVAILABILITY_CACHE_SECONDS),

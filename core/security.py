@@ -7,6 +7,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import math
 import os
 import secrets
 import threading
@@ -67,10 +68,12 @@ class Passwords:
         concurrency: int,
         queue: int,
         nice: int = 0,
+        busy_delay: float = 0.0,
         verify_func: Callable[[str, str | None], bool] = verify_password,
     ):
         self.concurrency = concurrency
         self.queue = queue
+        self.busy_delay = busy_delay
         self._verify = verify_func
         self._executor = ThreadPoolExecutor(
             max_workers=concurrency, thread_name_prefix="argon2", initializer=_lower_priority, initargs=(nice,)
@@ -82,8 +85,13 @@ class Passwords:
         """Hold a login's place for its whole check, or refuse at once when every place is taken."""
         # Refused before any database work: a flood of logins must cost the loop as little as possible.
         if self._pending >= self.concurrency + self.queue:
+            # Answered after the Retry-After it names: a client that retries at once is held to that pace, and a
+            # sleeping request costs the loop nothing, where an instant refusal invites a tight retry loop.
+            await asyncio.sleep(self.busy_delay)
             raise ServiceUnavailable(
-                "Too many sign-ins at once; try again in a moment", error="login_busy", headers={"Retry-After": "1"}
+                "Too many sign-ins at once; try again in a moment",
+                error="login_busy",
+                headers={"Retry-After": str(max(1, math.ceil(self.busy_delay)))},
             )
         self._pending += 1
         try:

@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -82,6 +83,7 @@ def inject(app: FastAPI, verifier: CountingVerifier) -> None:
         concurrency=settings.LOGIN_HASH_CONCURRENCY,
         queue=settings.LOGIN_HASH_QUEUE,
         nice=settings.LOGIN_HASH_NICE,
+        busy_delay=settings.LOGIN_BUSY_DELAY_SECONDS,
         verify_func=verifier,
     )
 
@@ -161,9 +163,9 @@ async def test_a_held_password_check_does_not_block_other_requests(serve: Serve)
     assert [r.status_code for r in await asyncio.gather(*logins)] == [401, 401]
 
 
-async def test_checks_beyond_the_cap_and_its_queue_are_refused_at_once(serve: Serve) -> None:
+async def test_checks_beyond_the_cap_and_its_queue_are_refused_without_waiting_for_a_check(serve: Serve) -> None:
     verifier = CountingVerifier(gated=True)
-    http = await serve(verifier, LOGIN_HASH_CONCURRENCY=2, LOGIN_HASH_QUEUE=3)
+    http = await serve(verifier, LOGIN_HASH_CONCURRENCY=2, LOGIN_HASH_QUEUE=3, LOGIN_BUSY_DELAY_SECONDS=0)
     logins = [asyncio.create_task(attempt(http, random_email())) for _ in range(10)]
     # 5 logins hold the places (2 checking, 3 waiting); the other 5 are answered while every check is held.
     done: set[asyncio.Task[httpx.Response]] = set()
@@ -176,11 +178,25 @@ async def test_checks_beyond_the_cap_and_its_queue_are_refused_at_once(serve: Se
     refused = [t.result() for t in done]
     assert [r.status_code for r in refused] == [503] * len(refused)
     assert {r.json()["error"] for r in refused} == {"login_busy"}
-    assert all(r.headers.get("retry-after") for r in refused)
+    assert all(r.headers.get("retry-after") == "1" for r in refused)
     verifier.release()
     rest = await asyncio.gather(*(t for t in logins if t not in done))
     assert [r.status_code for r in rest] == [401] * 5
     assert verifier.calls == 5 and verifier.peak == 2
+
+
+async def test_a_busy_refusal_is_answered_after_its_retry_after(serve: Serve) -> None:
+    verifier = CountingVerifier(gated=True)
+    http = await serve(verifier, LOGIN_HASH_CONCURRENCY=1, LOGIN_HASH_QUEUE=0, LOGIN_BUSY_DELAY_SECONDS=1)
+    holder = asyncio.create_task(attempt(http, random_email()))
+    await until(lambda: verifier.running == 1)
+    started = time.monotonic()
+    refused = await attempt(http, random_email())
+    # A lower bound only (asyncio never wakes a sleep early): a client retrying at once is held to this pace.
+    assert time.monotonic() - started >= 1
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    verifier.release()
+    assert (await holder).status_code == 401
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="per-thread CPU priorities are Linux-only")
