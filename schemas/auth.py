@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from models.enums import Role
 
@@ -26,3 +26,15 @@ class UserRead(BaseModel):
     role: Role
     is_active: bool
     created_at: datetime
+
+
+MAX_EMAIL_LENGTH = 254  # RFC 5321 path limit
+MAX_PASSWORD_LENGTH = 1024  # argon2 takes any length; the cap bounds what a request can make it hash
+
+
+class LoginForm(BaseModel):
+    """The OAuth2 password form (username = email), bounded before anything is hashed."""
+
+    username: str = Field(max_length=MAX_EMAIL_LENGTH)
+    password: str = Field(max_length=MAX_PASSWORD_LENGTH, json_schema_extra={"format": "password"})
+    grant_type: str | None = Field(default=None, pattern="^password$")

@@ -5,24 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form
-from pydantic import BaseModel, Field
 
 from api.deps import AuthServiceDep, ClientIP, CurrentStaff
-from schemas.auth import TokenRead, UserRead
+from schemas.auth import LoginForm, TokenRead, UserRead
 from schemas.common import BODY_ERRORS, error_responses
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
-
-MAX_EMAIL_LENGTH = 254  # RFC 5321 path limit
-MAX_PASSWORD_LENGTH = 1024  # argon2 takes any length; the cap bounds what a request can make it hash
-
-
-class LoginForm(BaseModel):
-    """The OAuth2 password form (username = email), bounded before anything is hashed."""
-
-    username: str = Field(max_length=MAX_EMAIL_LENGTH)
-    password: str = Field(max_length=MAX_PASSWORD_LENGTH, json_schema_extra={"format": "password"})
-    grant_type: str | None = Field(default=None, pattern="^password$")
 
 
 @router.post(
