@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench lint clean
+.PHONY: install run test bench lint mutants clean
 
 install: $(STAMP)
 
@@ -22,6 +22,9 @@ test: install
 
 bench: install
 	$(BIN)/python -m bench
+
+mutants: install
+	$(BIN)/python -m tests.mutants
 
 lint: install
 	$(BIN)/ruff check .
