@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_SECONDS = 900
 
 BOOKING_TESTS = ("tests/api/test_booking.py", "tests/api/test_booking_abuse.py", "tests/domain")
-OUTREACH_TESTS = ("tests/agent/test_outreach.py",)
+OUTREACH_TESTS = ("tests/agent/test_outreach.py", "tests/db/test_lease_guards.py")
 REPLY_TESTS = ("tests/agent/test_replies_gmail.py", "tests/agent/test_reply_manual.py")
 LOGIN_TESTS = ("tests/api/test_auth.py", "tests/api/test_auth_throttle.py")
 
