@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -12,12 +14,18 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
+from core.clock import FixedClock, SystemClock
 from core.config import Settings
 from core.container import Container
+from core.security import hash_password
+from db.repositories.collections import AppointmentRepository, UserRepository
+from domain.booking import ORPHAN_CLAIM_AGE
+from domain.slots import buckets
 from main import create_app
+from models.appointment import Appointment
 from models.base import new_id
 from models.campaign import Campaign, FollowUpDetails
-from models.enums import CampaignStatus, CampaignType, Role
+from models.enums import AppointmentStatus, CampaignStatus, CampaignType, Role
 from services.email.fake import FakeEmail
 from tests.support import LiveServer
 
@@ -44,6 +52,12 @@ def booking(
         "service": "Check-up" if duration == 30 else "Filling",
         **extra,
     }
+
+
+def past_date_error(yesterday: date) -> str:
+    """How yesterday is refused: a past day of this month, or a day of an earlier month."""
+    today = yesterday + timedelta(days=1)
+    return "past_date" if (yesterday.year, yesterday.month) == (today.year, today.month) else "out_of_range"
 
 
 async def slots(client: httpx.AsyncClient, day: date, duration: int = 30) -> list[str]:
@@ -157,7 +171,7 @@ async def test_availability_date_outside_month_past_or_beyond_horizon(client: ht
     response = await client.get(
         "/api/v1/availability", params={"month": past.month, "year": past.year, "date": past.isoformat()}
     )
-    assert response.status_code == 422 and response.json()["error"] in ("past_date", "out_of_range")
+    assert response.status_code == 422 and response.json()["error"] == past_date_error(past)
 
 
 # ---- booking --------------------------------------------------------------------------------------------------
@@ -244,8 +258,7 @@ async def test_bad_booking_body_is_422_and_writes_nothing(
 async def test_past_date_is_422_and_writes_nothing(client: httpx.AsyncClient, container: Container) -> None:
     yesterday = datetime.now(BERLIN).date() - timedelta(days=1)
     response = await client.post("/api/v1/appointments/book", json=booking(yesterday, "10:00"))
-    assert response.status_code == 422
-    assert response.json()["error"] in ("past_date", "out_of_range")
+    assert response.status_code == 422 and response.json()["error"] == past_date_error(yesterday)
     assert await counts(container) == (0, 0, 0)
 
 
@@ -409,6 +422,149 @@ async def test_concurrent_cancel_and_book_stay_consistent(
         assert await check[db_name].appointments.count_documents({"status": "booked"}) == 4
 
 
+# ---- races made to meet at the guard --------------------------------------------------------------------------
+
+WAIT_SECONDS = 30  # only bounds a hang when a request never reaches its meeting point
+
+
+class MeetAfterBusyRead(AppointmentRepository):
+    """The real repository; once armed, two requests that read busy times wait for each other before going on."""
+
+    def __init__(self, db: Any, barrier: asyncio.Barrier):
+        super().__init__(db)
+        self.barrier = barrier
+
+    async def busy_between(self, *, doctor: str, start: datetime, end: datetime) -> list[tuple[str, datetime, int]]:
+        rows = await super().busy_between(doctor=doctor, start=start, end=end)
+        await asyncio.wait_for(self.barrier.wait(), WAIT_SECONDS)
+        return rows
+
+
+class PauseAfterCancel(AppointmentRepository):
+    """The real repository; holds the request that cancelled one appointment until the test lets it go on."""
+
+    def __init__(self, db: Any, appointment_id: str):
+        super().__init__(db)
+        self.appointment_id = appointment_id
+        self.reached = threading.Event()
+        self.go_on = threading.Event()
+
+    async def set_status(
+        self, appointment_id: str, *, expected: AppointmentStatus, status: AppointmentStatus, now: datetime
+    ) -> Appointment | None:
+        changed = await super().set_status(appointment_id, expected=expected, status=status, now=now)
+        if appointment_id == self.appointment_id and status == AppointmentStatus.CANCELLED:
+            self.reached.set()
+            await asyncio.to_thread(self.go_on.wait, WAIT_SECONDS)
+        return changed
+
+
+@dataclasses.dataclass
+class ClockedLive:
+    http: httpx.AsyncClient
+    container: Container  # the server's own: its client belongs to the server's event loop
+    clock: FixedClock
+    db: Any  # this test's view of the same database
+
+    def use_appointments(self, repository: AppointmentRepository) -> None:
+        """Hand the server's booking service a different appointments repository from the next request on."""
+        self.container.repos = dataclasses.replace(self.container.repos, appointments=repository)
+
+    async def claims_match_booked(self) -> None:
+        """Every booked appointment holds exactly its own buckets, and no claim is held by anything else."""
+        held = [(str(c["appointment_id"]), c["bucket_start"]) async for c in self.db.slot_claims.find({})]
+        expected = {
+            (str(a["_id"]), b)
+            async for a in self.db.appointments.find({"status": "booked"})
+            for b in buckets(a["start"], a["duration_minutes"])
+        }
+        assert len(held) == len(set(held))
+        assert set(held) == expected
+
+
+@pytest.fixture
+async def clocked_live(
+    live_settings: Settings, live_server: Callable[..., LiveServer], mongo_uri: str, db_name: str
+) -> AsyncIterator[ClockedLive]:
+    """A real uvicorn on a fixed clock (starting now), with the server's container and a client of the database."""
+    clock = FixedClock(SystemClock().now())
+    application = create_app(live_settings, clock=clock)
+    server = live_server(application)
+    limits = httpx.Limits(max_connections=10, max_keepalive_connections=10)
+    async with (
+        httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60) as http,
+        AsyncMongoClient[dict[str, Any]](mongo_uri, tz_aware=True) as check,
+    ):
+        yield ClockedLive(http, application.state.container, clock, check[db_name])
+        server.stop()
+        await check.drop_database(db_name)
+
+
+async def test_two_reschedules_into_one_free_slot_exactly_one_wins(clocked_live: ClockedLive) -> None:
+    live = clocked_live
+    day = bookable_day()
+    first_id, first_token = await _book(live.http, day, "09:00", email="a@example.com")
+    second_id, second_token = await _book(live.http, day, "11:00", email="b@example.com")
+    # Both requests have seen 15:00 free before either claims it.
+    live.use_appointments(MeetAfterBusyRead(live.container.db, asyncio.Barrier(2)))
+    responses = await asyncio.gather(
+        *(
+            live.http.post(
+                f"/api/v1/appointments/manage/{token}/reschedule", json={"date": day.isoformat(), "time": "15:00"}
+            )
+            for token in (first_token, second_token)
+        )
+    )
+    assert sorted(r.status_code for r in responses) == [200, 409]
+    winner, loser = sorted(zip(responses, (first_id, second_id), strict=True), key=lambda pair: pair[0].status_code)
+    assert loser[0].json()["error"] == "slot_unavailable"
+    starts = {
+        str(a["_id"]): a["start"].astimezone(BERLIN).strftime("%H:%M") async for a in live.db.appointments.find({})
+    }
+    assert starts == {winner[1]: "15:00", loser[1]: "09:00" if loser[1] == first_id else "11:00"}
+    await live.claims_match_booked()
+
+
+@pytest.mark.parametrize(
+    ("claims_age", "racing_booking"),
+    [(ORPHAN_CLAIM_AGE, 201), (timedelta(0), 409)],
+    ids=["old-claims-healed", "young-claims-kept"],
+)
+async def test_staff_cancel_racing_a_booking_of_its_slot_stays_consistent(
+    clocked_live: ClockedLive, claims_age: timedelta, racing_booking: int
+) -> None:
+    live = clocked_live
+    day = bookable_day()
+    cancelled_id, _ = await _book(live.http, day, "16:00", email="a@example.com")
+    await UserRepository(live.db).create_or_reset(
+        email="desk@clinic.test", password_hash=hash_password("pw-1234567890"), role=Role.STAFF, now=live.clock.now()
+    )
+    login = await live.http.post(
+        "/api/v1/auth/login", data={"username": "desk@clinic.test", "password": "pw-1234567890"}
+    )
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    live.clock.advance(claims_age)
+    pause = PauseAfterCancel(live.container.db, cancelled_id)
+    live.use_appointments(pause)
+    cancel = asyncio.create_task(
+        live.http.patch(f"/api/v1/appointments/{cancelled_id}", json={"status": "cancelled"}, headers=headers)
+    )
+    try:
+        # The cancel has marked the appointment cancelled and not yet let go of its claims: now the slot is booked.
+        assert await asyncio.to_thread(pause.reached.wait, WAIT_SECONDS)
+        racing = await live.http.post("/api/v1/appointments/book", json=booking(day, "16:00", email="b@example.com"))
+        assert racing.status_code == racing_booking, racing.text
+    finally:
+        pause.go_on.set()
+    done = await cancel
+    assert done.status_code == 200 and done.json()["status"] == "cancelled"
+    await live.claims_match_booked()
+    # The slot is never lost: either the racing booking holds it, or it is free again.
+    after = await live.http.post("/api/v1/appointments/book", json=booking(day, "16:00", email="c@example.com"))
+    assert after.status_code == (409 if racing_booking == 201 else 201)
+    await live.claims_match_booked()
+
+
 # ---- self-service ---------------------------------------------------------------------------------------------
 
 
@@ -438,7 +594,7 @@ async def test_bad_or_forged_manage_tokens_are_404(client: httpx.AsyncClient) ->
     encoded, signature = token.split(".")
     for bad in (f"{encoded}.{signature[:-2]}AA", f"{encoded[:-2]}xx.{signature}", "a" * 40):
         response = await client.get(f"/api/v1/appointments/manage/{bad}")
-        assert response.status_code in (404, 422)
+        assert response.status_code == 404 and response.json()["error"] == "invalid_manage_link", bad
 
 
 async def test_cancel_inside_minimum_notice_is_409(make_settings: Callable[..., Settings]) -> None:
