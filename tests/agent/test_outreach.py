@@ -276,6 +276,50 @@ async def test_stalled_worker_loses_its_lease_and_nothing_is_sent_twice(
         await other.close()
 
 
+# ---- the loops ------------------------------------------------------------------------------------------------
+
+
+async def test_run_forever_sends_what_becomes_due_and_stops_when_told(
+    outreach_settings: Callable[..., Settings], smtp: SmtpSink
+) -> None:
+    container = await build_container(outreach_settings(WORKER_POLL_SECONDS=0.05))
+    stop = asyncio.Event()
+    try:
+        await seed(container, email="first@example.com")
+        worker = asyncio.create_task(container.outreach().run_forever(stop, concurrency=2))
+        assert [m["To"] for m in await smtp.arrival(1)] == ["first@example.com"]
+        await seed(container, email="second@example.com")  # due while the loop waits for its next poll
+        assert [m["To"] for m in await smtp.arrival(2)][1] == "second@example.com"
+        assert not worker.done()
+        stop.set()
+        await asyncio.wait_for(worker, 10)
+        assert await container.repos.outbound_messages.count_by_status() == {"sent": 2}
+    finally:
+        stop.set()
+        await container.client.drop_database(container.settings.MONGO_DB_NAME)
+        await container.close()
+
+
+async def test_the_app_runs_the_worker_in_its_lifespan_when_enabled(
+    outreach_settings: Callable[..., Settings], smtp: SmtpSink
+) -> None:
+    settings = outreach_settings(WORKER_ENABLED=True, WORKER_POLL_SECONDS=0.05)
+    seeder = await build_container(settings)
+    try:
+        campaign = await seed(seeder)  # due before the app starts; nobody calls run_due
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            [message] = await smtp.arrival(1)
+            assert message["To"] == "ann.lee@example.com"
+        # the lifespan stopped the loop and closed the container: the exit above returned
+        assert len(smtp.messages) == 1
+        updated = await reload(seeder, campaign)
+        assert updated.follow_up_details.attempts_made == 1 and updated.lease is None
+    finally:
+        await seeder.client.drop_database(settings.MONGO_DB_NAME)
+        await seeder.close()
+
+
 # ---- failures -------------------------------------------------------------------------------------------------
 
 
