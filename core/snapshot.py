@@ -113,6 +113,12 @@ class Snapshot(Generic[T]):
                 except Exception:  # logged by the task's callback; try again a little later
                     await self._sleep(RETRY_AFTER_FAILURE_SECONDS)
 
+    async def idle(self) -> None:
+        """Return once the computation in flight (if any) has finished, without raising its error."""
+        task = self._inflight
+        if task is not None and not task.done():
+            await asyncio.wait([task])
+
     async def aclose(self) -> None:
         """Stop the keeper and any computation in flight."""
         for task in (self._keeper, self._inflight):

@@ -175,3 +175,19 @@ async def test_aclose_cancels_work_in_flight() -> None:
     await snapshot.aclose()
     with pytest.raises(asyncio.CancelledError):
         await waiter
+
+
+async def test_idle_waits_for_the_computation_in_flight_and_not_for_its_error() -> None:
+    snapshot: Snapshot[int] = Snapshot(monotonic=Ticker())
+    source = Source()
+    await snapshot.idle()  # nothing in flight
+    source.gate.clear()
+    source.fail = True
+    caller = asyncio.create_task(snapshot.get(source, max_age=30))
+    waiter = asyncio.create_task(snapshot.idle())
+    await settle()
+    assert not waiter.done()
+    source.gate.set()
+    await waiter  # the failure goes to the caller, not to idle()
+    with pytest.raises(RuntimeError):
+        await caller
