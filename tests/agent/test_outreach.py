@@ -308,9 +308,10 @@ async def test_the_app_runs_the_worker_in_its_lifespan_when_enabled(
     try:
         campaign = await seed(seeder)  # due before the app starts; nobody calls run_due
         app = create_app(settings)
-        async with app.router.lifespan_context(app):
-            [message] = await smtp.arrival(1)
-            assert message["To"] == "ann.lee@example.com"
+        async with asyncio.timeout(30):  # a hang guard: shutdown must stop the loop, not wait on it forever
+            async with app.router.lifespan_context(app):
+                [message] = await smtp.arrival(1)
+                assert message["To"] == "ann.lee@example.com"
         # the lifespan stopped the loop and closed the container: the exit above returned
         assert len(smtp.messages) == 1
         updated = await reload(seeder, campaign)
