@@ -166,6 +166,24 @@ async def test_keeper_refreshes_while_requests_keep_coming_and_stops_after() -> 
     await snapshot.aclose()
 
 
+async def test_keeper_retries_a_failed_refresh_a_second_later_and_keeps_serving_the_old_value() -> None:
+    time = ManualTime()
+    snapshot: Snapshot[int] = Snapshot(monotonic=time, sleep=time.sleep)
+    source = Source()
+    await snapshot.get(source, max_age=30, keep_fresh=60)
+    await settle()
+    source.fail = True
+    await time.advance(27)
+    assert source.runs == 2  # the refresh failed; no retry before RETRY_AFTER_FAILURE_SECONDS
+    await time.advance(0.9)
+    assert source.runs == 2 and snapshot.age == pytest.approx(27.9)  # the old value is kept
+    source.fail = False
+    await time.advance(0.1)
+    assert source.runs == 3 and snapshot.age == 0  # the keeper's retry, not a request
+    assert await snapshot.get(source, max_age=30) == 3 and source.runs == 3
+    await snapshot.aclose()
+
+
 async def test_aclose_cancels_work_in_flight() -> None:
     snapshot: Snapshot[int] = Snapshot()
     source = Source()
