@@ -13,8 +13,9 @@ V = TypeVar("V")
 class TTLCache(Generic[V]):
     """Values expire after `ttl` seconds; a key is loaded by at most one coroutine at a time."""
 
-    def __init__(self, ttl: float, *, max_entries: int = 1024):
+    def __init__(self, ttl: float, *, max_entries: int = 1024, monotonic: Callable[[], float] = time.monotonic):
         self.ttl = ttl
+        self._monotonic = monotonic
         self.max_entries = max_entries
         self._values: dict[Hashable, tuple[float, V]] = {}
         self._loading: dict[Hashable, asyncio.Future[V]] = {}
@@ -25,7 +26,7 @@ class TTLCache(Generic[V]):
         if self.ttl <= 0:
             return await load()
         hit = self._values.get(key)
-        if hit is not None and hit[0] > time.monotonic():
+        if hit is not None and hit[0] > self._monotonic():
             return hit[1]
         pending = self._loading.get(key)
         if pending is not None:
@@ -44,7 +45,7 @@ class TTLCache(Generic[V]):
         if generation == self._generation:  # an invalidation during the load makes this value stale
             if len(self._values) >= self.max_entries:
                 self._values.clear()
-            self._values[key] = (time.monotonic() + self.ttl, value)
+            self._values[key] = (self._monotonic() + self.ttl, value)
         future.set_result(value)
         return value
 

@@ -31,8 +31,14 @@ RETRY_AFTER_FAILURE_SECONDS = 1.0
 class Snapshot(Generic[T]):
     """Holds one computed value and recomputes it single-flight."""
 
-    def __init__(self, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._monotonic = monotonic
+        self._sleep = sleep  # the keeper's waits, on the same clock as `monotonic`
         self._value: T | None = None
         self._born = 0.0
         self._stale = False
@@ -98,14 +104,20 @@ class Snapshot(Generic[T]):
     async def _keep_fresh(self, compute: Callable[[], Awaitable[T]], *, max_age: float, keep_fresh: float) -> None:
         """Recompute on time while someone asked within the last `keep_fresh` seconds."""
         while self._monotonic() - self._last_request < keep_fresh:
-            await asyncio.sleep(max(0.0, self._born + self.refresh_age(max_age) - self._monotonic()))
+            await self._sleep(max(0.0, self._born + self.refresh_age(max_age) - self._monotonic()))
             if self._monotonic() - self._last_request >= keep_fresh:
                 return
             if self._value is None or self._monotonic() - self._born >= self.refresh_age(max_age) or self._stale:
                 try:
                     await asyncio.shield(self._refresh(compute))
                 except Exception:  # logged by the task's callback; try again a little later
-                    await asyncio.sleep(RETRY_AFTER_FAILURE_SECONDS)
+                    await self._sleep(RETRY_AFTER_FAILURE_SECONDS)
+
+    async def idle(self) -> None:
+        """Return once the computation in flight (if any) has finished, without raising its error."""
+        task = self._inflight
+        if task is not None and not task.done():
+            await asyncio.wait([task])
 
     async def aclose(self) -> None:
         """Stop the keeper and any computation in flight."""

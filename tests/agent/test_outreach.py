@@ -264,15 +264,61 @@ async def test_stalled_worker_loses_its_lease_and_nothing_is_sent_twice(
         slow_clock.advance(timedelta(seconds=6))
         stalling.release.set()
         await first
-        assert len(smtp.messages) <= 1
+        # The stalled send was already in flight: it is delivered once, the reclaimer sent nothing.
+        assert stalling.sent == 1 and len(smtp.messages) == 1 and smtp.messages[0]["To"] == "ann.lee@example.com"
         updated = await reload(other, campaign)
         assert updated.follow_up_details.attempts_made == 1 and updated.lease is None
-        rows = await other.repos.outbound_messages.count_by_status()
-        assert sum(rows.values()) == 1
+        # the late result is what happened, so it replaces the reclaimer's "unknown"
+        assert await other.repos.outbound_messages.count_by_status() == {"sent": 1}
     finally:
         await other.client.drop_database(settings.MONGO_DB_NAME)
         await stalled.close()
         await other.close()
+
+
+# ---- the loops ------------------------------------------------------------------------------------------------
+
+
+async def test_run_forever_sends_what_becomes_due_and_stops_when_told(
+    outreach_settings: Callable[..., Settings], smtp: SmtpSink
+) -> None:
+    container = await build_container(outreach_settings(WORKER_POLL_SECONDS=0.05))
+    stop = asyncio.Event()
+    try:
+        await seed(container, email="first@example.com")
+        worker = asyncio.create_task(container.outreach().run_forever(stop, concurrency=2))
+        assert [m["To"] for m in await smtp.arrival(1)] == ["first@example.com"]
+        await seed(container, email="second@example.com")  # due while the loop waits for its next poll
+        assert [m["To"] for m in await smtp.arrival(2)][1] == "second@example.com"
+        assert not worker.done()
+        stop.set()
+        await asyncio.wait_for(worker, 10)
+        assert await container.repos.outbound_messages.count_by_status() == {"sent": 2}
+    finally:
+        stop.set()
+        await container.client.drop_database(container.settings.MONGO_DB_NAME)
+        await container.close()
+
+
+async def test_the_app_runs_the_worker_in_its_lifespan_when_enabled(
+    outreach_settings: Callable[..., Settings], smtp: SmtpSink
+) -> None:
+    settings = outreach_settings(WORKER_ENABLED=True, WORKER_POLL_SECONDS=0.05)
+    seeder = await build_container(settings)
+    try:
+        campaign = await seed(seeder)  # due before the app starts; nobody calls run_due
+        app = create_app(settings)
+        async with asyncio.timeout(30):  # a hang guard: shutdown must stop the loop, not wait on it forever
+            async with app.router.lifespan_context(app):
+                [message] = await smtp.arrival(1)
+                assert message["To"] == "ann.lee@example.com"
+        # the lifespan stopped the loop and closed the container: the exit above returned
+        assert len(smtp.messages) == 1
+        updated = await reload(seeder, campaign)
+        assert updated.follow_up_details.attempts_made == 1 and updated.lease is None
+    finally:
+        await seeder.client.drop_database(settings.MONGO_DB_NAME)
+        await seeder.close()
 
 
 # ---- failures -------------------------------------------------------------------------------------------------
@@ -367,6 +413,34 @@ async def test_patient_with_a_future_appointment_is_not_contacted(stack: Contain
     assert result.action == "converted" and smtp.messages == []
     updated = await reload(stack, campaign)
     assert updated.status == CampaignStatus.BOOKING_COMPLETED and updated.converted_at is not None
+
+
+async def test_an_appointment_booked_before_the_campaign_fails_it_as_already_booked(
+    stack: Container, smtp: SmtpSink
+) -> None:
+    campaign = await seed(stack)  # created a day ago
+    now = stack.clock.now()
+    booked_before = campaign.created_at - timedelta(hours=1)
+    await stack.repos.appointments.insert(
+        Appointment(
+            id=new_id(),
+            patient_id=campaign.patient_id,
+            doctor="Dr. Smith",
+            service="Check-up",
+            start=now + timedelta(days=5),
+            duration_minutes=30,
+            created_at=booked_before,
+            updated_at=booked_before,
+        )
+    )
+    [result] = await stack.outreach().run_due(limit=1)
+    assert (result.action, result.status) == ("closed", CampaignStatus.FAILED) and smtp.messages == []
+    updated = await reload(stack, campaign)
+    assert updated.status == CampaignStatus.FAILED and updated.failure_reason == "already_booked"
+    assert updated.converted_at is None and updated.follow_up_details.next_follow_up_at is None
+    assert updated.follow_up_details.attempts_made == 0 and updated.lease is None
+    assert await stack.repos.interactions.for_campaign(campaign.id) == []
+    assert await stack.outreach().run_due(limit=1) == []  # closed for good: never due again
 
 
 # ---- opt-outs through the HTTP endpoints ----------------------------------------------------------------------

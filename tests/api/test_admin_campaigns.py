@@ -575,10 +575,7 @@ async def test_dashboard_snapshot_is_marked_stale_by_staff_changes(
     assert container.dashboard.computations == 1
     created = (await client.post(CAMPAIGNS, headers=staff, json=new_campaign())).json()
     await client.get("/api/v1/admin/dashboard-stats", headers=staff)  # served, refresh starts behind it
-    for _ in range(100):
-        if container.dashboard.computations == 2:
-            break
-        await asyncio.sleep(0.02)
+    await container.dashboard.idle()
     body = (await client.get("/api/v1/admin/dashboard-stats", headers=staff)).json()
     assert container.dashboard.computations == 2 and body["kpis"]["active_recall"] == 1
     assert created["status"] == "ATTEMPTING_RECALL"

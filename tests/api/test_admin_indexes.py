@@ -1,12 +1,14 @@
 """Every admin query is served by an index: the commands the admin reads send are re-run under explain.
 
 The commands are captured with a pymongo CommandListener while the real repository methods run, so the test
-checks exactly what production sends. When the server does not support explain (or reports no plan), the plan
-assertion is skipped.
+checks exactly what production sends. A command the server cannot explain (or explains without a plan) fails
+the test under CI (CI=true), where the suite's own server must explain them all; elsewhere (e.g. MONGO_TEST_URI
+pointing at a server without explain) the test is skipped with the list of unchecked commands.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -118,21 +120,30 @@ async def test_every_admin_read_is_an_index_scan(container: Container, make_sett
         await DashboardService(settings=settings, clock=container.clock, repos=repos, snapshot=Snapshot()).compute()
         assert recorder.commands
         checked = 0
+        unexplained: list[str] = []
         for command in recorder.commands:
             if command.get("count") and not command.get("query"):
                 continue  # a count of the whole collection is answered from metadata, not by a scan
+            name = f"{next(iter(command))} {command[next(iter(command))]}"
             try:
                 answer = await db.command("explain", command, verbosity="queryPlanner")
             except OperationFailure as exc:
-                pytest.skip(f"the server does not explain {next(iter(command))}: {exc}")
+                unexplained.append(f"{name}: {exc}")
+                continue
             found = stages(answer, [])
             if not found:
-                continue  # no plan reported for this command
+                unexplained.append(f"{name}: no plan reported")
+                continue
             checked += 1
             assert "COLLSCAN" not in found, (command, found)
             assert INDEX_STAGES & set(found), (command, found)
-        if not checked:
-            pytest.skip("the server reported no query plans")
+        if unexplained:
+            kinds = sorted(set(unexplained))
+            message = f"{len(unexplained)} of {checked + len(unexplained)} admin reads unchecked: {kinds}"
+            if os.environ.get("CI", "").lower() in ("true", "1"):
+                pytest.fail(message)
+            pytest.skip(message)
+        assert checked >= len(recorder.commands) // 2  # most reads filter (the rest are whole-collection counts)
     finally:
         await client.close()
 

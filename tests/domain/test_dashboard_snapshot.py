@@ -19,6 +19,31 @@ class Ticker:
         return self.now
 
 
+class ManualTime(Ticker):
+    """A monotonic clock plus a sleep that only ends when the test moves the clock past its wake-up time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sleepers: list[tuple[float, asyncio.Future[None]]] = []
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.sleepers.append((self.now + seconds, woken))
+        await woken
+
+    async def advance(self, seconds: float) -> None:
+        self.now += seconds
+        for wake, woken in list(self.sleepers):
+            if wake <= self.now:
+                self.sleepers.remove((wake, woken))
+                if not woken.done():
+                    woken.set_result(None)
+        await settle()
+
+
 class Source:
     """A computation that counts its runs and can be held open."""
 
@@ -122,17 +147,40 @@ async def test_failure_reaches_the_waiting_callers_and_the_next_call_retries() -
 
 
 async def test_keeper_refreshes_while_requests_keep_coming_and_stops_after() -> None:
-    snapshot: Snapshot[int] = Snapshot()
+    time = ManualTime()
+    snapshot: Snapshot[int] = Snapshot(monotonic=time, sleep=time.sleep)
     source = Source()
-    await snapshot.get(source, max_age=0.2, keep_fresh=0.5)
-    await asyncio.sleep(0.35)
-    assert source.runs >= 2  # refreshed behind the scenes before the value gets too old
-    value = await snapshot.get(source, max_age=0.2)
-    assert value >= 2 and (snapshot.age or 0) < 0.2
-    await asyncio.sleep(0.8)
-    settled = source.runs
-    await asyncio.sleep(0.3)
-    assert source.runs == settled  # no requests any more: no more scans
+    assert await snapshot.get(source, max_age=30, keep_fresh=60) == 1
+    await settle()
+    await time.advance(26.9)
+    assert source.runs == 1  # not yet: the refresh starts at 27 s (3 s before the value is too old)
+    await time.advance(0.1)
+    assert source.runs == 2  # refreshed behind the scenes, without a request
+    assert await snapshot.get(source, max_age=30) == 2 and snapshot.age == 0  # the last request: at 27 s
+    await time.advance(27)
+    await time.advance(27)
+    assert source.runs == 4  # 27 s and 54 s after the last request: still within keep_fresh
+    await time.advance(27)
+    await time.advance(600)
+    assert source.runs == 4 and time.sleepers == []  # 81 s without a request: no more scans, the keeper ended
+    await snapshot.aclose()
+
+
+async def test_keeper_retries_a_failed_refresh_a_second_later_and_keeps_serving_the_old_value() -> None:
+    time = ManualTime()
+    snapshot: Snapshot[int] = Snapshot(monotonic=time, sleep=time.sleep)
+    source = Source()
+    await snapshot.get(source, max_age=30, keep_fresh=60)
+    await settle()
+    source.fail = True
+    await time.advance(27)
+    assert source.runs == 2  # the refresh failed; no retry before RETRY_AFTER_FAILURE_SECONDS
+    await time.advance(0.9)
+    assert source.runs == 2 and snapshot.age == pytest.approx(27.9)  # the old value is kept
+    source.fail = False
+    await time.advance(0.1)
+    assert source.runs == 3 and snapshot.age == 0  # the keeper's retry, not a request
+    assert await snapshot.get(source, max_age=30) == 3 and source.runs == 3
     await snapshot.aclose()
 
 
@@ -145,3 +193,19 @@ async def test_aclose_cancels_work_in_flight() -> None:
     await snapshot.aclose()
     with pytest.raises(asyncio.CancelledError):
         await waiter
+
+
+async def test_idle_waits_for_the_computation_in_flight_and_not_for_its_error() -> None:
+    snapshot: Snapshot[int] = Snapshot(monotonic=Ticker())
+    source = Source()
+    await snapshot.idle()  # nothing in flight
+    source.gate.clear()
+    source.fail = True
+    caller = asyncio.create_task(snapshot.get(source, max_age=30))
+    waiter = asyncio.create_task(snapshot.idle())
+    await settle()
+    assert not waiter.done()
+    source.gate.set()
+    await waiter  # the failure goes to the caller, not to idle()
+    with pytest.raises(RuntimeError):
+        await caller

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import dataclass, field
 from email import policy
@@ -31,6 +32,10 @@ class _Handler:
     received: list[ReceivedEmail] = field(default_factory=list)
     rejections: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    arrived: threading.Condition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.arrived = threading.Condition(self.lock)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -59,6 +64,7 @@ class _Handler:
                     peer=session.peer,
                 )
             )
+            self.arrived.notify_all()
         return "250 Message accepted for delivery"
 
 
@@ -100,6 +106,17 @@ class SmtpSink:
         """Answer RCPT TO for `address` with `reply` (e.g. '451 4.3.0 Try again later')."""
         with self._handler.lock:
             self._handler.rejections[address.lower()] = reply
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
+        """Block until at least `count` messages arrived (the timeout only bounds a failing test)."""
+        with self._handler.arrived:
+            if not self._handler.arrived.wait_for(lambda: len(self._handler.received) >= count, timeout):
+                raise TimeoutError(f"{len(self._handler.received)} of {count} messages arrived")
+        return self.messages
+
+    async def arrival(self, count: int) -> list[EmailMessage]:
+        """`wait_for` without blocking the event loop."""
+        return await asyncio.to_thread(self.wait_for, count)
 
     @property
     def received(self) -> list[ReceivedEmail]:

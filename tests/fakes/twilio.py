@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import threading
 import uuid
@@ -19,6 +20,7 @@ from tests.support import LiveServer
 API_VERSION = "2010-04-01"
 DEFAULT_ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 DEFAULT_AUTH_TOKEN = "fake-twilio-auth-token"
+HOLD_LIMIT_SECONDS = 5.0  # a held request is answered after this even without release() (a failing test ends)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,10 @@ class FakeTwilio:
         self.requests: list[RecordedRequest] = []
         self._failures: list[_Failure] = []
         self._lock = threading.Lock()
+        self._held_changed = threading.Condition(self._lock)
+        self._held = 0
+        self._gate = threading.Event()
+        self._gate.set()
         self.app = self._build_app()
         self._server = LiveServer(self.app)
 
@@ -103,6 +109,20 @@ class FakeTwilio:
         """Answer the next `count` requests with a bare 500."""
         self.fail_next(count, status=500, code=None, message="Internal Server Error")
 
+    def hold(self) -> None:
+        """Keep every request from now on unanswered until `release()` (or HOLD_LIMIT_SECONDS)."""
+        self._gate.clear()
+
+    def release(self) -> None:
+        """Answer the held requests."""
+        self._gate.set()
+
+    def wait_held(self, count: int, timeout: float = 10.0) -> None:
+        """Block until `count` requests are held at the same time (the timeout only bounds a failing test)."""
+        with self._held_changed:
+            if not self._held_changed.wait_for(lambda: self._held >= count, timeout):
+                raise TimeoutError(f"{self._held} of {count} requests held at once")
+
     @property
     def messages(self) -> list[RecordedRequest]:
         """Recorded Messages.json requests."""
@@ -128,6 +148,15 @@ class FakeTwilio:
         with self._lock:
             self.requests.append(recorded)
             failure = self._failures.pop(0) if self._failures else None
+        if not self._gate.is_set():
+            with self._held_changed:
+                self._held += 1
+                self._held_changed.notify_all()
+            try:
+                await asyncio.to_thread(self._gate.wait, HOLD_LIMIT_SECONDS)
+            finally:
+                with self._lock:
+                    self._held -= 1
         if failure:
             return recorded, _error(failure.status, failure.code, failure.message)
         if user != self.account_sid or password != self.auth_token or sid != self.account_sid:

@@ -211,6 +211,14 @@ async def test_fake_sms_records_and_fails_on_request() -> None:
 
 
 async def test_concurrent_sends_run_off_the_event_loop(sms: TwilioSms, fake_twilio: FakeTwilio) -> None:
-    sids = await asyncio.gather(*(sms.send_sms(to=PATIENT, body=f"n{i}") for i in range(8)))
-    assert len(set(sids)) == 8
-    assert sorted(r.form["Body"] for r in fake_twilio.messages) == sorted(f"n{i}" for i in range(8))
+    fake_twilio.hold()
+    sends = [asyncio.create_task(sms.send_sms(to=PATIENT, body=f"n{i}")) for i in range(4)]
+    # All four requests reach Twilio and wait there together: none of them blocks the loop while it waits
+    # (on the loop they would go one at a time, and this loop could not even notice them arriving).
+    await asyncio.to_thread(fake_twilio.wait_held, 4)
+    responsive = asyncio.create_task(asyncio.sleep(0, result="ran"))
+    assert await responsive == "ran" and not any(send.done() for send in sends)
+    fake_twilio.release()
+    sids = await asyncio.gather(*sends)
+    assert len(set(sids)) == 4
+    assert sorted(r.form["Body"] for r in fake_twilio.messages) == sorted(f"n{i}" for i in range(4))
