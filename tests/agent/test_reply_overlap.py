@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from core.clock import FixedClock, SystemClock
 from core.config import Settings
+from domain.replies import EVENT_LEASE, REPLY_LEASE
 from main import create_app
-from models.enums import CampaignStatus, Direction, InboundSource
+from models.base import new_id
+from models.enums import CampaignStatus, Direction, InboundSource, InboundStatus, OutboundStatus
+from models.messaging import InboundEvent
 from tests.agent.conversation import seed_conversation
 from tests.agent.gmail_env import Env, reply_from, seed
 from tests.fakes.gmail import FakeGmailServer
@@ -23,6 +28,7 @@ from tests.support import LiveServer, staff_headers
 
 POLL_SECONDS = 0.01
 POLL_ROUNDS = 3000
+SWEEP_GRACE = timedelta(minutes=2)  # the sweeper leaves events younger than this (ReplyService.sweep)
 
 
 async def until(condition: Callable[[], Awaitable[bool]]) -> None:
@@ -139,3 +145,138 @@ async def test_the_daily_cap_per_patient_hands_the_next_reply_to_staff(make_env:
     bob_id, _ = reply_from(env, bob_header, "Can I book too?", email="bob@example.com")
     bob = await service.handle_gmail_message(bob_id)
     assert bob is not None and bob.reply_sent is True  # the cap is per patient
+
+
+# ---- Gmail messages: each handled once however the handlers overlap ------------------------------------------
+
+
+def gets_of(gmail: FakeGmailServer, message_id: str) -> int:
+    """messages.get requests for one message: each handling of it fetches it once."""
+    return sum(r.path.endswith(f"/messages/{message_id}") for r in gmail.requests_to("get"))
+
+
+async def assert_handled_once(env: Env, campaign_id: str, gmail_id: str) -> None:
+    assert gets_of(env.gmail, gmail_id) == 1
+    assert len(env.gmail.sent) == 1
+    conversation = await env.container.repos.interactions.for_campaign(campaign_id)
+    assert [i.provider_message_id for i in conversation if i.direction == Direction.INCOMING] == [gmail_id]
+    assert sum(i.kind == "auto_reply" for i in conversation) == 1
+    assert await env.container.repos.inbound_events.count({"source": "gmail"}) == 1
+
+
+async def test_two_instances_syncing_one_history_at_once_handle_the_message_once(
+    make_env: Callable[..., Any],
+) -> None:
+    first: Env = await make_env()
+    second: Env = await make_env()  # its own container and database client, on the same database
+    campaign, header = await seed(first.container)
+    gmail_id, _ = reply_from(first, header, "I would like to book an appointment")
+    first.gmail.hold("get")
+    try:
+        syncs = [asyncio.create_task(env.container.replies().sync()) for env in (first, second)]
+        await held(first.gmail, "get")  # one instance holds the message's lease, mid-handling
+
+        async def other_decided() -> bool:
+            return any(s.done() for s in syncs) or first.gmail.held.get("get", 0) == 2
+
+        await until(other_decided)
+        first.gmail.release()
+        await asyncio.gather(*syncs)
+    finally:
+        first.gmail.release()
+    await assert_handled_once(first, campaign.id, gmail_id)
+
+
+async def test_different_pubsub_message_ids_announcing_one_message_reply_once(make_env: Callable[..., Any]) -> None:
+    first: Env = await make_env()
+    second: Env = await make_env()
+    campaign, header = await seed(first.container)
+    gmail_id, _ = reply_from(first, header, "I would like to book an appointment")
+    first.gmail.hold("get")
+    try:
+        # Pub/Sub redelivers under a new messageId, or two notifications cover one message: each instance gets one.
+        a, b = await asyncio.gather(
+            first.push(first.gmail.history_id, "pubsub-a"), second.push(first.gmail.history_id, "pubsub-b")
+        )
+        assert a.status_code == b.status_code == 204
+        await held(first.gmail, "get")
+
+        async def other_decided() -> bool:
+            pushes = [
+                await env.container.repos.inbound_events.find_one(InboundSource.PUBSUB, key)
+                for env, key in ((first, "pubsub-a"), (second, "pubsub-b"))
+            ]
+            done = sum(p is not None and p.status == InboundStatus.DONE for p in pushes)
+            return done == 1 or first.gmail.held.get("get", 0) == 2
+
+        await until(other_decided)
+        first.gmail.release()
+        await first.settle()
+        await second.settle()
+    finally:
+        first.gmail.release()
+    await assert_handled_once(first, campaign.id, gmail_id)
+
+
+async def test_a_live_handler_leaves_a_message_the_sweeper_is_handling(make_env: Callable[..., Any]) -> None:
+    env: Env = await make_env()
+    campaign, header = await seed(env.container)
+    gmail_id, _ = reply_from(env, header, "I would like to book an appointment")
+    earlier = env.container.clock.now() - timedelta(minutes=10)
+    # Left pending by an instance that crashed mid-handling ten minutes ago.
+    await env.container.repos.inbound_events.insert(
+        InboundEvent(
+            id=new_id(),
+            source=InboundSource.GMAIL,
+            external_id=gmail_id,
+            attempts=1,
+            created_at=earlier,
+            updated_at=earlier,
+        )
+    )
+    env.gmail.hold("get")
+    try:
+        sweep = asyncio.create_task(env.container.replies(owner="sweeper").sweep())
+        await held(env.gmail, "get")  # the sweeper holds the message
+        live = asyncio.create_task(env.container.replies(owner="live").sync())  # a push's sync reads it too
+
+        async def live_decided() -> bool:
+            return live.done() or env.gmail.held.get("get", 0) == 2
+
+        await until(live_decided)
+        env.gmail.release()
+        assert await sweep == 1
+        await live
+    finally:
+        env.gmail.release()
+    await assert_handled_once(env, campaign.id, gmail_id)
+
+
+async def test_a_handler_stalled_past_its_lease_is_not_answered_twice(make_env: Callable[..., Any]) -> None:
+    stalled: Env = await make_env()
+    later_clock = FixedClock(SystemClock().now())
+    later: Env = await make_env(clock=later_clock)
+    campaign, header = await seed(stalled.container)
+    gmail_id, _ = reply_from(stalled, header, "I would like to book an appointment")
+    stalled.gmail.hold("send")
+    try:
+        handler = asyncio.create_task(stalled.container.replies(owner="stalled").sync())
+        await held(stalled.gmail, "send")  # claimed the message and its reply, then hangs in the send
+        later_clock.advance(EVENT_LEASE + REPLY_LEASE + SWEEP_GRACE)  # both leases have run out
+        sweep = asyncio.create_task(later.container.replies(owner="sweeper").sweep())
+
+        async def sweeper_decided() -> bool:
+            return sweep.done() or stalled.gmail.held.get("send", 0) == 2
+
+        await until(sweeper_decided)
+        stalled.gmail.release()
+        assert await sweep == 1  # it took the message over (the lease had expired) ...
+        await handler
+    finally:
+        stalled.gmail.release()
+    assert len(stalled.gmail.sent) == 1  # ... but not the reply, whose outcome it cannot know
+    assert gets_of(stalled.gmail, gmail_id) == 2
+    conversation = await stalled.container.repos.interactions.for_campaign(campaign.id)
+    assert sum(i.kind == "auto_reply" for i in conversation) == 1
+    event = await stalled.container.repos.inbound_events.find_one(InboundSource.GMAIL, gmail_id)
+    assert event is not None and event.status == InboundStatus.DONE and event.reply_status == OutboundStatus.SENT
