@@ -17,6 +17,7 @@ import pytest
 from core.clock import FixedClock, SystemClock
 from core.config import Settings
 from domain.replies import EVENT_LEASE, REPLY_LEASE
+from email_reply_agent.nodes.send_email import ReplyNotSent
 from main import create_app
 from models.base import new_id
 from models.enums import CampaignStatus, Direction, InboundSource, InboundStatus, OutboundStatus
@@ -280,3 +281,17 @@ async def test_a_handler_stalled_past_its_lease_is_not_answered_twice(make_env: 
     assert sum(i.kind == "auto_reply" for i in conversation) == 1
     event = await stalled.container.repos.inbound_events.find_one(InboundSource.GMAIL, gmail_id)
     assert event is not None and event.status == InboundStatus.DONE and event.reply_status == OutboundStatus.SENT
+
+
+async def test_a_repeat_of_a_message_whose_first_run_failed_runs_it_again(make_env: Callable[..., Any]) -> None:
+    env: Env = await make_env()
+    campaign, _ = await seed_conversation(env.container, thread_id="thread-1")
+    body = {"thread_id": "thread-1", "body": "Can I book for Tuesday?", "message_id": "<p-1@example.com>"}
+    env.gmail.fail_next_send(3)  # more than the in-process retries: the first run ends without a reply
+    with pytest.raises(ReplyNotSent):
+        await env.http.post("/agent/reply", json=body, headers=env.staff)
+    again = await env.http.post("/agent/reply", json=body, headers=env.staff)
+    assert again.status_code == 200 and again.json()["reply_sent"] is True
+    assert len(env.gmail.sent) == 1
+    conversation = await env.container.repos.interactions.for_campaign(campaign.id)
+    assert sum(i.direction == Direction.INCOMING for i in conversation) == 1
