@@ -30,6 +30,7 @@ from db.repositories.collections import (
     OutboundMessageRepository,
     PatientRepository,
     RateLimitRepository,
+    ReplySlotRepository,
     SlotClaimRepository,
     UserRepository,
 )
@@ -54,6 +55,7 @@ class Repositories:
     outbound_messages: OutboundMessageRepository
     inbound_events: InboundEventRepository
     gmail_state: GmailStateRepository
+    reply_slots: ReplySlotRepository
     leases: LeaseRepository
     users: UserRepository
     login_attempts: LoginAttemptRepository
@@ -73,6 +75,7 @@ class Repositories:
             outbound_messages=OutboundMessageRepository(db),
             inbound_events=InboundEventRepository(db),
             gmail_state=GmailStateRepository(db),
+            reply_slots=ReplySlotRepository(db),
             leases=LeaseRepository(db),
             users=UserRepository(db),
             login_attempts=LoginAttemptRepository(db),

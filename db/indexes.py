@@ -65,6 +65,10 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("source", ASCENDING), ("status", ASCENDING), ("updated_at", ASCENDING)], name="source_status_updated"
         ),
     ],
+    "reply_slots": [
+        IndexModel("key", name="key_unique", unique=True),
+        IndexModel("until", name="until_ttl", expireAfterSeconds=0),
+    ],
     "gmail_state": [IndexModel("email_address", name="email_address_unique", unique=True)],
     "leases": [IndexModel("name", name="name_unique", unique=True)],
     "users": [IndexModel("email", name="email_unique", unique=True)],

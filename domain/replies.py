@@ -42,6 +42,9 @@ log = logging.getLogger("medcampaign.replies")
 EVENT_LEASE = timedelta(minutes=5)
 REPLY_LEASE = timedelta(minutes=2)
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+# A repeated /agent/reply arriving while the first run is still going waits this long for its outcome.
+MANUAL_WAIT_SECONDS = 0.05
+MANUAL_WAIT_ROUNDS = 600
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,28 @@ class ReplyOutcome:
     campaign_status: CampaignStatus | None
     skipped: str | None = None
     record: dict[str, Any] | None = None  # kept on the inbound event for staff (e.g. an unknown sender)
+
+
+def _outcome_fields(outcome: ReplyOutcome) -> dict[str, Any]:
+    return {
+        "intent": outcome.intent.value if outcome.intent else None,
+        "action": outcome.action,
+        "reply_sent": outcome.reply_sent,
+        "campaign_status": outcome.campaign_status.value if outcome.campaign_status else None,
+    }
+
+
+def _stored_outcome(event: InboundEvent) -> ReplyOutcome:
+    """The outcome kept on a finished event (events from before outcomes were kept: nothing done)."""
+    fields = (event.payload or {}).get("outcome")
+    if not isinstance(fields, dict):
+        return ReplyOutcome(None, "duplicate", False, None)
+    return ReplyOutcome(
+        intent=Intent(fields["intent"]) if fields.get("intent") else None,
+        action=str(fields["action"]),
+        reply_sent=bool(fields["reply_sent"]),
+        campaign_status=CampaignStatus(fields["campaign_status"]) if fields.get("campaign_status") else None,
+    )
 
 
 class GmailReplies:
@@ -372,24 +397,11 @@ class ReplyService:
     async def manual(
         self, actor: Actor, *, thread_id: str, body: str, from_address: str | None, message_id: str | None
     ) -> ReplyOutcome:
-        """/agent/reply for a staff user: run the graph on a given message (deduplicated by message_id); audited.
+        """/agent/reply for a staff user: run the graph on a given message (once per message_id); audited.
 
+        A repeated message_id answers with the first run's outcome; one arriving during that run waits for it.
         Staff enter this text themselves and so vouch for its sender: no Authentication-Results check here.
         """
-        now = self.clock.now()
-        external = message_id or f"manual-{uuid.uuid4().hex}"
-        event = InboundEvent(
-            id=new_id(),
-            source=InboundSource.MANUAL,
-            external_id=external,
-            status=InboundStatus.DONE,
-            created_at=now,
-            updated_at=now,
-        )
-        if not await self.repos.inbound_events.record(event):
-            existing = await self.repos.inbound_events.find_one(InboundSource.MANUAL, external)
-            assert existing is not None
-            event = existing
         match = await self.match(
             thread_id=thread_id,
             from_address=from_address,
@@ -402,6 +414,11 @@ class ReplyService:
             raise NotFound("No patient matches this thread or sender", error="unknown_sender")
         resource = f"campaigns/{match.campaign.id}" if match.campaign else "replies"
         await self.audit.record(actor, "agent.reply", resource, patient_id=match.patient.id)
+        events = self.repos.inbound_events
+        claimed = await self._claim_manual(message_id or f"manual-{uuid.uuid4().hex}")
+        if isinstance(claimed, ReplyOutcome):
+            return claimed
+        event = claimed
         inbound = InboundEmail(
             event_id=event.id,
             provider_message_id=None,
@@ -412,7 +429,52 @@ class ReplyService:
             text=body,
             message_id_header=message_id,
         )
-        return await self.run_graph(inbound, match)
+        try:
+            outcome = await self.run_graph(inbound, match)
+        except BaseException as exc:
+            await events.release(event.id, owner=self.owner, error=type(exc).__name__, now=self.clock.now())
+            raise
+        await events.finish(
+            event.id,
+            owner=self.owner,
+            status=InboundStatus.DONE,
+            now=self.clock.now(),
+            payload={"outcome": _outcome_fields(outcome)},
+        )
+        return outcome
+
+    async def _claim_manual(self, external_id: str) -> InboundEvent | ReplyOutcome:
+        """The event to run this message under, or the outcome of the run that already handled it."""
+        events = self.repos.inbound_events
+        now = self.clock.now()
+        fresh = InboundEvent(
+            id=new_id(),
+            source=InboundSource.MANUAL,
+            external_id=external_id,
+            attempts=1,
+            lease=Lease(owner=self.owner, until=now + EVENT_LEASE),
+            lease_until=now + EVENT_LEASE,
+            created_at=now,
+            updated_at=now,
+        )
+        if await events.record(fresh):
+            return fresh
+        for _ in range(MANUAL_WAIT_ROUNDS):
+            existing = await events.find_one(InboundSource.MANUAL, external_id)
+            if existing is not None and existing.status != InboundStatus.PENDING:
+                return _stored_outcome(existing)
+            # Free again when the first run failed or its worker vanished.
+            event = await events.claim(
+                source=InboundSource.MANUAL,
+                external_id=external_id,
+                owner=self.owner,
+                now=self.clock.now(),
+                ttl=EVENT_LEASE,
+            )
+            if event is not None:
+                return event
+            await asyncio.sleep(MANUAL_WAIT_SECONDS)
+        raise Conflict("This message is still being handled; try again shortly", error="reply_in_progress")
 
     # ---- Gmail sync -----------------------------------------------------------------------------------------
 

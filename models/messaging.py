@@ -46,6 +46,14 @@ class InboundEvent(Document):
     updated_at: datetime
 
 
+class ReplySlot(Document):
+    """One of the limited auto-replies (a thread's one per hour, a patient's N per day), held by one message."""
+
+    key: str  # "thread:<thread id>" or "sender:<patient id>:<n>"
+    event_id: str  # the inbound event whose reply holds it
+    until: datetime
+
+
 class GmailState(Document):
     """Sync cursor for one mailbox."""
 

@@ -33,7 +33,7 @@ from models.enums import (
     Role,
 )
 from models.interaction import Interaction
-from models.messaging import GmailState, InboundEvent, OutboundMessage
+from models.messaging import GmailState, InboundEvent, OutboundMessage, ReplySlot
 from models.patient import Patient
 from models.system import AuditRecord, KbArticle, NamedLease, User
 
@@ -848,6 +848,30 @@ class InboundEventRepository(Repository[InboundEvent]):
             {"_id": oid(event_id), "reply_lease.owner": owner},
             {"$set": {"reply_status": status.value, "reply_message_id": message_id}},
         )
+
+
+class ReplySlotRepository(Repository[ReplySlot]):
+    """reply_slots: the unique key makes taking one of the limited auto-replies a single atomic write."""
+
+    collection_name = "reply_slots"
+    model = ReplySlot
+
+    async def claim(self, key: str, *, event_id: str, now: datetime, ttl: timedelta) -> bool:
+        """Take the slot (free, expired or already this message's) until now + ttl; False when another holds it."""
+        try:
+            # Held by another message: the filter misses, the upsert's insert hits the unique key.
+            await self.collection.update_one(
+                {"key": key, "$or": [{"until": {"$lte": now}}, {"event_id": event_id}]},
+                {"$set": {"event_id": event_id, "until": now + ttl}, "$setOnInsert": {"_id": ObjectId()}},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def release(self, key: str, *, event_id: str) -> None:
+        """Give back a slot this message took."""
+        await self.collection.delete_one({"key": key, "event_id": event_id})
 
 
 class GmailStateRepository(Repository[GmailState]):

@@ -10,7 +10,6 @@ from pymongo.errors import DuplicateKeyError
 
 from email_reply_agent.context import ReplyContext
 from email_reply_agent.state import ReplyState
-from models.base import new_id
 from models.enums import Channel, Direction
 from models.interaction import Interaction
 
@@ -22,7 +21,7 @@ async def save_note(state: ReplyState, runtime: Runtime[ReplyContext]) -> dict[s
     ctx = runtime.context
     inbound, campaign, patient = state["inbound"], state.get("campaign"), state.get("patient")
     note = Interaction(
-        id=new_id(),
+        id=inbound.event_id,  # one note per incoming message, however often its run is retried
         campaign_id=campaign.id if campaign else None,
         patient_id=patient.id if patient else None,
         direction=Direction.INCOMING,

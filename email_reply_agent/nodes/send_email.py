@@ -22,18 +22,27 @@ class ReplyNotSent(Exception):
     """The reply could not be sent now; the incoming message stays pending and is retried later."""
 
 
-async def _over_caps(ctx: ReplyContext, state: ReplyState) -> bool:
-    """One auto-reply per thread per hour, REPLY_DAILY_CAP_PER_SENDER per patient per day."""
-    now = ctx.clock.now()
-    hour_ago, day_ago = now - timedelta(hours=1), now - timedelta(days=1)
-    thread_id = state["inbound"].thread_id
-    patient = state.get("patient")
-    if patient is None:
-        return await ctx.repos.interactions.count_auto_replies_in_thread(thread_id, since=hour_ago) >= 1
-    # A thread's replies went to its patient, so the patient's last day answers both caps in one query.
-    sent = await ctx.repos.interactions.auto_reply_times(patient_id=patient.id, since=day_ago)
-    in_thread = sum(1 for thread, at in sent if thread == thread_id and at >= hour_ago)
-    return in_thread >= 1 or len(sent) >= ctx.settings.REPLY_DAILY_CAP_PER_SENDER
+THREAD_WINDOW = timedelta(hours=1)
+SENDER_WINDOW = timedelta(days=1)
+
+
+async def _take_reply_slots(ctx: ReplyContext, state: ReplyState, patient_id: str) -> bool:
+    """One auto-reply per thread per hour, REPLY_DAILY_CAP_PER_SENDER per patient per day, each taken atomically.
+
+    Two messages handled at once both find the caps unused if they only read them: taking a slot is the check.
+    """
+    slots = ctx.repos.reply_slots
+    event_id, now = state["inbound"].event_id, ctx.clock.now()
+    for n in range(ctx.settings.REPLY_DAILY_CAP_PER_SENDER):
+        sender_key = f"sender:{patient_id}:{n}"
+        if await slots.claim(sender_key, event_id=event_id, now=now, ttl=SENDER_WINDOW):
+            break
+    else:
+        return False
+    if await slots.claim(f"thread:{state['inbound'].thread_id}", event_id=event_id, now=now, ttl=THREAD_WINDOW):
+        return True
+    await slots.release(sender_key, event_id=event_id)
+    return False
 
 
 async def send_email(state: ReplyState, runtime: Runtime[ReplyContext]) -> dict[str, Any]:
@@ -42,10 +51,10 @@ async def send_email(state: ReplyState, runtime: Runtime[ReplyContext]) -> dict[
     inbound = state["inbound"]
     patient = state.get("patient")
     # Always the address on file: whoever wrote into the thread, the answer goes to the patient.
-    recipient = patient.email if patient is not None else None
-    if not recipient:
+    if patient is None or not patient.email:
         return {"action": "handoff_no_reply", "reply_sent": False, "handoff_reason": "no stored email address"}
-    if await _over_caps(ctx, state):
+    recipient = patient.email
+    if not await _take_reply_slots(ctx, state, patient.id):
         return {"action": "handoff_no_reply", "reply_sent": False, "handoff_reason": "auto-reply limit reached"}
     events = ctx.repos.inbound_events
     if not await events.claim_reply(inbound.event_id, owner=ctx.owner, now=ctx.clock.now(), ttl=ctx.reply_lease):

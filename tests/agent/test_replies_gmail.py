@@ -10,8 +10,7 @@ import asyncio
 import base64
 import json
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -21,20 +20,16 @@ import httpx
 import pytest
 
 from core.config import Settings
-from core.container import Container
 from db.embedded import EmbeddedMongo
 from main import create_app
 from models.base import new_id
-from models.campaign import Campaign
 from models.enums import CampaignStatus, Direction, InboundSource
 from services.gmail.fake import authentication_results
 from tests.agent.conversation import seed_conversation
-from tests.fakes.gmail import FakeGmailServer, FakeOidcIssuer
+from tests.agent.gmail_env import CLINIC, PUSH_TOKEN, Env, reply_from, seed
+from tests.fakes.gmail import FakeOidcIssuer
 from tests.fakes.openai import FakeOpenAI
-from tests.support import staff_headers
 
-CLINIC = "frontdesk@brightsmiles.test"
-PUSH_TOKEN = "push-secret-0123456789"
 ALLOWED_ACTIONS = {
     "booking_reply",
     "thank_you",
@@ -45,125 +40,6 @@ ALLOWED_ACTIONS = {
     "opt_out",
     "handoff_no_reply",
 }
-
-
-@pytest.fixture
-def gmail() -> Iterator[FakeGmailServer]:
-    server = FakeGmailServer(email_address=CLINIC)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def token_file(tmp_path: Path) -> str:
-    path = tmp_path / "token.json"
-    path.write_text(
-        json.dumps(
-            {
-                "token": "test",
-                "refresh_token": "r",
-                "client_id": "c",
-                "client_secret": "s",
-                "expiry": "2099-01-01T00:00:00Z",
-                "type": "authorized_user",
-            }
-        )
-    )
-    return str(path)
-
-
-@dataclass
-class Env:
-    http: httpx.AsyncClient
-    container: Container
-    gmail: FakeGmailServer
-    staff: dict[str, str]
-
-    async def push(
-        self, history_id: int, message_id: str, token: str = PUSH_TOKEN, headers: dict[str, str] | None = None
-    ) -> httpx.Response:
-        data = base64.b64encode(json.dumps({"emailAddress": CLINIC, "historyId": history_id}).encode()).decode()
-        envelope = {
-            "message": {"data": data, "messageId": message_id, "publishTime": "2026-11-26T10:00:00Z"},
-            "subscription": "projects/p/subscriptions/s",
-        }
-        return await self.http.post(f"/pubsub/push?token={token}", json=envelope, headers=headers or {})
-
-    async def settle(self) -> None:
-        await self.container.drain(timeout=30)
-
-
-@pytest.fixture
-def gmail_settings(
-    make_settings: Callable[..., Settings], gmail: FakeGmailServer, token_file: str
-) -> Callable[..., Settings]:
-    def build(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "GMAIL_TOPIC_NAME": "projects/p/topics/t",
-            "GOOGLE_TOKEN_FILE": token_file,
-            "GMAIL_API_BASE_URL": gmail.url,
-            "CLINIC_EMAIL": CLINIC,
-            "CLINIC_NAME": "Bright Smiles",
-            "PUBSUB_VERIFICATION_TOKEN": PUSH_TOKEN,
-            "PUBLIC_BASE_URL": "https://clinic.example",
-            "OUTREACH_RETRY_DELAYS_SECONDS": "0.01,0.01",
-            "GMAIL_MAINTENANCE_ENABLED": False,
-        }
-        values.update(overrides)
-        return make_settings(**values)
-
-    return build
-
-
-@pytest.fixture
-async def make_env(
-    gmail_settings: Callable[..., Settings], gmail: FakeGmailServer
-) -> AsyncIterator[Callable[..., Any]]:
-    """Start apps wired to the fake Gmail (a watch already started); all are shut down after the test."""
-    stack: list[Any] = []
-
-    async def start(**overrides: Any) -> Env:
-        app = create_app(gmail_settings(**overrides))
-        lifespan = app.router.lifespan_context(app)
-        await lifespan.__aenter__()
-        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://clinic.example")
-        container: Container = app.state.container
-        stack.append((lifespan, http, container))
-        staff = await staff_headers(http, container)
-        started = await http.post("/gmail/watch/start", headers=staff)
-        assert started.status_code == 200, started.text
-        return Env(http, container, gmail, staff)
-
-    yield start
-    for lifespan, http, container in reversed(stack):
-        await http.aclose()
-        await container.client.drop_database(container.settings.MONGO_DB_NAME)
-        await lifespan.__aexit__(None, None, None)
-
-
-@pytest.fixture
-async def env(make_env: Callable[..., Any]) -> Env:
-    return await make_env()
-
-
-async def seed(container: Container, email: str = "ann@example.com", name: str = "Ann Lee") -> tuple[Campaign, str]:
-    """A patient in a recall campaign whose outreach email carried a Message-ID we can be replied to."""
-    return await seed_conversation(container, email=email, name=name)
-
-
-def reply_from(
-    env: Env, our_header: str, text: str | None, *, email: str = "ann@example.com", **extra: Any
-) -> tuple[str, str]:
-    return env.gmail.add_incoming(
-        f"Ann Lee <{email}>",
-        "Re: Time for your check-up",
-        text,
-        message_id_header=f"<patient-{new_id()}@example.com>",
-        in_reply_to=our_header,
-        references=our_header,
-        **extra,
-    )
 
 
 def links_in(message: EmailMessage) -> set[str]:

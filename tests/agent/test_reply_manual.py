@@ -116,15 +116,21 @@ async def test_each_intent_by_smtp(
     assert len(outgoing) == 1
 
 
-async def test_same_message_id_replies_once_and_caps_per_thread(
+async def test_same_message_id_is_answered_with_the_first_outcome_and_caps_per_thread(
     env: tuple[httpx.AsyncClient, Container, dict[str, str]], smtp: SmtpSink
 ) -> None:
     http, container, headers = env
     campaign = await seed(container)
     body = {"thread_id": "thread-1", "body": "Can I book for Tuesday?", "message_id": "<p-1@example.com>"}
     first = await http.post("/agent/reply", json=body, headers=headers)
+    assert first.status_code == 200 and first.json()["reply_sent"] is True
+    assert first.json()["campaign_status"] == "ENGAGED"
     again = await http.post("/agent/reply", json=body, headers=headers)
-    assert first.json()["reply_sent"] is True and again.json()["reply_sent"] is False
+    assert again.status_code == 200 and again.json() == first.json()
+    conversation = await container.repos.interactions.for_campaign(campaign.id)
+    assert sorted(i.direction.value for i in conversation) == ["incoming", "outgoing", "outgoing"]  # outreach too
+    stored = await container.repos.campaigns.get(campaign.id)
+    assert stored is not None and stored.status == CampaignStatus.ENGAGED and stored.handoff is None
     other = await http.post("/agent/reply", json={**body, "message_id": "<p-2@example.com>"}, headers=headers)
     # A second auto-reply in the same thread within the hour goes to staff instead.
     assert other.json()["reply_sent"] is False and other.json()["campaign_status"] == "HANDOFF"

@@ -39,6 +39,7 @@ FIRST_HISTORY_ID = 5000
 WATCH_DAYS = 7
 DEFAULT_PAGE_SIZE = 100
 MAX_LIST_RESULTS = 500
+HOLD_LIMIT_SECONDS = 60  # a held request a test forgot to release still ends
 _FIRST_MESSAGE_NUMBER = 0x1900_0000_0000_0000
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
@@ -162,6 +163,10 @@ class FakeGmailServer:
         self._failures: list[_Failure] = []
         self._delays: list[_Delay] = []
         self._lock = threading.Lock()
+        self._held_routes: set[str] = set()
+        self._gate = threading.Event()
+        self._changed = threading.Condition(self._lock)
+        self.held: dict[str, int] = {}  # requests waiting at a hold, per route
         self.app = self._build_app()
         self._server = LiveServer(self.app)
 
@@ -257,6 +262,24 @@ class FakeGmailServer:
         with self._lock:
             self._delays.extend([_Delay(seconds, route)] * count)
 
+    def hold(self, *routes: str) -> None:
+        """Make requests to these routes wait (after being recorded) until `release()`."""
+        with self._lock:
+            self._held_routes.update(routes)
+            self._gate.clear()
+
+    def release(self) -> None:
+        """Let every held request (and later ones) through."""
+        with self._lock:
+            self._held_routes.clear()
+            self._gate.set()
+
+    def wait_held(self, route: str, count: int = 1, timeout: float = 30.0) -> None:
+        """Block until `count` requests to `route` are waiting at the hold (call from a thread)."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: self.held.get(route, 0) >= count, timeout=timeout):
+                raise TimeoutError(f"{count} held {route} request(s) never arrived")
+
     def set_history_floor(self, history_id: int) -> None:
         """history.list answers 404 for any startHistoryId below `history_id`."""
         with self._lock:
@@ -301,6 +324,14 @@ class FakeGmailServer:
             )
             failure = self._take(self._failures, route)
             delay = self._take(self._delays, route)
+            held = route in self._held_routes
+            if held:
+                self.held[route] = self.held.get(route, 0) + 1
+                self._changed.notify_all()
+        if held:
+            await asyncio.to_thread(self._gate.wait, HOLD_LIMIT_SECONDS)
+            with self._lock:
+                self.held[route] -= 1
         if delay:
             await asyncio.sleep(delay.seconds)
         if failure:
