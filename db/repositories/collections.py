@@ -516,7 +516,6 @@ class InteractionRepository(Repository[Interaction]):
         self._recent = grouped_lookup(self._recent_of)
         self._by_message_ids = grouped_lookup(self._latest_by_message_ids)
         self._by_thread = grouped_lookup(self._latest_in_threads)
-        self._auto_replies = grouped_lookup(self._auto_replies_of)
 
     async def for_campaign(self, campaign_id: str) -> list[Interaction]:
         """A campaign's conversation, oldest first."""
@@ -547,13 +546,6 @@ class InteractionRepository(Repository[Interaction]):
     async def by_thread(self, thread_id: str) -> Interaction | None:
         """The most recent interaction in a mail thread (concurrent calls share one find)."""
         return self._load(await self._by_thread.submit(thread_id))
-
-    async def auto_reply_times(self, *, patient_id: str, since: datetime) -> list[tuple[str | None, datetime]]:
-        """(thread id, time) of each automatic reply to a patient since a time (concurrent calls share one find)."""
-        key = oid(patient_id)
-        if key is None:
-            return []
-        return await self._auto_replies.submit((key, since))
 
     # Each lookup below answers several waiting callers with one index-range find, split per caller; the ones
     # that read newest first stop as soon as every caller has its answer.
@@ -610,24 +602,6 @@ class InteractionRepository(Repository[Interaction]):
     async def _latest_in_threads(self, asks: list[str]) -> list[Mongo | None]:
         query = {"thread_id": {"$in": list(set(asks))}}
         return await self._newest_match_each(query, asks, lambda doc, thread_id: doc.get("thread_id") == thread_id)
-
-    async def _auto_replies_of(self, asks: list[tuple[ObjectId, datetime]]) -> list[list[tuple[str | None, datetime]]]:
-        query = {
-            "patient_id": {"$in": list({key for key, _ in asks})},
-            "kind": "auto_reply",
-            "timestamp": {"$gte": min(since for _, since in asks)},
-        }
-        docs = [doc async for doc in self.collection.find(query, {"patient_id": 1, "thread_id": 1, "timestamp": 1})]
-        return [
-            [(d.get("thread_id"), d["timestamp"]) for d in docs if d["patient_id"] == key and d["timestamp"] >= since]
-            for key, since in asks
-        ]
-
-    async def count_auto_replies_in_thread(self, thread_id: str, *, since: datetime) -> int:
-        """Automatic replies sent in a thread since a time."""
-        return await self.collection.count_documents(
-            {"thread_id": thread_id, "kind": "auto_reply", "timestamp": {"$gte": since}}
-        )
 
 
 class OutboundMessageRepository(Repository[OutboundMessage]):
