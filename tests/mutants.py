@@ -22,7 +22,11 @@ TIMEOUT_SECONDS = 900
 
 BOOKING_TESTS = ("tests/api/test_booking.py", "tests/api/test_booking_abuse.py", "tests/domain")
 OUTREACH_TESTS = ("tests/agent/test_outreach.py", "tests/db/test_lease_guards.py")
-REPLY_TESTS = ("tests/agent/test_replies_gmail.py", "tests/agent/test_reply_manual.py")
+REPLY_TESTS = (
+    "tests/agent/test_reply_overlap.py",
+    "tests/agent/test_replies_gmail.py",
+    "tests/agent/test_reply_manual.py",
+)
 LOGIN_TESTS = ("tests/api/test_auth.py", "tests/api/test_auth_throttle.py")
 
 
@@ -136,6 +140,24 @@ MUTANTS = (
         "db/repositories/collections.py",
         '{**key, "status": InboundStatus.PENDING.value, "lease_until": {"$lte": now}},',
         '{**key, "status": InboundStatus.PENDING.value},',
+        REPLY_TESTS,
+    ),
+    Mutant(
+        "reply claims",
+        "the one auto-reply claimed twice",
+        "db/repositories/collections.py",
+        "        if result.modified_count == 1:\n            return True\n        # A sender that vanished mid-send",
+        "        if True:\n            return True\n        # A sender that vanished mid-send",
+        REPLY_TESTS,
+    ),
+    Mutant(
+        "reply caps",
+        "a held reply slot taken again",
+        "db/repositories/collections.py",
+        "        except DuplicateKeyError:\n            return False\n        return True\n\n"
+        "    async def release(self, key",
+        "        except DuplicateKeyError:\n            return True\n        return True\n\n"
+        "    async def release(self, key",
         REPLY_TESTS,
     ),
     Mutant(
