@@ -199,9 +199,16 @@ async def test_unknown_thread_and_sender_is_404(
 async def test_bad_reply_bodies_are_422(
     env: tuple[httpx.AsyncClient, Container, dict[str, str]], bad: dict[str, Any]
 ) -> None:
-    http, _, headers = env
+    http, container, headers = env
+    campaign = await seed(container)
+    before = len(await container.repos.interactions.for_campaign(campaign.id))
     response = await http.post("/agent/reply", json=bad, headers=headers)
-    assert response.status_code == 422
+    assert response.status_code == 422 and response.json()["error"] == "validation_error"
+    # Refused before anything happened: no event, no note, no change to the campaign.
+    assert await container.repos.inbound_events.count() == 0
+    assert len(await container.repos.interactions.for_campaign(campaign.id)) == before
+    stored = await container.repos.campaigns.get(campaign.id)
+    assert stored is not None and stored.status == campaign.status
 
 
 async def test_reply_needs_staff(env: tuple[httpx.AsyncClient, Container, dict[str, str]]) -> None:
