@@ -424,9 +424,9 @@ async def test_gmail_send_outage_leaves_the_message_pending_then_sweeps_it_once(
 # ---- with an LLM: typed output, handoff on failure, injection ------------------------------------------------
 
 
-async def llm_env(make_env: Callable[..., Any], openai: FakeOpenAI, *, timeout: float = 60.0) -> Env:
+async def llm_env(make_env: Callable[..., Any], openai: FakeOpenAI, *, llm_timeout: float = 60.0) -> Env:
     # A success path never races the timeout on a loaded machine; only the timeout case sets a short one.
-    return await make_env(OPENAI_API_KEY="test", OPENAI_BASE_URL=openai.base_url, LLM_TIMEOUT_SECONDS=timeout)
+    return await make_env(OPENAI_API_KEY="test", OPENAI_BASE_URL=openai.base_url, LLM_TIMEOUT_SECONDS=llm_timeout)
 
 
 async def test_llm_understanding_drives_a_kb_answer_with_one_call(
@@ -452,7 +452,7 @@ async def test_llm_understanding_drives_a_kb_answer_with_one_call(
 async def test_llm_failure_hands_off_without_a_reply(
     make_env: Callable[..., Any], openai: FakeOpenAI, failure: str
 ) -> None:
-    env = await llm_env(make_env, openai, timeout=0.5 if failure == "timeout" else 60.0)
+    env = await llm_env(make_env, openai, llm_timeout=0.5 if failure == "timeout" else 60.0)
     campaign, header = await seed(env.container)
     if failure == "timeout":
         openai.queue_delay(60, count=2)  # far past the timeout (cut short when the fake stops)
