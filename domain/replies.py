@@ -291,26 +291,34 @@ class ReplyService:
             campaign_status=final.get("campaign_status"),
         )
 
-    async def handle_gmail_message(self, message_id: str) -> ReplyOutcome | None:
-        """Record the Gmail message id first, then (once) filter, match and reply. None when already handled."""
-        events = self.repos.inbound_events
+    def _leased_event(self, source: InboundSource, external_id: str) -> InboundEvent:
+        """A new inbound event, recorded already leased to this handler (one write instead of insert + claim)."""
         now = self.clock.now()
-        fresh = InboundEvent(
+        return InboundEvent(
             id=new_id(),
-            source=InboundSource.GMAIL,
-            external_id=message_id,
+            source=source,
+            external_id=external_id,
             attempts=1,
             lease=Lease(owner=self.owner, until=now + EVENT_LEASE),
             lease_until=now + EVENT_LEASE,
             created_at=now,
             updated_at=now,
         )
+
+    async def handle_gmail_message(self, message_id: str) -> ReplyOutcome | None:
+        """Record the Gmail message id first, then (once) filter, match and reply. None when already handled."""
+        events = self.repos.inbound_events
+        fresh = self._leased_event(InboundSource.GMAIL, message_id)
         # The first delivery records the id already leased to us (one write); later ones must claim it.
         if await events.record(fresh):
             event: InboundEvent | None = fresh
         else:
             event = await events.claim(
-                source=InboundSource.GMAIL, external_id=message_id, owner=self.owner, now=now, ttl=EVENT_LEASE
+                source=InboundSource.GMAIL,
+                external_id=message_id,
+                owner=self.owner,
+                now=fresh.created_at,
+                ttl=EVENT_LEASE,
             )
         if event is None:
             return None  # done, skipped, or being handled by someone else right now
@@ -446,17 +454,7 @@ class ReplyService:
     async def _claim_manual(self, external_id: str) -> InboundEvent | ReplyOutcome:
         """The event to run this message under, or the outcome of the run that already handled it."""
         events = self.repos.inbound_events
-        now = self.clock.now()
-        fresh = InboundEvent(
-            id=new_id(),
-            source=InboundSource.MANUAL,
-            external_id=external_id,
-            attempts=1,
-            lease=Lease(owner=self.owner, until=now + EVENT_LEASE),
-            lease_until=now + EVENT_LEASE,
-            created_at=now,
-            updated_at=now,
-        )
+        fresh = self._leased_event(InboundSource.MANUAL, external_id)
         if await events.record(fresh):
             return fresh
         for _ in range(MANUAL_WAIT_ROUNDS):
