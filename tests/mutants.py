@@ -154,10 +154,8 @@ MUTANTS = (
         "reply caps",
         "a held reply slot taken again",
         "db/repositories/collections.py",
-        "        except DuplicateKeyError:\n            return False\n        return True\n\n"
-        "    async def release(self, key",
-        "        except DuplicateKeyError:\n            return True\n        return True\n\n"
-        "    async def release(self, key",
+        "        except DuplicateKeyError:\n            pass\n        # Taken: still ours",
+        "        except DuplicateKeyError:\n            return True\n        # Taken: still ours",
         REPLY_TESTS,
     ),
     Mutant(

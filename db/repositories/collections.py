@@ -832,16 +832,20 @@ class ReplySlotRepository(Repository[ReplySlot]):
 
     async def claim(self, key: str, *, event_id: str, now: datetime, ttl: timedelta) -> bool:
         """Take the slot (free, expired or already this message's) until now + ttl; False when another holds it."""
+        until = now + ttl
         try:
-            # Held by another message: the filter misses, the upsert's insert hits the unique key.
-            await self.collection.update_one(
-                {"key": key, "$or": [{"until": {"$lte": now}}, {"event_id": event_id}]},
-                {"$set": {"event_id": event_id, "until": now + ttl}, "$setOnInsert": {"_id": ObjectId()}},
-                upsert=True,
-            )
+            # The common case is one plain insert (sent with concurrent ones); the unique key refuses a taken slot.
+            await self.insert(ReplySlot(id=new_id(), key=key, event_id=event_id, until=until))
+            return True
         except DuplicateKeyError:
-            return False
-        return True
+            pass
+        # Taken: still ours (a retried run), or free again once expired (the TTL monitor deletes it only later).
+        # Each is one conditional update on the key index, so two messages cannot both take an expired slot.
+        for held in ({"key": key, "event_id": event_id}, {"key": key, "until": {"$lte": now}}):
+            result = await self._update_one(held, {"$set": {"event_id": event_id, "until": until}})
+            if result.matched_count == 1:
+                return True
+        return False
 
     async def release(self, key: str, *, event_id: str) -> None:
         """Give back a slot this message took."""
