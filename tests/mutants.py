@@ -159,6 +159,14 @@ MUTANTS = (
         REPLY_TESTS,
     ),
     Mutant(
+        "reply caps",
+        "another message's live slot retaken",
+        "db/repositories/collections.py",
+        '{"key": key, "until": {"$lte": now}}',
+        '{"key": key}',
+        REPLY_TESTS,
+    ),
+    Mutant(
         "login counter",
         "attempts over the limit still checked",
         "db/repositories/collections.py",
