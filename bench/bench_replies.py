@@ -43,7 +43,7 @@ from models.campaign import Campaign, FollowUpDetails
 from models.enums import CampaignStatus, CampaignType, Channel, Direction
 from models.interaction import Interaction
 from models.patient import Patient
-from tests.fakes.gmail import FakeGmailServer
+from tests.fakes.gmail import FakeGmailServer, write_token_file
 from tests.fakes.openai import FakeOpenAI
 
 DB_NAME = "bench_replies"
@@ -88,21 +88,6 @@ def _fakes() -> Iterator[tuple[FakeGmailServer, FakeOpenAI]]:
             openai.stop()
     finally:
         gmail.stop()
-
-
-def _write_token_file(directory: Path) -> str:
-    """An authorised-user token that stays valid (far-future expiry), so the app never refreshes it."""
-    path = directory / "token.json"
-    token = {
-        "token": "bench",
-        "refresh_token": "r",
-        "client_id": "c",
-        "client_secret": "s",
-        "expiry": "2099-01-01T00:00:00Z",
-        "type": "authorized_user",
-    }
-    path.write_text(json.dumps(token))
-    return str(path)
 
 
 def _app_env(gmail: FakeGmailServer, openai: FakeOpenAI, token_file: str) -> dict[str, str]:
@@ -404,7 +389,7 @@ def _scenario(workers: int) -> bool:
         _fakes() as (gmail, openai),
         tempfile.TemporaryDirectory(prefix="medcampaign-bench-replies-") as tmp,
     ):
-        env = _app_env(gmail, openai, _write_token_file(Path(tmp)))
+        env = _app_env(gmail, openai, write_token_file(Path(tmp)))
         with app_server(mongo_uri, DB_NAME, extra_env=env, workers=workers) as app:
             seeded = _seed(mongo_uri)
             watch_history = _start_watch(app.url)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from core.config import Settings
 from core.container import Container
 from main import create_app
 from tests.agent.gmail_env import CLINIC, PUSH_TOKEN, Env
-from tests.fakes.gmail import FakeGmailServer
+from tests.fakes.gmail import FakeGmailServer, write_token_file
 from tests.support import staff_headers
 
 
@@ -29,20 +28,7 @@ def gmail() -> Iterator[FakeGmailServer]:
 
 @pytest.fixture
 def token_file(tmp_path: Path) -> str:
-    path = tmp_path / "token.json"
-    path.write_text(
-        json.dumps(
-            {
-                "token": "test",
-                "refresh_token": "r",
-                "client_id": "c",
-                "client_secret": "s",
-                "expiry": "2099-01-01T00:00:00Z",
-                "type": "authorized_user",
-            }
-        )
-    )
-    return str(path)
+    return write_token_file(tmp_path)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
+import json
 import threading
 import time
 import uuid
@@ -19,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage, Message
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -645,3 +647,18 @@ def _self_signed_certificate(key: rsa.RSAPrivateKey) -> str:
         .sign(key, hashes.SHA256())
     )
     return certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def write_token_file(directory: Path) -> str:
+    """An authorised-user token file that stays valid (far-future expiry), so the client never refreshes it."""
+    path = directory / "token.json"
+    token = {
+        "token": "test",
+        "refresh_token": "r",
+        "client_id": "c",
+        "client_secret": "s",
+        "expiry": "2099-01-01T00:00:00Z",
+        "type": "authorized_user",
+    }
+    path.write_text(json.dumps(token))
+    return str(path)

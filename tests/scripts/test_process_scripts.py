@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sys
@@ -20,7 +19,7 @@ from models.base import new_id
 from models.campaign import Campaign, FollowUpDetails
 from models.enums import CampaignStatus, CampaignType, Channel
 from models.patient import Patient
-from tests.fakes.gmail import FakeGmailServer
+from tests.fakes.gmail import FakeGmailServer, write_token_file
 from tests.fakes.smtp import SmtpSink
 from tests.support import TEST_JWT_SECRET
 
@@ -141,27 +140,13 @@ def gmail() -> Iterator[FakeGmailServer]:
     server.stop()
 
 
-def token_file(tmp_path: Path) -> str:
-    path = tmp_path / "token.json"
-    token = {
-        "token": "test",
-        "refresh_token": "r",
-        "client_id": "c",
-        "client_secret": "s",
-        "expiry": "2099-01-01T00:00:00Z",
-        "type": "authorized_user",
-    }
-    path.write_text(json.dumps(token))
-    return str(path)
-
-
 async def test_gmail_watch_once_starts_the_watch_and_stores_it(
     script_env: dict[str, str], seeder: Container, gmail: FakeGmailServer, tmp_path: Path
 ) -> None:
     env: dict[str, Any] = {
         **script_env,
         "GMAIL_TOPIC_NAME": TOPIC,
-        "GOOGLE_TOKEN_FILE": token_file(tmp_path),
+        "GOOGLE_TOKEN_FILE": write_token_file(tmp_path),
         "GMAIL_API_BASE_URL": gmail.url,
         "CLINIC_EMAIL": CLINIC,
     }
