@@ -394,21 +394,25 @@ async def test_quiet_hours_defer_to_the_patients_morning_on_a_dst_day(
         await container.close()
 
 
-async def test_patient_with_a_future_appointment_is_not_contacted(stack: Container, smtp: SmtpSink) -> None:
-    campaign = await seed(stack)
-    now = stack.clock.now()
-    await stack.repos.appointments.insert(
+async def book_in_five_days(container: Container, campaign: Campaign, *, booked_at: datetime) -> None:
+    """An upcoming appointment of the campaign's patient, booked at `booked_at`."""
+    await container.repos.appointments.insert(
         Appointment(
             id=new_id(),
             patient_id=campaign.patient_id,
             doctor="Dr. Smith",
             service="Check-up",
-            start=now + timedelta(days=5),
+            start=container.clock.now() + timedelta(days=5),
             duration_minutes=30,
-            created_at=now,
-            updated_at=now,
+            created_at=booked_at,
+            updated_at=booked_at,
         )
     )
+
+
+async def test_patient_with_a_future_appointment_is_not_contacted(stack: Container, smtp: SmtpSink) -> None:
+    campaign = await seed(stack)
+    await book_in_five_days(stack, campaign, booked_at=stack.clock.now())
     [result] = await stack.outreach().run_due(limit=1)
     assert result.action == "converted" and smtp.messages == []
     updated = await reload(stack, campaign)
@@ -419,20 +423,7 @@ async def test_an_appointment_booked_before_the_campaign_fails_it_as_already_boo
     stack: Container, smtp: SmtpSink
 ) -> None:
     campaign = await seed(stack)  # created a day ago
-    now = stack.clock.now()
-    booked_before = campaign.created_at - timedelta(hours=1)
-    await stack.repos.appointments.insert(
-        Appointment(
-            id=new_id(),
-            patient_id=campaign.patient_id,
-            doctor="Dr. Smith",
-            service="Check-up",
-            start=now + timedelta(days=5),
-            duration_minutes=30,
-            created_at=booked_before,
-            updated_at=booked_before,
-        )
-    )
+    await book_in_five_days(stack, campaign, booked_at=campaign.created_at - timedelta(hours=1))
     [result] = await stack.outreach().run_due(limit=1)
     assert (result.action, result.status) == ("closed", CampaignStatus.FAILED) and smtp.messages == []
     updated = await reload(stack, campaign)
