@@ -13,6 +13,7 @@ from core.errors import Forbidden, TooManyRequests, Unauthorized
 from core.net import ip_bucket
 from core.security import Passwords, create_access_token, decode_access_token, sha256_hex
 from db.repositories.collections import AuditRepository, LoginAttemptRepository, RateLimitRepository, UserRepository
+from domain.limits import over_limit, window_start
 from models.enums import AuditOutcome, Role
 from models.system import User
 
@@ -94,14 +95,12 @@ class AuthService:
         return IssuedToken(access_token=token, expires_in=int(expires.total_seconds()))
 
     async def _limit_ip(self, ip: str | None, now: datetime) -> None:
-        limit = self.settings.LOGIN_RATE_LIMIT_PER_IP
-        if not limit or not ip:
+        if not ip:
             return
-        window = now.replace(second=0, microsecond=0)
-        count = await self.rate_limits.hit(
-            f"login:ip:{sha256_hex(ip_bucket(ip))}", window_start=window, expires_at=window + 2 * RATE_WINDOW
-        )
-        if count > limit:
+        key = f"login:ip:{sha256_hex(ip_bucket(ip))}"
+        limit = self.settings.LOGIN_RATE_LIMIT_PER_IP
+        if await over_limit(self.rate_limits, key, limit=limit, per=RATE_WINDOW, now=now):
+            window = window_start(now, RATE_WINDOW)
             raise TooManyRequests(
                 "Too many login attempts from this address; try again in a minute",
                 error="rate_limited",

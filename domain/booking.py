@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from core.cache import TTLCache
 from core.clock import Clock
@@ -24,6 +24,7 @@ from core.net import ip_bucket
 from core.phone import phone_field
 from core.security import sha256_hex, sign_token, verify_token
 from domain.audit import Actor, AuditTrail
+from domain.limits import over_limit
 from domain.slots import (
     Busy,
     ClinicSchedule,
@@ -49,7 +50,6 @@ CONFIRMATION_ATTEMPTS = 3
 STAFF_TRANSITIONS = {AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW, AppointmentStatus.CANCELLED}
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class SlotUnavailable(Conflict):
@@ -283,12 +283,7 @@ class BookingService:
     # ---- booking --------------------------------------------------------------------------------------------
 
     async def _over_limit(self, key: str, *, limit: int, per: timedelta) -> bool:
-        """Count one use of `key` in the current fixed window (UTC hours or days); True when it exceeds `limit`."""
-        if not limit:
-            return False
-        window = _EPOCH + (self.clock.now() - _EPOCH) // per * per
-        count = await self.repos.rate_limits.hit(key, window_start=window, expires_at=window + 2 * per)
-        return count > limit
+        return await over_limit(self.repos.rate_limits, key, limit=limit, per=per, now=self.clock.now())
 
     async def _rate_limit(self, kind: str, value: str | None, limit: int) -> None:
         if value and await self._over_limit(f"book:{kind}:{sha256_hex(value)}", limit=limit, per=HOUR):
