@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from core.clock import Clock
 from core.config import Settings
-from core.container import Repositories
+from db.repositories import Repositories
 from services.email.port import EmailPort
 from services.llm.port import LLMPort
 from services.sms.port import SmsPort

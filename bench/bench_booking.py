@@ -25,9 +25,9 @@ from pymongo import MongoClient
 from bench.common import BENCH_JWT_SECRET, LoadResult, app_server, embedded_database, generate_load, print_table
 from core.clock import SystemClock
 from core.config import Settings
-from core.container import Repositories
 from db.client import make_client
 from db.monitoring import CommandCounter
+from db.repositories import Repositories
 from domain.booking import BookingService
 from models.appointment import Appointment
 from services.email.fake import FakeEmail

@@ -17,23 +17,7 @@ from core.security import Passwords
 from core.snapshot import Snapshot
 from db.client import make_client
 from db.indexes import ensure_indexes
-from db.repositories.collections import (
-    AppointmentRepository,
-    AuditRepository,
-    CampaignRepository,
-    GmailStateRepository,
-    InboundEventRepository,
-    InteractionRepository,
-    KbArticleRepository,
-    LeaseRepository,
-    LoginAttemptRepository,
-    OutboundMessageRepository,
-    PatientRepository,
-    RateLimitRepository,
-    ReplySlotRepository,
-    SlotClaimRepository,
-    UserRepository,
-)
+from db.repositories import Repositories
 from services.email.fake import FakeEmail
 from services.email.port import EmailPort
 from services.email.smtp import SmtpEmail
@@ -41,48 +25,6 @@ from services.sms.port import SmsPort
 from services.sms.twilio_adapter import TwilioSms
 
 log = logging.getLogger("medcampaign.container")
-
-
-@dataclass
-class Repositories:
-    """All repositories over one database."""
-
-    patients: PatientRepository
-    campaigns: CampaignRepository
-    appointments: AppointmentRepository
-    slot_claims: SlotClaimRepository
-    interactions: InteractionRepository
-    outbound_messages: OutboundMessageRepository
-    inbound_events: InboundEventRepository
-    gmail_state: GmailStateRepository
-    reply_slots: ReplySlotRepository
-    leases: LeaseRepository
-    users: UserRepository
-    login_attempts: LoginAttemptRepository
-    rate_limits: RateLimitRepository
-    audit: AuditRepository
-    kb_articles: KbArticleRepository
-
-    @classmethod
-    def over(cls, db: AsyncDatabase[dict[str, Any]]) -> Repositories:
-        """Build every repository on a database."""
-        return cls(
-            patients=PatientRepository(db),
-            campaigns=CampaignRepository(db),
-            appointments=AppointmentRepository(db),
-            slot_claims=SlotClaimRepository(db),
-            interactions=InteractionRepository(db),
-            outbound_messages=OutboundMessageRepository(db),
-            inbound_events=InboundEventRepository(db),
-            gmail_state=GmailStateRepository(db),
-            reply_slots=ReplySlotRepository(db),
-            leases=LeaseRepository(db),
-            users=UserRepository(db),
-            login_attempts=LoginAttemptRepository(db),
-            rate_limits=RateLimitRepository(db),
-            audit=AuditRepository(db),
-            kb_articles=KbArticleRepository(db),
-        )
 
 
 @dataclass

@@ -18,11 +18,11 @@ from datetime import date, datetime, time, timedelta
 from core.cache import TTLCache
 from core.clock import Clock
 from core.config import ClinicService, Settings
-from core.container import Repositories
 from core.errors import Conflict, NotFound, TooManyRequests, Unprocessable, UpstreamError
 from core.net import ip_bucket
 from core.phone import phone_field
 from core.security import sha256_hex, sign_token, verify_token
+from db.repositories import Repositories
 from domain.audit import Actor, AuditTrail
 from domain.limits import over_limit
 from domain.slots import (

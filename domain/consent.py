@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from core.clock import Clock
 from core.config import Settings
-from core.container import Repositories
 from core.errors import NotFound
 from core.security import verify_token
+from db.repositories import Repositories
 from models.base import new_id
 from models.enums import ACTIVE_STATUSES, Channel, Direction, InboundSource, InboundStatus
 from models.interaction import Interaction

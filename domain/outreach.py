@@ -14,9 +14,9 @@ from agent.context import OutreachContext
 from agent.state import OutreachState
 from core.clock import Clock
 from core.config import Settings
-from core.container import Repositories
 from core.errors import Conflict, NotFound
 from core.phone import phone_field
+from db.repositories import Repositories
 from domain.audit import Actor, AuditTrail
 from domain.campaigns import NewPatient, SendWindow, attempting_status
 from models.appointment import Appointment

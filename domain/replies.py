@@ -19,8 +19,8 @@ from typing import Any
 
 from core.clock import Clock
 from core.config import Settings
-from core.container import Repositories
 from core.errors import Conflict, NotFound, UpstreamError
+from db.repositories import Repositories
 from domain.audit import Actor, AuditTrail
 from email_reply_agent.context import ReplyContext, ReplySender
 from email_reply_agent.nodes.send_email import ReplyNotSent

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from core.clock import Clock
 from core.config import Settings
-from core.container import Repositories
+from db.repositories import Repositories
 from models.system import KbArticle
 from services.llm.port import LLMPort
 

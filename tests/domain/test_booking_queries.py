@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo
 
 from core.clock import FixedClock
 from core.config import Settings
-from core.container import Container, Repositories
+from core.container import Container
 from db.client import make_client
 from db.monitoring import CommandCounter
+from db.repositories import Repositories
 from domain.booking import BookingService
 from models.appointment import Appointment
 from models.base import new_id
