@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
 
 from agent.context import OutreachContext
 from agent.nodes.choose_channel import choose_channel
@@ -15,6 +16,8 @@ from agent.nodes.send import send
 from agent.nodes.summarize import summarize
 from agent.nodes.update_campaign import update_campaign
 from agent.state import OutreachState
+
+OutreachGraph = CompiledStateGraph[OutreachState, OutreachContext, OutreachState, OutreachState]
 
 
 def route_after_choose_channel(state: OutreachState) -> Literal["send", "update_campaign"]:
@@ -34,7 +37,7 @@ def route_after_send(state: OutreachState) -> Literal["log_interaction", "update
     raise ValueError(f"unknown send status {status!r}")
 
 
-def build_outreach_graph() -> Any:
+def build_outreach_graph() -> OutreachGraph:
     """Compile the outreach graph (dependencies come from the runtime context at invoke time)."""
     graph = StateGraph(OutreachState, context_schema=OutreachContext)
     graph.add_node("prepare_message", prepare_message)

@@ -6,21 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypedDict
 
+from domain.outreach import SendStatus
 from models.campaign import Campaign
 from models.enums import Channel
 from models.interaction import Interaction
 from models.patient import Patient
 from services.llm.schemas import OutreachMessage
-
-SendStatus = Literal[
-    "sent",  # the provider accepted it now
-    "already_sent",  # an earlier run sent this step; it is only logged and planned
-    "unknown",  # an earlier run vanished mid-send: never resent, left for staff
-    "in_progress",  # another worker is sending this step right now
-    "retry_later",  # the provider is down; the step is rescheduled
-    "opted_out",  # the provider says the patient opted out of this channel
-    "undeliverable",  # the address or number is permanently refused
-]
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from agent.context import OutreachContext
+from agent.runner import OutreachGraphRunner
 from core.cache import TTLCache
 from core.clock import Clock, SystemClock
 from core.config import Settings
@@ -18,6 +21,7 @@ from core.snapshot import Snapshot
 from db.client import make_client
 from db.indexes import ensure_indexes
 from db.repositories import Repositories
+from domain.outreach import OutreachService, worker_id
 from services.email.fake import FakeEmail
 from services.email.port import EmailPort
 from services.email.smtp import SmtpEmail
@@ -57,11 +61,10 @@ class Container:
         """Raise when the database does not answer."""
         await self.db.command("ping")
 
-    def outreach(self, owner: str | None = None) -> Any:
-        """An OutreachService on this container's ports and compiled graph."""
-        from domain.outreach import OutreachService  # domain depends on the container, not the reverse
-
-        return OutreachService(
+    def outreach(self, owner: str | None = None) -> OutreachService:
+        """An OutreachService running this container's compiled outreach graph on its ports."""
+        owner = owner or worker_id()
+        context = OutreachContext(
             settings=self.settings,
             clock=self.clock,
             repos=self.repos,
@@ -69,7 +72,14 @@ class Container:
             sms=self.sms,
             llm=self.llm,
             templates=self.templates,
-            graph=self.outreach_graph,
+            owner=owner,
+            lease_ttl=timedelta(seconds=self.settings.OUTREACH_LEASE_SECONDS),
+        )
+        return OutreachService(
+            settings=self.settings,
+            clock=self.clock,
+            repos=self.repos,
+            runner=OutreachGraphRunner(self.outreach_graph, context),
             owner=owner,
         )
 

@@ -1,4 +1,4 @@
-"""Outreach use cases: claim due campaigns under a lease, check they should still run, run the graph."""
+"""Outreach use cases: claim due campaigns under a lease, check they should still run, run one attempt each."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-from agent.context import OutreachContext
-from agent.state import OutreachState
 from core.clock import Clock
 from core.config import Settings
 from core.errors import Conflict, NotFound
@@ -25,9 +23,6 @@ from models.campaign import Campaign, FollowUpDetails
 from models.enums import ATTEMPTING_STATUSES, AuditOutcome, CampaignStatus, CampaignType, Channel, ConsentStatus
 from models.interaction import Interaction
 from models.patient import ChannelConsent, Patient
-from services.email.port import EmailPort
-from services.llm.port import LLMPort
-from services.sms.port import SmsPort
 
 log = logging.getLogger("medcampaign.outreach")
 
@@ -35,6 +30,40 @@ log = logging.getLogger("medcampaign.outreach")
 CLAIM_BATCH_PER_LANE = 4
 
 Action = Literal["sent", "deferred", "skipped", "closed", "converted", "retry_later", "failed", "declined"]
+
+SendStatus = Literal[
+    "sent",  # the provider accepted it now
+    "already_sent",  # an earlier run sent this step; it is only logged and planned
+    "unknown",  # an earlier run vanished mid-send: never resent, left for staff
+    "in_progress",  # another worker is sending this step right now
+    "retry_later",  # the provider is down; the step is rescheduled
+    "opted_out",  # the provider says the patient opted out of this channel
+    "undeliverable",  # the address or number is permanently refused
+]
+# Send outcomes that count as an attempt made (the patient may have received it).
+COUNTED: tuple[SendStatus, ...] = ("sent", "already_sent", "unknown")
+
+
+@dataclass(frozen=True)
+class OutreachAttempt:
+    """What one outreach attempt did: the campaign fields it committed and how the send went."""
+
+    campaign_fields: dict[str, Any]
+    channel: Channel | None
+    send_status: SendStatus | None = None
+    interaction_id: str | None = None
+    next_follow_up_at: datetime | None = None
+    channel_problem: str = ""
+
+
+class OutreachRunner(Protocol):
+    """Runs one outreach attempt for a leased campaign (the outreach graph implements it)."""
+
+    async def run(
+        self, campaign: Campaign, patient: Patient, history: list[Interaction], attempt: int
+    ) -> OutreachAttempt:
+        """Write, send, log and plan attempt number `attempt`, committing the campaign's new fields."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -83,7 +112,7 @@ def worker_id() -> str:
 
 
 class OutreachService:
-    """Runs the outreach graph for due campaigns, each under an exclusive lease."""
+    """Runs an outreach attempt for each due campaign, under an exclusive lease."""
 
     def __init__(
         self,
@@ -91,31 +120,16 @@ class OutreachService:
         settings: Settings,
         clock: Clock,
         repos: Repositories,
-        email: EmailPort,
-        sms: SmsPort | None,
-        llm: LLMPort,
-        templates: LLMPort,
-        graph: Any,
-        owner: str | None = None,
+        runner: OutreachRunner,
+        owner: str,
     ):
         self.settings = settings
         self.clock = clock
         self.repos = repos
-        self.graph = graph
-        self.owner = owner or worker_id()
+        self.runner = runner
+        self.owner = owner  # the runner's writes are guarded by the same lease owner
         self.lease_ttl = timedelta(seconds=settings.OUTREACH_LEASE_SECONDS)
         self.audit = AuditTrail(repo=repos.audit, clock=clock)
-        self.context = OutreachContext(
-            settings=settings,
-            clock=clock,
-            repos=repos,
-            email=email,
-            sms=sms,
-            llm=llm,
-            templates=templates,
-            owner=self.owner,
-            lease_ttl=self.lease_ttl,
-        )
         self.window = SendWindow(
             start=settings.QUIET_HOURS_START,
             end=settings.QUIET_HOURS_END,
@@ -208,7 +222,7 @@ class OutreachService:
         }
 
     async def process(self, campaign: Campaign, facts: Facts, *, respect_quiet_hours: bool = True) -> RunResult:
-        """Re-check a leased campaign, then send its next attempt through the graph."""
+        """Re-check a leased campaign, then run its next attempt."""
         now = self.clock.now()
         if campaign.status not in ATTEMPTING_STATUSES:
             return await self._close(campaign, "skipped", {}, f"campaign is {campaign.status.value}")
@@ -260,24 +274,17 @@ class OutreachService:
                 return await self._close(
                     campaign, "deferred", {"follow_up_details.next_follow_up_at": opening}, "outside the send window"
                 )
-        return await self._run_graph(campaign, patient, facts.history)
+        return await self._attempt(campaign, patient, facts.history)
 
-    async def _run_graph(self, campaign: Campaign, patient: Patient, history: list[Interaction]) -> RunResult:
-        state: OutreachState = {
-            "campaign": campaign,
-            "patient": patient,
-            "history": history,
-            "attempt": campaign.follow_up_details.attempts_made + 1,
-        }
-        final: OutreachState = await self.graph.ainvoke(state, context=self.context)
-        fields = final.get("campaign_fields", {})
-        status = CampaignStatus(fields.get("status", campaign.status))
-        send = final.get("send")
-        if final.get("channel") is None:
+    async def _attempt(self, campaign: Campaign, patient: Patient, history: list[Interaction]) -> RunResult:
+        attempt = await self.runner.run(campaign, patient, history, campaign.follow_up_details.attempts_made + 1)
+        status = CampaignStatus(attempt.campaign_fields.get("status", campaign.status))
+        send_status = attempt.send_status
+        if attempt.channel is None:
             action: Action = "declined" if status == CampaignStatus.DECLINED else "failed"
-        elif send is None or send.status in ("sent", "already_sent", "unknown"):
+        elif send_status is None or send_status in COUNTED:
             action = "sent"
-        elif send.status == "undeliverable":
+        elif send_status == "undeliverable":
             action = "failed"
         else:
             action = "retry_later"
@@ -285,10 +292,10 @@ class OutreachService:
             campaign_id=campaign.id,
             action=action,
             status=status,
-            channel=final.get("channel"),
-            interaction_id=final.get("interaction_id"),
-            next_follow_up_at=final.get("next_follow_up_at"),
-            detail=final.get("channel_problem") or (send.status if send else ""),
+            channel=attempt.channel,
+            interaction_id=attempt.interaction_id,
+            next_follow_up_at=attempt.next_follow_up_at,
+            detail=attempt.channel_problem or (send_status or ""),
         )
 
     # ---- manual runs (/agent/trigger) -----------------------------------------------------------------------

@@ -8,9 +8,9 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.context import OutreachContext
-from agent.nodes.update_campaign import COUNTED
 from agent.state import OutreachState
 from domain.campaigns import next_follow_up_at
+from domain.outreach import COUNTED
 
 log = logging.getLogger("medcampaign.outreach")
 

@@ -9,9 +9,8 @@ from langgraph.runtime import Runtime
 
 from agent.context import OutreachContext
 from agent.state import OutreachState
+from domain.outreach import COUNTED
 from models.enums import CampaignStatus
-
-COUNTED = ("sent", "already_sent", "unknown")
 
 
 async def update_campaign(state: OutreachState, runtime: Runtime[OutreachContext]) -> dict[str, Any]:
