@@ -22,7 +22,7 @@ class OutreachContext:
     repos: Repositories
     email: EmailPort
     sms: SmsPort | None
-    llm: LLMPort
+    llm: LLMPort | None  # None: no LLM configured, the templates write everything
     templates: LLMPort
     owner: str
     lease_ttl: timedelta

@@ -25,6 +25,8 @@ from domain.outreach import OutreachService, worker_id
 from services.email.fake import FakeEmail
 from services.email.port import EmailPort
 from services.email.smtp import SmtpEmail
+from services.llm.offline import OfflineLLM
+from services.llm.port import LLMPort
 from services.sms.port import SmsPort
 from services.sms.twilio_adapter import TwilioSms
 
@@ -49,8 +51,8 @@ class Container:
     availability_cache: TTLCache[Any] = field(default_factory=lambda: TTLCache(0))
     # The knowledge base is read by every reply and changes rarely.
     kb_cache: TTLCache[Any] = field(default_factory=lambda: TTLCache(0))
-    llm: Any = None
-    templates: Any = None
+    llm: LLMPort | None = None  # None: no LLM configured, the templates write everything
+    templates: LLMPort = field(default_factory=OfflineLLM)
     outreach_graph: Any = None
     reply_graph: Any = None
     gmail: Any = None
@@ -107,7 +109,7 @@ class Container:
             settings=self.settings,
             clock=self.clock,
             repos=self.repos,
-            llm=self.llm,
+            llm=self.llm if self.llm is not None else self.templates,
             templates=self.templates,
             graph=self.reply_graph,
             sender=sender,
@@ -169,11 +171,8 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
     from domain.replies import Coalescer
     from email_reply_agent.graph import build_reply_graph
     from services.gmail.push import OidcVerifier
-    from services.llm.offline import OfflineLLM
 
-    templates = OfflineLLM()
-    # Without an LLM both are the same object: nodes then skip the LLM path entirely.
-    llm: Any = templates
+    llm: LLMPort | None = None
     if settings.llm_enabled:  # imported only when used: the client libraries take a second to load
         from services.llm.openai_llm import build_llm
 
@@ -200,7 +199,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
         availability_cache=TTLCache(settings.AVAILABILITY_CACHE_SECONDS),
         kb_cache=TTLCache(settings.KB_CACHE_SECONDS),
         llm=llm,
-        templates=templates,
+        templates=OfflineLLM(),
         outreach_graph=build_outreach_graph(),
         reply_graph=build_reply_graph(),
         gmail=gmail,

@@ -1,15 +1,16 @@
-"""Opt-outs: email unsubscribe links and SMS STOP replies."""
+"""Opt-outs: email unsubscribe links (signed and verified here) and SMS STOP replies."""
 
 from __future__ import annotations
 
 import logging
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from core.clock import Clock
 from core.config import Settings
 from core.errors import NotFound
-from core.security import verify_token
+from core.security import sign_token, verify_token
 from db.repositories import Repositories
 from models.base import new_id
 from models.enums import ACTIVE_STATUSES, Channel, Direction, InboundSource, InboundStatus
@@ -19,6 +20,7 @@ from models.messaging import InboundEvent
 log = logging.getLogger("medcampaign.consent")
 
 UNSUBSCRIBE_PURPOSE = "unsubscribe"
+UNSUBSCRIBE_TTL = timedelta(days=365)
 # Twilio's and the CTIA's standard opt-out keywords, matched on the whole message.
 STOP_KEYWORDS = frozenset(
     {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout", "opt out", "stop all"}
@@ -36,6 +38,14 @@ def is_opt_out(text: str) -> bool:
     """True for a STOP-family keyword or a clear request to stop texting."""
     normalised = " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
     return normalised in STOP_KEYWORDS or bool(_FREE_TEXT_STOP.search(text))
+
+
+def unsubscribe_url(settings: Settings, patient_id: str, *, now: datetime) -> str:
+    """A signed one-click unsubscribe link for the patient (ConsentService.check_unsubscribe verifies it)."""
+    token = sign_token(
+        purpose=UNSUBSCRIBE_PURPOSE, subject=patient_id, expires=now + UNSUBSCRIBE_TTL, key=settings.key("unsubscribe")
+    )
+    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/api/v1/unsubscribe/{token}"
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from langgraph.runtime import Runtime
 from pymongo.errors import DuplicateKeyError
 
 from agent.context import OutreachContext
-from agent.nodes.send import call_script, sms_text
+from agent.messages import logged_body
 from agent.state import OutreachState
 from models.base import new_id
-from models.enums import Channel, Direction
+from models.enums import Direction
 from models.interaction import Interaction
 
 
@@ -20,11 +20,6 @@ async def log_interaction(state: OutreachState, runtime: Runtime[OutreachContext
     ctx = runtime.context
     campaign, channel, message = state["campaign"], state["channel"], state["message"]
     assert channel is not None
-    body = {
-        Channel.EMAIL: f"{message.subject}\n\n{message.body}",
-        Channel.SMS: sms_text(message),
-        Channel.CALL: call_script(message),
-    }[channel]
     outcome = state["send"]
     interaction = Interaction(
         id=new_id(),
@@ -33,7 +28,7 @@ async def log_interaction(state: OutreachState, runtime: Runtime[OutreachContext
         direction=Direction.OUTGOING,
         channel=channel,
         timestamp=ctx.clock.now(),
-        body=body,
+        body=logged_body(channel, message),
         summary=f"Outreach attempt {state['attempt']} by {channel.value}",
         provider_message_id=outcome.provider_message_id,
         message_id_header=state.get("message_id_header"),

@@ -34,7 +34,7 @@ async def prepare_message(state: OutreachState, runtime: Runtime[OutreachContext
         clinic_phone=ctx.settings.CLINIC_PHONE,
         booking_link=ctx.settings.booking_url,
     )
-    if ctx.llm is not ctx.templates:
+    if ctx.llm is not None:
         try:
             return {"message": await ctx.llm.write_outreach(request), "drafted_by": "llm"}
         except LLMError as exc:

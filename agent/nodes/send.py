@@ -4,71 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-from datetime import timedelta
-from email.utils import make_msgid
 from typing import Any
 
 from langgraph.runtime import Runtime
 
 from agent.context import OutreachContext
-from agent.prompts import EMAIL_FOOTER, SMS_OPT_OUT
+from agent.messages import call_script, outreach_email, sms_text
 from agent.state import OutreachState, SendOutcome
-from core.config import Settings
-from core.security import sign_token
-from domain.consent import UNSUBSCRIBE_PURPOSE
 from models.enums import Channel, OutboundStatus
-from models.patient import Patient
-from services.email.port import EmailError, OutgoingEmail
-from services.llm.schemas import OutreachMessage
+from services.email.port import EmailError
 from services.sms.port import OptedOutError, SmsError
 
 log = logging.getLogger("medcampaign.outreach")
-
-UNSUBSCRIBE_TTL = timedelta(days=365)
-_URL = re.compile(r"https?://\S+|www\.\S+")
-
-
-def unsubscribe_url(settings: Settings, patient_id: str, *, now: Any) -> str:
-    """A signed one-click unsubscribe link for the patient."""
-    token = sign_token(
-        purpose=UNSUBSCRIBE_PURPOSE, subject=patient_id, expires=now + UNSUBSCRIBE_TTL, key=settings.key("unsubscribe")
-    )
-    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/api/v1/unsubscribe/{token}"
-
-
-def outreach_email(settings: Settings, patient: Patient, message: OutreachMessage, *, now: Any) -> OutgoingEmail:
-    """The email: body, clinic footer with booking link, phone, address and unsubscribe link, and RFC 8058 headers."""
-    link = unsubscribe_url(settings, patient.id, now=now)
-    footer = EMAIL_FOOTER.format(
-        clinic_name=settings.CLINIC_NAME,
-        clinic_address=settings.CLINIC_ADDRESS,
-        clinic_phone=settings.CLINIC_PHONE,
-        booking_link=settings.booking_url,
-        unsubscribe_link=link,
-    )
-    domain = settings.SMTP_FROM_EMAIL.rpartition("@")[2] or "localhost"
-    return OutgoingEmail(
-        to=patient.email or "",
-        subject=message.subject,
-        text=f"{message.body.rstrip()}\n{footer}",
-        headers={
-            "Message-ID": make_msgid(domain=domain),
-            "List-Unsubscribe": f"<{link}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        },
-    )
-
-
-def sms_text(message: OutreachMessage) -> str:
-    """The short text, always ending with the opt-out line."""
-    text = message.short_text.strip()
-    return text if text.endswith(SMS_OPT_OUT) else f"{text} {SMS_OPT_OUT}"
-
-
-def call_script(message: OutreachMessage) -> str:
-    """What the call says: the short text without links (the clinic number is added by the adapter)."""
-    return " ".join(_URL.sub("", message.short_text).split())
 
 
 async def _deliver(ctx: OutreachContext, state: OutreachState, channel: Channel) -> tuple[str, str | None]:

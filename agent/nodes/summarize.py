@@ -22,7 +22,7 @@ async def summarize(state: OutreachState, runtime: Runtime[OutreachContext]) -> 
     logged = state.get("logged")
     history = [*state.get("history", []), *([logged] if logged else [])]
     turns = [(i.direction.value, i.channel.value, i.body[:TURN_CHARS]) for i in history]
-    if ctx.llm is not ctx.templates:
+    if ctx.llm is not None:
         try:
             result = await ctx.llm.summarize(campaign_type=campaign.campaign_type, turns=turns)
             return {"summary": result.summary}

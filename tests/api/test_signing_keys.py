@@ -8,11 +8,10 @@ from typing import Any
 
 import httpx
 
-from agent.nodes.send import unsubscribe_url
 from core.container import Container
 from core.security import create_access_token, sign_token
 from domain.booking import MANAGE_PURPOSE
-from domain.consent import UNSUBSCRIBE_PURPOSE
+from domain.consent import UNSUBSCRIBE_PURPOSE, unsubscribe_url
 from tests.support import TEST_JWT_SECRET
 
 RAW_SECRET = TEST_JWT_SECRET.encode()
