@@ -12,6 +12,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from agent.context import OutreachContext
+from agent.graph import OutreachGraph, build_outreach_graph
 from agent.runner import OutreachGraphRunner
 from core.cache import TTLCache
 from core.clock import Clock, SystemClock
@@ -44,6 +45,8 @@ class Container:
     email: EmailPort
     sms: SmsPort | None
     passwords: Passwords  # argon2 off the event loop, bounded; tests inject a counting one
+    templates: LLMPort  # the built-in texts: always there, the fallback of every language task
+    outreach_graph: OutreachGraph
     clock: Clock = field(default_factory=SystemClock)
     background: set[asyncio.Task[None]] = field(default_factory=set)
     dashboard: Snapshot[Any] = field(default_factory=Snapshot)
@@ -52,8 +55,6 @@ class Container:
     # The knowledge base is read by every reply and changes rarely.
     kb_cache: TTLCache[Any] = field(default_factory=lambda: TTLCache(0))
     llm: LLMPort | None = None  # None: no LLM configured, the templates write everything
-    templates: LLMPort = field(default_factory=OfflineLLM)
-    outreach_graph: Any = None
     reply_graph: Any = None
     gmail: Any = None
     oidc_verifier: Any = None
@@ -167,7 +168,6 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
     except BaseException:
         await client.close()
         raise
-    from agent.graph import build_outreach_graph
     from domain.replies import Coalescer
     from email_reply_agent.graph import build_reply_graph
     from services.gmail.push import OidcVerifier

@@ -12,6 +12,7 @@ from agent.context import OutreachContext
 from agent.messages import call_script, outreach_email, sms_text
 from agent.state import OutreachState, SendOutcome
 from models.enums import Channel, OutboundStatus
+from models.messaging import OutboundMessage
 from services.email.port import EmailError
 from services.sms.port import OptedOutError, SmsError
 
@@ -80,7 +81,7 @@ async def send(state: OutreachState, runtime: Runtime[OutreachContext]) -> dict[
     raise AssertionError("unreachable")
 
 
-async def _already_claimed(ctx: OutreachContext, row: Any) -> SendOutcome:
+async def _already_claimed(ctx: OutreachContext, row: OutboundMessage) -> SendOutcome:
     """Someone claimed this step before: never send it again."""
     if row.status == OutboundStatus.SENT:
         return SendOutcome("already_sent", provider_message_id=row.provider_message_id)
