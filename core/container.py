@@ -15,12 +15,17 @@ from core.clock import Clock, SystemClock
 from core.config import Settings
 from core.security import Passwords
 from core.snapshot import Snapshot
+from core.tasks import Coalescer
 from db.client import make_client
 from db.indexes import ensure_indexes
 from db.repositories import Repositories
+from domain.inbox import InboxService
+from domain.replies import ReplyService
 from services.email.fake import FakeEmail
 from services.email.port import EmailPort
+from services.email.replies import SmtpReplies
 from services.email.smtp import SmtpEmail
+from services.gmail.replies import GmailReplies
 from services.sms.port import SmsPort
 from services.sms.twilio_adapter import TwilioSms
 
@@ -51,7 +56,8 @@ class Container:
     reply_graph: Any = None
     gmail: Any = None
     oidc_verifier: Any = None
-    sync_coalescer: Any = None
+    # Pushes arriving during a sync fold into one more pass (one per instance).
+    sync_coalescer: Coalescer = field(default_factory=Coalescer)
 
     async def ping(self) -> None:
         """Raise when the database does not answer."""
@@ -88,10 +94,8 @@ class Container:
             on_change=self.dashboard.mark_stale,
         )
 
-    def replies(self, owner: str | None = None) -> Any:
+    def replies(self, owner: str | None = None) -> ReplyService:
         """A ReplyService: Gmail when configured, else SMTP replies with threading headers."""
-        from domain.replies import GmailReplies, ReplyService, SmtpReplies
-
         sender = GmailReplies(self.gmail) if self.gmail is not None else SmtpReplies(self.email)
         return ReplyService(
             settings=self.settings,
@@ -105,6 +109,16 @@ class Container:
             open_slots=self.booking().next_open_slots,
             knowledge_base=self.knowledge_base,
             owner=owner,
+        )
+
+    def inbox(self, owner: str | None = None) -> InboxService:
+        """The InboxService reading the clinic mailbox, handing each message to a ReplyService of the same owner."""
+        return InboxService(
+            settings=self.settings,
+            clock=self.clock,
+            repos=self.repos,
+            gmail=self.gmail,
+            replies=self.replies(owner),
             coalescer=self.sync_coalescer,
         )
 
@@ -156,7 +170,6 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
         await client.close()
         raise
     from agent.graph import build_outreach_graph
-    from domain.replies import Coalescer
     from email_reply_agent.graph import build_reply_graph
     from services.gmail.push import OidcVerifier
     from services.llm.offline import OfflineLLM
@@ -195,5 +208,4 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
         reply_graph=build_reply_graph(),
         gmail=gmail,
         oidc_verifier=OidcVerifier.from_settings(settings),
-        sync_coalescer=Coalescer(),
     )
