@@ -20,11 +20,15 @@ from db.client import make_client
 from db.indexes import ensure_indexes
 from db.repositories import Repositories
 from domain.inbox import InboxService
-from domain.replies import ReplyService
+from domain.replies import REPLY_LEASE, ReplyService, worker_owner
+from email_reply_agent.context import ReplyContext
+from email_reply_agent.graph import ReplyGraph, build_reply_graph
+from email_reply_agent.runner import GraphReplyAgent
 from services.email.fake import FakeEmail
 from services.email.port import EmailPort
 from services.email.replies import SmtpReplies
 from services.email.smtp import SmtpEmail
+from services.gmail.port import GmailPort
 from services.gmail.replies import GmailReplies
 from services.sms.port import SmsPort
 from services.sms.twilio_adapter import TwilioSms
@@ -53,8 +57,8 @@ class Container:
     llm: Any = None
     templates: Any = None
     outreach_graph: Any = None
-    reply_graph: Any = None
-    gmail: Any = None
+    reply_graph: ReplyGraph = field(default_factory=build_reply_graph)
+    gmail: GmailPort | None = None
     oidc_verifier: Any = None
     # Pushes arriving during a sync fold into one more pass (one per instance).
     sync_coalescer: Coalescer = field(default_factory=Coalescer)
@@ -96,18 +100,26 @@ class Container:
 
     def replies(self, owner: str | None = None) -> ReplyService:
         """A ReplyService: Gmail when configured, else SMTP replies with threading headers."""
+        owner = owner or worker_owner()
         sender = GmailReplies(self.gmail) if self.gmail is not None else SmtpReplies(self.email)
-        return ReplyService(
+        context = ReplyContext(
             settings=self.settings,
             clock=self.clock,
             repos=self.repos,
             llm=self.llm,
             templates=self.templates,
-            graph=self.reply_graph,
             sender=sender,
-            gmail=self.gmail,
             open_slots=self.booking().next_open_slots,
             knowledge_base=self.knowledge_base,
+            owner=owner,
+            reply_lease=REPLY_LEASE,
+        )
+        return ReplyService(
+            settings=self.settings,
+            clock=self.clock,
+            repos=self.repos,
+            agent=GraphReplyAgent(self.reply_graph, context),
+            gmail=self.gmail,
             owner=owner,
         )
 
@@ -170,7 +182,6 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
         await client.close()
         raise
     from agent.graph import build_outreach_graph
-    from email_reply_agent.graph import build_reply_graph
     from services.gmail.push import OidcVerifier
     from services.llm.offline import OfflineLLM
 
@@ -181,7 +192,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
         from services.llm.openai_llm import build_llm
 
         llm = build_llm(settings)
-    gmail: Any = None
+    gmail: GmailPort | None = None
     if settings.gmail_enabled:
         from services.gmail.client import GoogleGmail
 

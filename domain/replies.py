@@ -12,26 +12,21 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from core.clock import Clock
 from core.config import Settings
 from core.errors import Conflict, NotFound
 from db.repositories import Repositories
 from domain.audit import Actor, AuditTrail
-from email_reply_agent.context import ReplyContext
-from email_reply_agent.nodes.send_email import ReplyNotSent
-from email_reply_agent.state import InboundEmail, ReplyState
 from models.base import new_id
 from models.campaign import Campaign, Lease
 from models.enums import AuditOutcome, CampaignStatus, InboundSource, InboundStatus, Intent
 from models.interaction import Interaction
 from models.messaging import InboundEvent
 from models.patient import Patient
-from services.email.port import ReplySender
 from services.gmail.auth_results import from_domain_authenticated
 from services.gmail.port import GmailMessage, GmailPort
-from services.llm.port import LLMPort
 
 log = logging.getLogger("medcampaign.replies")
 
@@ -57,6 +52,22 @@ class Match:
 
 
 NO_MATCH = Match(None, None)
+
+
+@dataclass(frozen=True)
+class InboundEmail:
+    """A patient's email as the reply agent sees it (already past loop prevention)."""
+
+    event_id: str  # the inbound_events row that makes the reply happen at most once
+    provider_message_id: str | None
+    thread_id: str
+    from_address: str
+    subject: str
+    text: str
+    message_id_header: str | None = None
+    references: str | None = None
+    # False: matched by its From address alone without an authenticated From domain; recorded, staff decide.
+    sender_verified: bool = True
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,23 @@ def _stored_outcome(event: InboundEvent) -> ReplyOutcome:
     )
 
 
+class ReplyNotSent(Exception):
+    """The reply could not be sent now; the incoming message stays pending and is retried later."""
+
+
+class ReplyAgent(Protocol):
+    """Reads one matched incoming email, answers within the allow-list and updates the campaign (the reply graph)."""
+
+    async def run(self, inbound: InboundEmail, match: Match) -> ReplyOutcome:
+        """What happened; raises ReplyNotSent when the answer could not go out now."""
+        ...
+
+
+def worker_owner() -> str:
+    """A lease owner name for one reply worker."""
+    return f"replies-{uuid.uuid4().hex[:12]}"
+
+
 def skip_reason(message: GmailMessage, *, own_address: str) -> str | None:
     """Why a message must not get an automatic reply (mail loops, bulk mail, bounces), else None."""
     headers = message.headers
@@ -125,34 +153,17 @@ class ReplyService:
         settings: Settings,
         clock: Clock,
         repos: Repositories,
-        llm: LLMPort,
-        templates: LLMPort,
-        graph: Any,
-        sender: ReplySender,
+        agent: ReplyAgent,
         gmail: GmailPort | None,
-        open_slots: Any,
-        knowledge_base: Any,
-        owner: str | None = None,
+        owner: str,
     ):
         self.settings = settings
         self.clock = clock
         self.repos = repos
         self.audit = AuditTrail(repo=repos.audit, clock=clock)
-        self.graph = graph
+        self.agent = agent
         self.gmail = gmail
-        self.owner = owner or f"replies-{uuid.uuid4().hex[:12]}"
-        self.context = ReplyContext(
-            settings=settings,
-            clock=clock,
-            repos=repos,
-            llm=llm,
-            templates=templates,
-            sender=sender,
-            open_slots=open_slots,
-            knowledge_base=knowledge_base,
-            owner=self.owner,
-            reply_lease=REPLY_LEASE,
-        )
+        self.owner = owner  # the same owner leases the event and (in the agent) its one reply
 
     @property
     def mailbox(self) -> str:
@@ -211,17 +222,6 @@ class ReplyService:
         return NO_MATCH
 
     # ---- one message ----------------------------------------------------------------------------------------
-
-    async def run_graph(self, inbound: InboundEmail, match: Match) -> ReplyOutcome:
-        """Run the reply graph for a matched message."""
-        state: ReplyState = {"inbound": inbound, "patient": match.patient, "campaign": match.campaign}
-        final: ReplyState = await self.graph.ainvoke(state, context=self.context)
-        return ReplyOutcome(
-            intent=final.get("intent"),
-            action=final["action"],
-            reply_sent=bool(final.get("reply_sent")),
-            campaign_status=final.get("campaign_status"),
-        )
 
     def _leased_event(self, source: InboundSource, external_id: str) -> InboundEvent:
         """A new inbound event, recorded already leased to this handler (one write instead of insert + claim)."""
@@ -308,7 +308,7 @@ class ReplyService:
             references=message.references,
             sender_verified=self._written_by_patient(message, match.patient, by_our_message=match.by_our_message),
         )
-        return await self.run_graph(inbound, match)
+        return await self.agent.run(inbound, match)
 
     def _written_by_patient(self, message: GmailMessage, patient: Patient, *, by_our_message: bool) -> bool:
         """From the patient's stored address, and either answering one of ours or DMARC/SPF/DKIM-authenticated.
@@ -370,7 +370,7 @@ class ReplyService:
             message_id_header=message_id,
         )
         try:
-            outcome = await self.run_graph(inbound, match)
+            outcome = await self.agent.run(inbound, match)
         except BaseException as exc:
             await events.release(event.id, owner=self.owner, error=type(exc).__name__, now=self.clock.now())
             raise

@@ -9,6 +9,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from domain.replies import ReplyNotSent
 from email_reply_agent.context import ReplyContext
 from email_reply_agent.state import ReplyState
 from models.enums import OutboundStatus
@@ -16,10 +17,6 @@ from services.email.port import EmailError
 from services.gmail.port import GmailError
 
 log = logging.getLogger("medcampaign.replies")
-
-
-class ReplyNotSent(Exception):
-    """The reply could not be sent now; the incoming message stays pending and is retried later."""
 
 
 THREAD_WINDOW = timedelta(hours=1)

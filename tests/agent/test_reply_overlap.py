@@ -16,8 +16,7 @@ import pytest
 
 from core.clock import FixedClock, SystemClock
 from core.config import Settings
-from domain.replies import EVENT_LEASE, REPLY_LEASE
-from email_reply_agent.nodes.send_email import ReplyNotSent
+from domain.replies import EVENT_LEASE, REPLY_LEASE, ReplyNotSent
 from main import create_app
 from models.base import new_id
 from models.enums import CampaignStatus, Direction, InboundSource, InboundStatus, OutboundStatus
