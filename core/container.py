@@ -30,6 +30,8 @@ from services.email.replies import SmtpReplies
 from services.email.smtp import SmtpEmail
 from services.gmail.port import GmailPort
 from services.gmail.replies import GmailReplies
+from services.llm.offline import OfflineLLM
+from services.llm.port import LLMPort
 from services.sms.port import SmsPort
 from services.sms.twilio_adapter import TwilioSms
 
@@ -54,8 +56,8 @@ class Container:
     availability_cache: TTLCache[Any] = field(default_factory=lambda: TTLCache(0))
     # The knowledge base is read by every reply and changes rarely.
     kb_cache: TTLCache[Any] = field(default_factory=lambda: TTLCache(0))
-    llm: Any = None
-    templates: Any = None
+    llm: LLMPort | None = None  # None when no LLM is configured: templates only
+    templates: LLMPort = field(default_factory=OfflineLLM)  # the deterministic writer and classifier
     outreach_graph: Any = None
     reply_graph: ReplyGraph = field(default_factory=build_reply_graph)
     gmail: GmailPort | None = None
@@ -77,7 +79,8 @@ class Container:
             repos=self.repos,
             email=self.email,
             sms=self.sms,
-            llm=self.llm,
+            # The outreach graph still tells "no LLM" by llm being the templates object.
+            llm=self.llm if self.llm is not None else self.templates,
             templates=self.templates,
             graph=self.outreach_graph,
             owner=owner,
@@ -183,11 +186,8 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
         raise
     from agent.graph import build_outreach_graph
     from services.gmail.push import OidcVerifier
-    from services.llm.offline import OfflineLLM
 
-    templates = OfflineLLM()
-    # Without an LLM both are the same object: nodes then skip the LLM path entirely.
-    llm: Any = templates
+    llm: LLMPort | None = None  # None: no LLM configured, templates only
     if settings.llm_enabled:  # imported only when used: the client libraries take a second to load
         from services.llm.openai_llm import build_llm
 
@@ -214,7 +214,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
         availability_cache=TTLCache(settings.AVAILABILITY_CACHE_SECONDS),
         kb_cache=TTLCache(settings.KB_CACHE_SECONDS),
         llm=llm,
-        templates=templates,
+        templates=OfflineLLM(),
         outreach_graph=build_outreach_graph(),
         reply_graph=build_reply_graph(),
         gmail=gmail,

@@ -21,7 +21,7 @@ class ReplyContext:
     settings: Settings
     clock: Clock
     repos: Repositories
-    llm: LLMPort
+    llm: LLMPort | None  # None: no LLM configured, the templates' classifier reads replies
     templates: LLMPort
     sender: ReplySender
     open_slots: Callable[[], Awaitable[list[str]]]
