@@ -18,7 +18,7 @@ from core.container import build_container
 from core.logging import configure_logging
 from core.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from core.security import prepare_login_timing
-from domain.replies import gmail_maintenance
+from domain.inbox import gmail_maintenance
 
 log = logging.getLogger("medcampaign")
 
@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         if settings.WORKER_ENABLED:
             loops.append(asyncio.create_task(container.outreach().run_forever(stop), name="outreach-worker"))
         if container.gmail is not None and settings.GMAIL_MAINTENANCE_ENABLED:
-            loops.append(asyncio.create_task(gmail_maintenance(container.replies(), stop), name="gmail"))
+            loops.append(asyncio.create_task(gmail_maintenance(container.inbox(), stop), name="gmail"))
         log.info(
             "started",
             extra={

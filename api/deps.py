@@ -15,6 +15,7 @@ from domain.booking import BookingService
 from domain.campaigns_admin import CampaignAdminService
 from domain.consent import ConsentService
 from domain.dashboard import DashboardService
+from domain.inbox import InboxService
 from domain.outreach import OutreachService
 from domain.replies import ReplyService
 from models.enums import Role
@@ -140,9 +141,16 @@ CampaignAdminServiceDep = Annotated[CampaignAdminService, Depends(get_campaign_a
 
 
 def get_reply_service(container: ContainerDep) -> ReplyService:
-    """The inbound email pipeline."""
-    service: ReplyService = container.replies()
-    return service
+    """Replies to incoming messages (the reply graph)."""
+    return container.replies()
 
 
 ReplyServiceDep = Annotated[ReplyService, Depends(get_reply_service)]
+
+
+def get_inbox_service(container: ContainerDep) -> InboxService:
+    """The clinic mailbox: Gmail watch, pushes and history sync."""
+    return container.inbox()
+
+
+InboxServiceDep = Annotated[InboxService, Depends(get_inbox_service)]

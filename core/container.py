@@ -19,13 +19,22 @@ from core.clock import Clock, SystemClock
 from core.config import Settings
 from core.security import Passwords
 from core.snapshot import Snapshot
+from core.tasks import Coalescer
 from db.client import make_client
 from db.indexes import ensure_indexes
 from db.repositories import Repositories
+from domain.inbox import InboxService
 from domain.outreach import OutreachService, worker_id
+from domain.replies import REPLY_LEASE, ReplyService, worker_owner
+from email_reply_agent.context import ReplyContext
+from email_reply_agent.graph import ReplyGraph, build_reply_graph
+from email_reply_agent.runner import GraphReplyAgent
 from services.email.fake import FakeEmail
 from services.email.port import EmailPort
+from services.email.replies import SmtpReplies
 from services.email.smtp import SmtpEmail
+from services.gmail.port import GmailPort
+from services.gmail.replies import GmailReplies
 from services.llm.offline import OfflineLLM
 from services.llm.port import LLMPort
 from services.sms.port import SmsPort
@@ -47,6 +56,7 @@ class Container:
     passwords: Passwords  # argon2 off the event loop, bounded; tests inject a counting one
     templates: LLMPort  # the built-in texts: always there, the fallback of every language task
     outreach_graph: OutreachGraph
+    reply_graph: ReplyGraph
     clock: Clock = field(default_factory=SystemClock)
     background: set[asyncio.Task[None]] = field(default_factory=set)
     dashboard: Snapshot[Any] = field(default_factory=Snapshot)
@@ -55,10 +65,10 @@ class Container:
     # The knowledge base is read by every reply and changes rarely.
     kb_cache: TTLCache[Any] = field(default_factory=lambda: TTLCache(0))
     llm: LLMPort | None = None  # None: no LLM configured, the templates write everything
-    reply_graph: Any = None
-    gmail: Any = None
+    gmail: GmailPort | None = None
     oidc_verifier: Any = None
-    sync_coalescer: Any = None
+    # Pushes arriving during a sync fold into one more pass (one per instance).
+    sync_coalescer: Coalescer = field(default_factory=Coalescer)
 
     async def ping(self) -> None:
         """Raise when the database does not answer."""
@@ -101,23 +111,39 @@ class Container:
             on_change=self.dashboard.mark_stale,
         )
 
-    def replies(self, owner: str | None = None) -> Any:
+    def replies(self, owner: str | None = None) -> ReplyService:
         """A ReplyService: Gmail when configured, else SMTP replies with threading headers."""
-        from domain.replies import GmailReplies, ReplyService, SmtpReplies
-
+        owner = owner or worker_owner()
         sender = GmailReplies(self.gmail) if self.gmail is not None else SmtpReplies(self.email)
+        context = ReplyContext(
+            settings=self.settings,
+            clock=self.clock,
+            repos=self.repos,
+            llm=self.llm,
+            templates=self.templates,
+            sender=sender,
+            open_slots=self.booking().next_open_slots,
+            knowledge_base=self.knowledge_base,
+            owner=owner,
+            reply_lease=REPLY_LEASE,
+        )
         return ReplyService(
             settings=self.settings,
             clock=self.clock,
             repos=self.repos,
-            llm=self.llm if self.llm is not None else self.templates,
-            templates=self.templates,
-            graph=self.reply_graph,
-            sender=sender,
+            agent=GraphReplyAgent(self.reply_graph, context),
             gmail=self.gmail,
-            open_slots=self.booking().next_open_slots,
-            knowledge_base=self.knowledge_base,
             owner=owner,
+        )
+
+    def inbox(self, owner: str | None = None) -> InboxService:
+        """The InboxService reading the clinic mailbox, handing each message to a ReplyService of the same owner."""
+        return InboxService(
+            settings=self.settings,
+            clock=self.clock,
+            repos=self.repos,
+            gmail=self.gmail,
+            replies=self.replies(owner),
             coalescer=self.sync_coalescer,
         )
 
@@ -168,8 +194,6 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
     except BaseException:
         await client.close()
         raise
-    from domain.replies import Coalescer
-    from email_reply_agent.graph import build_reply_graph
     from services.gmail.push import OidcVerifier
 
     llm: LLMPort | None = None
@@ -177,7 +201,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
         from services.llm.openai_llm import build_llm
 
         llm = build_llm(settings)
-    gmail: Any = None
+    gmail: GmailPort | None = None
     if settings.gmail_enabled:
         from services.gmail.client import GoogleGmail
 
@@ -204,5 +228,4 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
         reply_graph=build_reply_graph(),
         gmail=gmail,
         oidc_verifier=OidcVerifier.from_settings(settings),
-        sync_coalescer=Coalescer(),
     )

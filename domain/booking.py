@@ -21,6 +21,7 @@ from core.config import ClinicService, Settings
 from core.errors import Conflict, NotFound, TooManyRequests, Unprocessable, UpstreamError
 from core.net import ip_bucket
 from core.phone import phone_field
+from core.retry import Retry
 from core.security import sha256_hex, sign_token, verify_token
 from db.repositories import Repositories
 from domain.audit import Actor, AuditTrail
@@ -46,7 +47,7 @@ log = logging.getLogger("medcampaign.booking")
 MANAGE_PURPOSE = "manage-appointment"
 MAX_DURATION = timedelta(minutes=45)
 ORPHAN_CLAIM_AGE = timedelta(seconds=30)
-CONFIRMATION_ATTEMPTS = 3
+CONFIRMATION_RETRY_DELAYS = (2.0, 4.0)  # three tries in all
 STAFF_TRANSITIONS = {AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW, AppointmentStatus.CANCELLED}
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -555,14 +556,8 @@ class BookingService:
             # The booking stands; the recipient just gets no more mail from us today (no flooding through us).
             log.warning("confirmation email skipped: recipient's daily limit", extra={"appointment_id": appointment.id})
             return
-        for attempt in range(1, CONFIRMATION_ATTEMPTS + 1):
-            try:
-                await self.email.send(message)
-                return
-            except EmailError as exc:
-                if not exc.retryable or attempt == CONFIRMATION_ATTEMPTS:
-                    log.error(
-                        "confirmation email not sent", extra={"appointment_id": appointment.id, "attempts": attempt}
-                    )
-                    return
-                await asyncio.sleep(2**attempt)
+        retry = Retry(delays=CONFIRMATION_RETRY_DELAYS, retry_on=(EmailError,))
+        try:
+            await retry.run(lambda: self.email.send(message))
+        except EmailError:
+            log.error("confirmation email not sent", extra={"appointment_id": appointment.id, "attempts": retry.tries})

@@ -1,41 +1,32 @@
-"""Inbound email pipeline: Pub/Sub push → history sync → each Gmail message exactly once → the reply graph.
+"""Replies: each incoming message matched to its patient and campaign, claimed once, answered by the reply graph.
 
 Every Gmail message id is recorded under a unique key before anything else happens, so duplicate pushes,
-overlapping history windows and concurrent workers lead to one reply. The history cursor only moves forward
-and only after the last page of a window was handled.
+overlapping history windows and concurrent workers lead to one reply.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from core.clock import Clock
 from core.config import Settings
-from core.errors import Conflict, NotFound, UpstreamError
+from core.errors import Conflict, NotFound
 from db.repositories import Repositories
 from domain.audit import Actor, AuditTrail
-from email_reply_agent.context import ReplyContext, ReplySender
-from email_reply_agent.nodes.send_email import ReplyNotSent
-from email_reply_agent.state import InboundEmail, ReplyState
 from models.base import new_id
 from models.campaign import Campaign, Lease
 from models.enums import AuditOutcome, CampaignStatus, InboundSource, InboundStatus, Intent
 from models.interaction import Interaction
 from models.messaging import InboundEvent
 from models.patient import Patient
-from services.email.port import EmailPort, OutgoingEmail
 from services.gmail.auth_results import from_domain_authenticated
-from services.gmail.port import GmailError, GmailMessage, GmailPort, HistoryGone
-from services.gmail.push import PushNotice
-from services.llm.port import LLMPort
+from services.gmail.port import GmailMessage, GmailPort
 
 log = logging.getLogger("medcampaign.replies")
 
@@ -61,6 +52,22 @@ class Match:
 
 
 NO_MATCH = Match(None, None)
+
+
+@dataclass(frozen=True)
+class InboundEmail:
+    """A patient's email as the reply agent sees it (already past loop prevention)."""
+
+    event_id: str  # the inbound_events row that makes the reply happen at most once
+    provider_message_id: str | None
+    thread_id: str
+    from_address: str
+    subject: str
+    text: str
+    message_id_header: str | None = None
+    references: str | None = None
+    # False: matched by its From address alone without an authenticated From domain; recorded, staff decide.
+    sender_verified: bool = True
 
 
 @dataclass(frozen=True)
@@ -97,43 +104,21 @@ def _stored_outcome(event: InboundEvent) -> ReplyOutcome:
     )
 
 
-class GmailReplies:
-    """Replies through Gmail, in the thread."""
-
-    def __init__(self, gmail: GmailPort):
-        self.gmail = gmail
-
-    async def send_reply(
-        self, *, to: str, subject: str, text: str, thread_id: str, in_reply_to: str | None, references: str | None
-    ) -> str:
-        """users.messages.send with threadId and threading headers."""
-        return await self.gmail.send_reply(
-            thread_id=thread_id,
-            to=to,
-            subject=subject,
-            text=text,
-            in_reply_to=in_reply_to,
-            references=references,
-            extra_headers={"Auto-Submitted": "auto-replied"},
-        )
+class ReplyNotSent(Exception):
+    """The reply could not be sent now; the incoming message stays pending and is retried later."""
 
 
-class SmtpReplies:
-    """Replies by SMTP with the same threading headers (when Gmail is not configured)."""
+class ReplyAgent(Protocol):
+    """Reads one matched incoming email, answers within the allow-list and updates the campaign (the reply graph)."""
 
-    def __init__(self, email: EmailPort):
-        self.email = email
+    async def run(self, inbound: InboundEmail, match: Match) -> ReplyOutcome:
+        """What happened; raises ReplyNotSent when the answer could not go out now."""
+        ...
 
-    async def send_reply(
-        self, *, to: str, subject: str, text: str, thread_id: str, in_reply_to: str | None, references: str | None
-    ) -> str:
-        """Send with In-Reply-To / References so mail clients thread it."""
-        headers = {"Auto-Submitted": "auto-replied"}
-        if in_reply_to:
-            headers["In-Reply-To"] = in_reply_to
-        if references:
-            headers["References"] = references
-        return await self.email.send(OutgoingEmail(to=to, subject=subject, text=text, headers=headers))
+
+def worker_owner() -> str:
+    """A lease owner name for one reply worker."""
+    return f"replies-{uuid.uuid4().hex[:12]}"
 
 
 def skip_reason(message: GmailMessage, *, own_address: str) -> str | None:
@@ -159,29 +144,6 @@ def skip_reason(message: GmailMessage, *, own_address: str) -> str | None:
     return None
 
 
-class Coalescer:
-    """Runs one job at a time; calls that arrive meanwhile make the running job go once more, then return."""
-
-    def __init__(self) -> None:
-        self._running = False
-        self._again = False
-
-    async def run(self, job: Callable[[], Awaitable[Any]]) -> None:
-        """Run `job`, or have the run in progress repeat it."""
-        if self._running:
-            self._again = True
-            return
-        self._running = True
-        try:
-            while True:
-                self._again = False
-                await job()
-                if not self._again:
-                    return
-        finally:
-            self._running = False
-
-
 class ReplyService:
     """Matches incoming mail to patients and runs the reply graph, exactly once per message."""
 
@@ -191,36 +153,17 @@ class ReplyService:
         settings: Settings,
         clock: Clock,
         repos: Repositories,
-        llm: LLMPort,
-        templates: LLMPort,
-        graph: Any,
-        sender: ReplySender,
+        agent: ReplyAgent,
         gmail: GmailPort | None,
-        open_slots: Any,
-        knowledge_base: Any,
-        owner: str | None = None,
-        coalescer: Coalescer | None = None,
+        owner: str,
     ):
         self.settings = settings
         self.clock = clock
         self.repos = repos
         self.audit = AuditTrail(repo=repos.audit, clock=clock)
-        self.graph = graph
+        self.agent = agent
         self.gmail = gmail
-        self.owner = owner or f"replies-{uuid.uuid4().hex[:12]}"
-        self.coalescer = coalescer or Coalescer()
-        self.context = ReplyContext(
-            settings=settings,
-            clock=clock,
-            repos=repos,
-            llm=llm,
-            templates=templates,
-            sender=sender,
-            open_slots=open_slots,
-            knowledge_base=knowledge_base,
-            owner=self.owner,
-            reply_lease=REPLY_LEASE,
-        )
+        self.owner = owner  # the same owner leases the event and (in the agent) its one reply
 
     @property
     def mailbox(self) -> str:
@@ -279,17 +222,6 @@ class ReplyService:
         return NO_MATCH
 
     # ---- one message ----------------------------------------------------------------------------------------
-
-    async def run_graph(self, inbound: InboundEmail, match: Match) -> ReplyOutcome:
-        """Run the reply graph for a matched message."""
-        state: ReplyState = {"inbound": inbound, "patient": match.patient, "campaign": match.campaign}
-        final: ReplyState = await self.graph.ainvoke(state, context=self.context)
-        return ReplyOutcome(
-            intent=final.get("intent"),
-            action=final["action"],
-            reply_sent=bool(final.get("reply_sent")),
-            campaign_status=final.get("campaign_status"),
-        )
 
     def _leased_event(self, source: InboundSource, external_id: str) -> InboundEvent:
         """A new inbound event, recorded already leased to this handler (one write instead of insert + claim)."""
@@ -376,7 +308,7 @@ class ReplyService:
             references=message.references,
             sender_verified=self._written_by_patient(message, match.patient, by_our_message=match.by_our_message),
         )
-        return await self.run_graph(inbound, match)
+        return await self.agent.run(inbound, match)
 
     def _written_by_patient(self, message: GmailMessage, patient: Patient, *, by_our_message: bool) -> bool:
         """From the patient's stored address, and either answering one of ours or DMARC/SPF/DKIM-authenticated.
@@ -438,7 +370,7 @@ class ReplyService:
             message_id_header=message_id,
         )
         try:
-            outcome = await self.run_graph(inbound, match)
+            outcome = await self.agent.run(inbound, match)
         except BaseException as exc:
             await events.release(event.id, owner=self.owner, error=type(exc).__name__, now=self.clock.now())
             raise
@@ -473,172 +405,3 @@ class ReplyService:
                 return event
             await asyncio.sleep(MANUAL_WAIT_SECONDS)
         raise Conflict("This message is still being handled; try again shortly", error="reply_in_progress")
-
-    # ---- Gmail sync -----------------------------------------------------------------------------------------
-
-    async def sync(self) -> int:
-        """Read history from the stored cursor (all pages), handle each new message; returns messages seen."""
-        if self.gmail is None:
-            raise Conflict("Gmail is not configured", error="gmail_not_configured")
-        state = await self.repos.gmail_state.get_by_address(self.mailbox)
-        if state is None or state.history_id is None:
-            return 0  # no watch started yet: nothing to read from
-        label = (
-            self.settings.GMAIL_LABEL_IDS[0]
-            if (self.settings.GMAIL_LABEL_FILTER_ACTION == "include" and len(self.settings.GMAIL_LABEL_IDS) == 1)
-            else None
-        )
-        ids: list[str] = []
-        token: str | None = None
-        latest = state.history_id
-        try:
-            while True:
-                page = await self.gmail.history_page(
-                    start_history_id=state.history_id, page_token=token, label_id=label
-                )
-                ids.extend(i for i in page.message_ids if i not in ids)
-                latest = max(latest, page.history_id)
-                token = page.next_page_token
-                if not token:
-                    break
-        except HistoryGone:
-            log.warning("gmail history expired; running one bounded full sync")
-            ids = await self.gmail.recent_message_ids(max_results=self.settings.GMAIL_FULL_SYNC_MAX, query=None)
-            latest = await self._current_history_id(latest)
-        await self._handle_all(ids)
-        await self.repos.gmail_state.advance(self.mailbox, latest, now=self.clock.now())
-        return len(ids)
-
-    async def _current_history_id(self, fallback: int) -> int:
-        assert self.gmail is not None
-        try:
-            return (
-                await self.gmail.watch(
-                    topic=self.settings.GMAIL_TOPIC_NAME,
-                    label_ids=self.settings.GMAIL_LABEL_IDS,
-                    label_filter_action=self.settings.GMAIL_LABEL_FILTER_ACTION,
-                )
-            ).history_id
-        except Exception:
-            return fallback
-
-    async def _handle_all(self, ids: list[str]) -> None:
-        """Handle messages a few at a time; each is claimed on its own, so order and overlap are safe."""
-        finished = await self.repos.inbound_events.finished_ids(InboundSource.GMAIL, ids)
-        ids = [i for i in ids if i not in finished]
-        gate = asyncio.Semaphore(self.settings.REPLY_CONCURRENCY)
-        failures = 0
-
-        async def one(message_id: str) -> None:
-            nonlocal failures
-            async with gate:
-                try:
-                    await self.handle_gmail_message(message_id)
-                except Exception:
-                    failures += 1
-                    log.exception("incoming message failed; it stays pending for the sweeper")
-
-        await asyncio.gather(*(one(message_id) for message_id in ids))
-        if failures:
-            log.warning("some incoming messages failed", extra={"failed": failures, "total": len(ids)})
-
-    async def sweep(self, *, older_than: timedelta = timedelta(minutes=2), limit: int = 50) -> int:
-        """Retry messages left pending by a crash or an outage."""
-        ids = await self.repos.inbound_events.pending_ids(
-            source=InboundSource.GMAIL, older_than=self.clock.now() - older_than, limit=limit
-        )
-        await self._handle_all(ids)
-        return len(ids)
-
-    async def start_watch(self) -> tuple[int, Any]:
-        """users.watch, storing the history id and expiration."""
-        if self.gmail is None or not self.settings.GMAIL_TOPIC_NAME:
-            raise Conflict(
-                "Gmail is not configured (GMAIL_TOPIC_NAME, GOOGLE_TOKEN_FILE)", error="gmail_not_configured"
-            )
-        try:
-            result = await self.gmail.watch(
-                topic=self.settings.GMAIL_TOPIC_NAME,
-                label_ids=self.settings.GMAIL_LABEL_IDS,
-                label_filter_action=self.settings.GMAIL_LABEL_FILTER_ACTION,
-            )
-        except GmailError as exc:
-            log.warning("gmail watch failed", extra={"status": exc.status, "retryable": exc.retryable})
-            raise UpstreamError("Gmail refused or failed to start the watch", error="gmail_failed") from exc
-        await self.repos.gmail_state.set_watch(
-            self.mailbox, history_id=result.history_id, expiration=result.expiration, now=self.clock.now()
-        )
-        return result.history_id, result.expiration
-
-    async def accept_push(self, notice: PushNotice) -> str | None:
-        """Record a Pub/Sub delivery under its messageId; None for a duplicate (answered 2xx, nothing done)."""
-        now = self.clock.now()
-        event = InboundEvent(
-            id=new_id(),
-            source=InboundSource.PUBSUB,
-            external_id=notice.message_id,
-            payload={"history_id": notice.history_id},
-            created_at=now,
-            updated_at=now,
-        )
-        if not await self.repos.inbound_events.record(event):
-            return None
-        await self.repos.gmail_state.touch_push(self.mailbox, now=now)
-        return event.id
-
-    async def poll_if_quiet(self) -> bool:
-        """The fallback: sync when no push arrived for GMAIL_POLL_SECONDS; True when it synced."""
-        state = await self.repos.gmail_state.get_by_address(self.mailbox)
-        quiet_since = self.clock.now() - timedelta(seconds=self.settings.GMAIL_POLL_SECONDS)
-        if state is None or (state.last_push_at is not None and state.last_push_at > quiet_since):
-            return False
-        await self.sync()
-        return True
-
-    async def run_push(self, event_id: str) -> None:
-        """Durable work behind one recorded push: sync, then mark the push done."""
-        try:
-            # Pushes arriving during a sync are folded into one more pass instead of re-reading the same window.
-            await self.coalescer.run(self.sync)
-        except Exception:
-            log.exception("push processing failed; the sweeper will retry")
-            return
-        await self.repos.inbound_events.mark_done(event_id, now=self.clock.now())
-
-
-WATCH_LEASE = "gmail-watch"
-WATCH_RENEW_AFTER = timedelta(days=1)
-WATCH_LIFETIME = timedelta(days=7)
-
-
-async def maintenance_pass(service: ReplyService, *, lease_ttl: timedelta) -> bool:
-    """One pass on the `gmail-watch` lease holder only: renew the watch daily, poll if pushes stopped, sweep."""
-    now = service.clock.now()
-    if not await service.repos.leases.claim(WATCH_LEASE, owner=service.owner, ttl=lease_ttl, now=now):
-        return False
-    state = await service.repos.gmail_state.get_by_address(service.mailbox)
-    expires = state.watch_expiration if state else None
-    if expires is None or expires - now < WATCH_LIFETIME - WATCH_RENEW_AFTER:
-        await service.start_watch()
-        log.info("gmail watch renewed")
-    await service.poll_if_quiet()
-    await service.sweep()
-    return True
-
-
-async def gmail_maintenance(service: ReplyService, stop: asyncio.Event, *, interval: float = 60.0) -> None:
-    """The Gmail loop: a maintenance pass every `interval` seconds until stopped."""
-    while not stop.is_set():
-        try:
-            await maintenance_pass(service, lease_ttl=timedelta(seconds=interval * 3))
-        except Exception:
-            log.exception("gmail maintenance pass failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
-
-
-async def background(coro: Any, tasks: set[asyncio.Task[None]]) -> None:
-    """Run a coroutine after the response, keeping a reference so it is not collected."""
-    task = asyncio.create_task(coro)
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)

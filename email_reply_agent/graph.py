@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
 
 from email_reply_agent.context import ReplyContext
 from email_reply_agent.nodes.booking_reply import booking_reply
@@ -36,6 +37,9 @@ _BY_ACTION: dict[str, AfterNote] = {
 }
 
 
+ReplyGraph = CompiledStateGraph[ReplyState, ReplyContext, ReplyState, ReplyState]
+
+
 def route_after_save_note(state: ReplyState) -> AfterNote:
     """Branch on the action the intent mapped to."""
     action = state.get("action")
@@ -49,7 +53,7 @@ def route_after_look_up(state: ReplyState) -> Literal["prepare_answer", "offer_h
     return "prepare_answer" if state.get("kb_article_id") else "offer_human_help"
 
 
-def build_reply_graph() -> Any:
+def build_reply_graph() -> ReplyGraph:
     """Compile the reply graph (dependencies come from the runtime context)."""
     graph = StateGraph(ReplyState, context_schema=ReplyContext)
     for name, node in (

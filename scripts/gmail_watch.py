@@ -9,7 +9,7 @@ import typer
 
 from core.config import Settings
 from core.logging import configure_logging
-from domain.replies import gmail_maintenance
+from domain.inbox import gmail_maintenance
 from scripts.common import open_container
 
 app = typer.Typer(add_completion=False)
@@ -19,7 +19,7 @@ async def _run(loop_forever: bool) -> None:
     settings = Settings()
     configure_logging(settings.LOG_LEVEL)
     async with open_container(settings) as container:
-        service = container.replies()
+        service = container.inbox()
         if not loop_forever:
             history_id, expiration = await service.start_watch()
             typer.echo(f"watch started: history_id={history_id} expires={expiration.isoformat()}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -11,6 +10,7 @@ from langgraph.runtime import Runtime
 from agent.context import OutreachContext
 from agent.messages import call_script, outreach_email, sms_text
 from agent.state import OutreachState, SendOutcome
+from core.retry import Retry
 from models.enums import Channel, OutboundStatus
 from models.messaging import OutboundMessage
 from services.email.port import EmailError
@@ -45,40 +45,33 @@ async def send(state: OutreachState, runtime: Runtime[OutreachContext]) -> dict[
     )
     if not mine:
         return {"send": await _already_claimed(ctx, row)}
-    delays = ctx.settings.outreach_retry_delays
-    for try_number in range(len(delays) + 1):
-        try:
-            provider_id, header = await _deliver(ctx, state, channel)
-        except OptedOutError:
-            await outbound.finish(
-                row.id, owner=ctx.owner, status=OutboundStatus.FAILED, now=ctx.clock.now(), error="recipient opted out"
-            )
-            await ctx.repos.patients.opt_out(state["patient"].id, channel, source="provider", now=ctx.clock.now())
-            return {"send": SendOutcome("opted_out", error="recipient opted out")}
-        except (EmailError, SmsError) as exc:
-            error = f"{type(exc).__name__}: {exc}"[:300]
-            if exc.retryable and try_number < len(delays):
-                await asyncio.sleep(delays[try_number])
-                continue
-            await outbound.finish(
-                row.id, owner=ctx.owner, status=OutboundStatus.FAILED, now=ctx.clock.now(), error=error
-            )
-            log.warning(
-                "send failed",
-                extra={
-                    "campaign_id": campaign.id,
-                    "channel": channel.value,
-                    "retryable": exc.retryable,
-                    "tries": try_number + 1,
-                },
-            )
-            return {"send": SendOutcome("retry_later" if exc.retryable else "undeliverable", error=error)}
+    retry = Retry(delays=ctx.settings.outreach_retry_delays, retry_on=(EmailError, SmsError))
+    try:
+        provider_id, header = await retry.run(lambda: _deliver(ctx, state, channel))
+    except OptedOutError:  # never retryable
         await outbound.finish(
-            row.id, owner=ctx.owner, status=OutboundStatus.SENT, now=ctx.clock.now(), provider_message_id=provider_id
+            row.id, owner=ctx.owner, status=OutboundStatus.FAILED, now=ctx.clock.now(), error="recipient opted out"
         )
-        log.info("sent", extra={"campaign_id": campaign.id, "channel": channel.value, "attempt": attempt})
-        return {"send": SendOutcome("sent", provider_message_id=provider_id), "message_id_header": header}
-    raise AssertionError("unreachable")
+        await ctx.repos.patients.opt_out(state["patient"].id, channel, source="provider", now=ctx.clock.now())
+        return {"send": SendOutcome("opted_out", error="recipient opted out")}
+    except (EmailError, SmsError) as exc:
+        error = f"{type(exc).__name__}: {exc}"[:300]
+        await outbound.finish(row.id, owner=ctx.owner, status=OutboundStatus.FAILED, now=ctx.clock.now(), error=error)
+        log.warning(
+            "send failed",
+            extra={
+                "campaign_id": campaign.id,
+                "channel": channel.value,
+                "retryable": exc.retryable,
+                "tries": retry.tries,
+            },
+        )
+        return {"send": SendOutcome("retry_later" if exc.retryable else "undeliverable", error=error)}
+    await outbound.finish(
+        row.id, owner=ctx.owner, status=OutboundStatus.SENT, now=ctx.clock.now(), provider_message_id=provider_id
+    )
+    log.info("sent", extra={"campaign_id": campaign.id, "channel": channel.value, "attempt": attempt})
+    return {"send": SendOutcome("sent", provider_message_id=provider_id), "message_id_header": header}
 
 
 async def _already_claimed(ctx: OutreachContext, row: OutboundMessage) -> SendOutcome:

@@ -7,8 +7,8 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from email_reply_agent import prompts
+from email_reply_agent.compose import compose
 from email_reply_agent.context import ReplyContext
-from email_reply_agent.nodes.compose import compose
 from email_reply_agent.state import ReplyState
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 from typing import Any
 
 from langgraph.runtime import Runtime
 
+from core.retry import Retry
+from domain.replies import ReplyNotSent
 from email_reply_agent.context import ReplyContext
 from email_reply_agent.state import ReplyState
 from models.enums import OutboundStatus
@@ -16,10 +17,6 @@ from services.email.port import EmailError
 from services.gmail.port import GmailError
 
 log = logging.getLogger("medcampaign.replies")
-
-
-class ReplyNotSent(Exception):
-    """The reply could not be sent now; the incoming message stays pending and is retried later."""
 
 
 THREAD_WINDOW = timedelta(hours=1)
@@ -60,10 +57,10 @@ async def send_email(state: ReplyState, runtime: Runtime[ReplyContext]) -> dict[
     if not await events.claim_reply(inbound.event_id, owner=ctx.owner, now=ctx.clock.now(), ttl=ctx.reply_lease):
         return {"reply_sent": False}  # already replied (or the outcome of an earlier try is unknown)
     references = " ".join(r for r in (inbound.references, inbound.message_id_header) if r) or None
-    delays = ctx.settings.outreach_retry_delays
-    for try_number in range(len(delays) + 1):
-        try:
-            message_id = await ctx.sender.send_reply(
+    retry = Retry(delays=ctx.settings.outreach_retry_delays, retry_on=(GmailError, EmailError))
+    try:
+        message_id = await retry.run(
+            lambda: ctx.sender.send_reply(
                 to=recipient,
                 subject=state["reply_subject"],
                 text=state["reply_text"],
@@ -71,13 +68,10 @@ async def send_email(state: ReplyState, runtime: Runtime[ReplyContext]) -> dict[
                 in_reply_to=inbound.message_id_header,
                 references=references,
             )
-        except (GmailError, EmailError) as exc:
-            if exc.retryable and try_number < len(delays):
-                await asyncio.sleep(delays[try_number])
-                continue
-            await events.finish_reply(inbound.event_id, owner=ctx.owner, status=OutboundStatus.FAILED)
-            log.warning("reply send failed", extra={"retryable": exc.retryable, "tries": try_number + 1})
-            raise ReplyNotSent(type(exc).__name__) from exc
-        await events.finish_reply(inbound.event_id, owner=ctx.owner, status=OutboundStatus.SENT, message_id=message_id)
-        return {"reply_sent": True, "reply_message_id": message_id}
-    raise AssertionError("unreachable")
+        )
+    except (GmailError, EmailError) as exc:
+        await events.finish_reply(inbound.event_id, owner=ctx.owner, status=OutboundStatus.FAILED)
+        log.warning("reply send failed", extra={"retryable": exc.retryable, "tries": retry.tries})
+        raise ReplyNotSent(type(exc).__name__) from exc
+    await events.finish_reply(inbound.event_id, owner=ctx.owner, status=OutboundStatus.SENT, message_id=message_id)
+    return {"reply_sent": True, "reply_message_id": message_id}

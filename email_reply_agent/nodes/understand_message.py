@@ -57,7 +57,7 @@ async def understand_message(state: ReplyState, runtime: Runtime[ReplyContext]) 
             "action": "opt_out",
             "kb_article_id": None,
         }
-    model = ctx.llm
+    model = ctx.llm if ctx.llm is not None else ctx.templates
     try:
         result = await model.understand_reply(email_text=text, kb=state.get("kb", []))
     except LLMError as exc:

@@ -33,3 +33,13 @@ class EmailPort(Protocol):
     async def send(self, message: OutgoingEmail) -> str:
         """Send `message`; returns the Message-ID header it was sent with."""
         ...
+
+
+class ReplySender(Protocol):
+    """Sends a reply in the patient's thread (Gmail when configured, else SMTP with threading headers)."""
+
+    async def send_reply(
+        self, *, to: str, subject: str, text: str, thread_id: str, in_reply_to: str | None, references: str | None
+    ) -> str:
+        """Send; returns the provider's id (Gmail id or Message-ID)."""
+        ...

@@ -116,7 +116,7 @@ async def test_overlapping_history_windows_reply_once(env: Env) -> None:
     first, second = await asyncio.gather(env.push(env.gmail.history_id, "a"), env.push(env.gmail.history_id + 1, "b"))
     assert first.status_code == second.status_code == 204
     await env.settle()
-    await asyncio.gather(env.container.replies().sync(), env.container.replies().sync())
+    await asyncio.gather(env.container.inbox().sync(), env.container.inbox().sync())
     assert len(env.gmail.sent) == 1
 
 
@@ -415,7 +415,7 @@ async def test_gmail_send_outage_leaves_the_message_pending_then_sweeps_it_once(
     assert env.gmail.sent == []
     event = await env.container.repos.inbound_events.find_one(InboundSource.GMAIL, gmail_id)
     assert event is not None and event.status.value == "pending"
-    service = env.container.replies()
+    service = env.container.inbox()
     assert await service.sweep(older_than=timedelta(0)) == 1
     assert await service.sweep(older_than=timedelta(0)) == 0
     assert len(env.gmail.sent) == 1
@@ -554,11 +554,11 @@ async def test_injection_corpus_with_a_hostile_model(make_env: Callable[..., Any
 
 async def test_only_the_lease_holder_renews_the_watch(env: Env) -> None:
     from core.clock import FixedClock
-    from domain.replies import maintenance_pass
+    from domain.inbox import maintenance_pass
 
     watches_before = len(env.gmail.watches)
-    first = env.container.replies(owner="instance-a")
-    second = env.container.replies(owner="instance-b")
+    first = env.container.inbox(owner="instance-a")
+    second = env.container.inbox(owner="instance-b")
     assert await maintenance_pass(first, lease_ttl=timedelta(days=3)) is True
     assert len(env.gmail.watches) == watches_before  # started minutes ago: no renewal yet
     first.clock = second.clock = FixedClock(env.container.clock.now() + timedelta(days=1, hours=1))
@@ -570,10 +570,10 @@ async def test_only_the_lease_holder_renews_the_watch(env: Env) -> None:
 
 
 async def test_poll_fallback_reads_history_when_pushes_stop(env: Env) -> None:
-    from domain.replies import maintenance_pass
+    from domain.inbox import maintenance_pass
 
     _, header = await seed(env.container)
     reply_from(env, header, "I'd like to book")  # no push arrives for this one
-    service = env.container.replies(owner="poller")
+    service = env.container.inbox(owner="poller")
     assert await maintenance_pass(service, lease_ttl=timedelta(minutes=3)) is True
     assert len(env.gmail.sent) == 1

@@ -16,8 +16,7 @@ import pytest
 
 from core.clock import FixedClock, SystemClock
 from core.config import Settings
-from domain.replies import EVENT_LEASE, REPLY_LEASE
-from email_reply_agent.nodes.send_email import ReplyNotSent
+from domain.replies import EVENT_LEASE, REPLY_LEASE, ReplyNotSent
 from main import create_app
 from models.base import new_id
 from models.enums import CampaignStatus, Direction, InboundSource, InboundStatus, OutboundStatus
@@ -29,7 +28,7 @@ from tests.support import LiveServer, staff_headers
 
 POLL_SECONDS = 0.01
 POLL_ROUNDS = 3000
-SWEEP_GRACE = timedelta(minutes=2)  # the sweeper leaves events younger than this (ReplyService.sweep)
+SWEEP_GRACE = timedelta(minutes=2)  # the sweeper leaves events younger than this (InboxService.sweep)
 
 
 async def until(condition: Callable[[], Awaitable[bool]]) -> None:
@@ -105,7 +104,7 @@ async def test_two_messages_handled_at_once_get_one_auto_reply(
     ]
     env.gmail.hold("send")
     try:
-        sync = asyncio.create_task(env.container.replies().sync())  # one history window with both messages
+        sync = asyncio.create_task(env.container.inbox().sync())  # one history window with both messages
         await held(env.gmail, "send")
 
         async def other_decided() -> bool:
@@ -174,7 +173,7 @@ async def test_two_instances_syncing_one_history_at_once_handle_the_message_once
     gmail_id, _ = reply_from(first, header, "I would like to book an appointment")
     first.gmail.hold("get")
     try:
-        syncs = [asyncio.create_task(env.container.replies().sync()) for env in (first, second)]
+        syncs = [asyncio.create_task(env.container.inbox().sync()) for env in (first, second)]
         await held(first.gmail, "get")  # one instance holds the message's lease, mid-handling
 
         async def other_decided() -> bool:
@@ -237,9 +236,9 @@ async def test_a_live_handler_leaves_a_message_the_sweeper_is_handling(make_env:
     )
     env.gmail.hold("get")
     try:
-        sweep = asyncio.create_task(env.container.replies(owner="sweeper").sweep())
+        sweep = asyncio.create_task(env.container.inbox(owner="sweeper").sweep())
         await held(env.gmail, "get")  # the sweeper holds the message
-        live = asyncio.create_task(env.container.replies(owner="live").sync())  # a push's sync reads it too
+        live = asyncio.create_task(env.container.inbox(owner="live").sync())  # a push's sync reads it too
 
         async def live_decided() -> bool:
             return live.done() or env.gmail.held.get("get", 0) == 2
@@ -261,10 +260,10 @@ async def test_a_handler_stalled_past_its_lease_is_not_answered_twice(make_env: 
     gmail_id, _ = reply_from(stalled, header, "I would like to book an appointment")
     stalled.gmail.hold("send")
     try:
-        handler = asyncio.create_task(stalled.container.replies(owner="stalled").sync())
+        handler = asyncio.create_task(stalled.container.inbox(owner="stalled").sync())
         await held(stalled.gmail, "send")  # claimed the message and its reply, then hangs in the send
         later_clock.advance(EVENT_LEASE + REPLY_LEASE + SWEEP_GRACE)  # both leases have run out
-        sweep = asyncio.create_task(later.container.replies(owner="sweeper").sweep())
+        sweep = asyncio.create_task(later.container.inbox(owner="sweeper").sweep())
 
         async def sweeper_decided() -> bool:
             return sweep.done() or stalled.gmail.held.get("send", 0) == 2

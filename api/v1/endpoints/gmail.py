@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.deps import ContainerDep, CurrentStaff, ReplyServiceDep, SettingsDep
+from api.deps import ContainerDep, CurrentStaff, InboxServiceDep, SettingsDep
 from core.errors import Forbidden
-from domain.replies import background
+from core.tasks import background
 from schemas.common import error_responses
 from schemas.gmail import WatchRead
 from schemas.webhooks import PushEnvelope, request_body
@@ -26,9 +26,9 @@ log = logging.getLogger("medcampaign.gmail")
         401, 409, 502, 503, notes={409: "Gmail is not configured (`gmail_not_configured`)", 502: "Gmail failed"}
     ),
 )
-async def watch_start(user: CurrentStaff, replies: ReplyServiceDep) -> WatchRead:
+async def watch_start(user: CurrentStaff, inbox: InboxServiceDep) -> WatchRead:
     """Start or refresh the Gmail watch."""
-    history_id, expiration = await replies.start_watch()
+    history_id, expiration = await inbox.start_watch()
     return WatchRead(history_id=history_id, expiration=expiration)
 
 
@@ -44,7 +44,7 @@ async def watch_start(user: CurrentStaff, replies: ReplyServiceDep) -> WatchRead
 )
 async def pubsub_push(
     request: Request,
-    replies: ReplyServiceDep,
+    inbox: InboxServiceDep,
     settings: SettingsDep,
     container: ContainerDep,
     token: Annotated[str | None, Query(max_length=500)] = None,
@@ -59,7 +59,7 @@ async def pubsub_push(
     if notice is None:
         log.warning("malformed push envelope acknowledged and dropped")
         return Response(status_code=204)
-    event_id = await replies.accept_push(notice)
+    event_id = await inbox.accept_push(notice)
     if event_id is not None:
-        await background(replies.run_push(event_id), container.background)
+        await background(inbox.run_push(event_id), container.background)
     return Response(status_code=204)

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from domain.replies import Coalescer
+from core.tasks import Coalescer
 
 
 async def test_calls_during_a_run_cause_exactly_one_more_pass() -> None:

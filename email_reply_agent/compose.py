@@ -1,4 +1,4 @@
-"""Shared by the reply-writing nodes: greeting, sign-off and the `Re:` subject."""
+"""Reply formatting shared by the reply-writing nodes: greeting, sign-off and the `Re:` subject."""
 
 from __future__ import annotations
 
