@@ -24,11 +24,11 @@ from db.embedded import EmbeddedMongo
 from main import create_app
 from models.base import new_id
 from models.enums import CampaignStatus, Direction, InboundSource
+from services.gmail.fake_server import FakeOidcIssuer
 from services.gmail.mailbox import authentication_results
+from services.llm.fake_server import FakeOpenAI
 from tests.agent.conversation import seed_conversation
 from tests.agent.gmail_env import CLINIC, PUSH_TOKEN, Env, reply_from, seed
-from tests.fakes.gmail import FakeOidcIssuer
-from tests.fakes.openai import FakeOpenAI
 
 ALLOWED_ACTIONS = {
     "booking_reply",

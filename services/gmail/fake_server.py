@@ -4,7 +4,7 @@ FakeGmailServer speaks the paths googleapiclient uses when `api_endpoint` is ove
 method paths `gmail/v1/users/{userId}/...` kept): watch, history.list, messages.list/get/send, getProfile, and an OAuth
 `POST /token` refresh endpoint (use `{url}/token` as the token file's token_uri).
 FakeOidcIssuer serves `{kid: PEM certificate}` like https://www.googleapis.com/oauth2/v1/certs and mints RS256
-tokens shaped like the ones Pub/Sub push sends.
+tokens shaped like the ones Pub/Sub push sends. Used by tests and bench only; needs runtime packages alone.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from google.auth import crypt, jwt
 from services.gmail.mailbox import DEFAULT_MAILBOX, Mailbox, page_of
 from services.gmail.mime import decode_base64url, encode_base64url
 from services.gmail.port import HistoryGone
-from tests.support import LiveServer
+from services.loopback import LiveServer
 
 API_PREFIX = "/gmail/v1/users/{user_id}"
 FIRST_HISTORY_ID = 5000
