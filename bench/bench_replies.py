@@ -1,10 +1,11 @@
 """Replies: 300 patient emails through Pub/Sub push -> history sync -> the reply graph -> Gmail send.
 
 The app runs under uvicorn in a subprocess, with the real googleapiclient talking to a loopback fake Gmail and the
-real ChatOpenAI talking to a loopback fake OpenAI, both served from this process (tests/fakes). The fake model
-answers every call with a valid ReplyUnderstanding (booking_request, confidence 0.95). The whole run is done twice,
-each time on a fresh database: with one uvicorn worker process and with two (pushes then land on either process,
-and both sync the same mailbox: the exactly-once check covers two processes racing for every message).
+real ChatOpenAI talking to a loopback fake OpenAI, both served from this process (services/gmail/fake_server.py,
+services/llm/fake_server.py). The fake model answers every call with a valid ReplyUnderstanding (booking_request,
+confidence 0.95). The whole run is done twice, each time on a fresh database: with one uvicorn worker process and
+with two (pushes then land on either process, and both sync the same mailbox: the exactly-once check covers two
+processes racing for every message).
 
 1. Seed (sync PyMongo): 300 patients, each with a RECALL campaign in ATTEMPTING_RECALL and an outgoing outreach
    interaction carrying a unique Message-ID; a staff user logs in and starts the watch (POST /gmail/watch/start).
@@ -43,8 +44,8 @@ from models.campaign import Campaign, FollowUpDetails
 from models.enums import CampaignStatus, CampaignType, Channel, Direction
 from models.interaction import Interaction
 from models.patient import Patient
-from tests.fakes.gmail import FakeGmailServer, write_token_file
-from tests.fakes.openai import FakeOpenAI
+from services.gmail.fake_server import FakeGmailServer, write_token_file
+from services.llm.fake_server import FakeOpenAI
 
 DB_NAME = "bench_replies"
 PATIENTS = 300

@@ -15,7 +15,7 @@ import random
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -25,6 +25,7 @@ from tqdm import tqdm
 from core.config import WEEKDAYS, Settings
 from core.container import Container
 from db.repositories.base import Repository
+from domain.slots import ClinicSchedule, buckets, day_starts
 from models.appointment import Appointment, SlotClaim
 from models.campaign import Campaign, FollowUpDetails, Handoff
 from models.enums import (
@@ -41,6 +42,23 @@ from models.patient import ChannelConsent, Consent, Patient
 from models.system import KbArticle
 from scripts.common import open_container
 from scripts.create_admin import create_or_reset_admin
+from scripts.demo_data import (
+    BOOKING_REPLIES,
+    CHANNEL_WEIGHTS,
+    CONFIRMATION,
+    CONSENT_SOURCES,
+    DECLINE_ACK,
+    DECLINE_REPLIES,
+    ENGAGED_REPLIES,
+    FIRST_NAMES,
+    HANDOFF_REPLIES,
+    HOLDING_MESSAGE,
+    KB_ARTICLES,
+    LAST_NAMES,
+    OUTREACH,
+    PAUSE_REASONS,
+    STATUS_WEIGHTS,
+)
 
 DEMO_ADMIN_EMAIL = "admin@demo.clinic"
 DEMO_ADMIN_PASSWORD_ENV = "DEMO_ADMIN_PASSWORD"  # noqa: S105 - the name of the variable, not a secret
@@ -48,159 +66,13 @@ DEFAULT_DEMO_ADMIN_PASSWORD = "demo-admin-password"  # noqa: S105 - documented d
 SECOND_DOCTOR = "Dr. Patel"  # used unless CLINIC_DOCTORS names another bookable doctor
 SEED = 42
 HISTORY_DAYS = 425  # about 14 months of campaigns and visits
-BUCKET = timedelta(minutes=15)
 WRITE_CHUNK = 500
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
 
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(text.split())
-
-
-FIRST_NAMES = _words(
-    "Olivia Liam Emma Noah Ava Mateo Sophia Lucas Isabella Ethan Mia Aarav Amelia Hiroshi Chloe Diego Fatima "
-    "Oliver Zoe Kwame Grace Mohammed Hannah Raj Lily Samuel Aisha Daniel Nora Wei Elena James Priya Lucía "
-    "Benjamin Sofia Omar Ingrid Carlos Yuki Maya Thomas Leila André Rosa Jonas Eleanor Tariq Camille Kenji "
-    "Anna Marcus Chiara Dmitri Julia Kofi Beatriz Seán Mei Gabriel"
-)
-LAST_NAMES = _words(
-    "Smith Johnson Garcia Nguyen Patel Kim Müller Rossi O'Brien Hernández Chen Williams Okafor Kowalski "
-    "Silva Brown Tanaka Haddad Andersson Dubois Ivanova Martinez Lopez Singh Cohen Murphy Fischer Costa "
-    "Khan Jones Wilson Davies Nakamura Moreau Rahman Schmidt Novak Walker Lee Ahmed Taylor Mensah Ramos "
-    "Larsen Park Bianchi Clark Hughes Yilmaz Santos"
-)
-CONSENT_SOURCES = ("intake_form", "web_booking", "front_desk", "phone_call")
-
-# Outreach messages by campaign type and channel, one per attempt (the last repeats).
-OUTREACH: dict[tuple[CampaignType, Channel], tuple[str, ...]] = {
-    (CampaignType.RECOVERY, Channel.EMAIL): (
-        "Hi {first}, we missed you at your recent appointment at {clinic}. Would you like to pick a new "
-        "time? Reply here or call us at {phone}.",
-        "Hi {first}, just following up: we still have openings this week at {clinic}. Reply to this email "
-        "and we will find a time that suits you.",
-        "Hi {first}, this is our last note about rescheduling your visit. If now is not a good time, "
-        "simply let us know.",
-    ),
-    (CampaignType.RECALL, Channel.EMAIL): (
-        "Hi {first}, it has been about six months since your last check-up at {clinic}. Shall we book your next visit?",
-        "Hi {first}, a friendly reminder that you are due for a check-up and cleaning. Reply with a day that "
-        "works for you.",
-        "Hi {first}, we would love to see you for your routine check-up. Book online or call {phone}.",
-    ),
-    (CampaignType.RECOVERY, Channel.SMS): (
-        "{clinic}: Hi {first}, we missed you at your appointment. Reply YES to rebook. Reply STOP to opt out.",
-        "{clinic}: Hi {first}, still want to reschedule? We have openings this week. Reply STOP to opt out.",
-        "{clinic}: Last reminder, {first}: reply YES and we will find you a time. Reply STOP to opt out.",
-    ),
-    (CampaignType.RECALL, Channel.SMS): (
-        "{clinic}: Hi {first}, you are due for your check-up. Reply YES to book. Reply STOP to opt out.",
-        "{clinic}: Hi {first}, your 6-month check-up is overdue. Reply with a good day. Reply STOP to opt out.",
-        "{clinic}: {first}, book your check-up online or call {phone}. Reply STOP to opt out.",
-    ),
-    (CampaignType.RECOVERY, Channel.CALL): (
-        "Outbound call to {first}: no answer, left a voicemail offering to reschedule the missed visit.",
-        "Outbound call to {first}: voicemail left again, asked to call {phone} to rebook.",
-        "Final call attempt to {first}: no answer, voicemail left.",
-    ),
-    (CampaignType.RECALL, Channel.CALL): (
-        "Outbound call to {first}: no answer, left a voicemail about the overdue check-up.",
-        "Outbound call to {first}: voicemail left, asked to call {phone} to book a check-up.",
-        "Final recall call to {first}: no answer, voicemail left.",
-    ),
-}
-
-# (patient reply, reply summary, our answer or None) by intent.
-BOOKING_REPLIES = (
-    ("Yes please, could I come in next week in the afternoon?", "Patient wants an afternoon slot next week."),
-    ("Thanks for the reminder, I'd like to book a cleaning.", "Patient asked to book a cleaning."),
-    ("Sure, any morning next week works for me.", "Patient is available mornings next week."),
-    ("YES", "Patient replied yes to rebooking."),
-)
-DECLINE_REPLIES = (
-    ("No thank you, I've moved to another clinic.", "Patient moved to another clinic."),
-    ("Please stop contacting me.", "Patient asked not to be contacted."),
-    ("Not interested at the moment, thanks.", "Patient is not interested for now."),
-    ("I'm moving abroad next month, so no thanks.", "Patient is moving abroad."),
-)
-ENGAGED_REPLIES = (
-    (
-        Intent.QUESTION,
-        "How much does a cleaning cost?",
-        "Patient asked about the price of a cleaning.",
-        "A professional cleaning is $95, {first}. Would you like me to suggest a few times?",
-    ),
-    (
-        Intent.QUESTION,
-        "Are you open on Saturdays?",
-        "Patient asked about Saturday hours.",
-        "Yes, we are open on Saturdays from {open} to {close}. Shall I look for a Saturday slot?",
-    ),
-    (
-        Intent.QUESTION,
-        "Is there parking near the clinic?",
-        "Patient asked about parking.",
-        "There is free patient parking behind the building. Would you like to book a visit?",
-    ),
-    (
-        Intent.BOOKING_REQUEST,
-        "Could I come in on a weekday evening?",
-        "Patient wants a weekday evening slot.",
-        "We have evening slots until {close}. Here is the link to pick the one that suits you best.",
-    ),
-    (
-        Intent.OTHER,
-        "Thanks, let me check my calendar and get back to you.",
-        "Patient will check their calendar.",
-        "Of course, {first}. Just reply whenever you are ready.",
-    ),
-)
-HANDOFF_REPLIES = (
-    (
-        Intent.QUESTION,
-        "Does my insurance cover a crown? I have a Cigna PPO plan.",
-        "Patient asked about crown coverage under their insurance.",
-        "Insurance coverage question for staff",
-    ),
-    (
-        Intent.OTHER,
-        "I've had pain in my lower left molar since last week, is that urgent?",
-        "Patient reports tooth pain.",
-        "Patient reports pain; needs clinical triage",
-    ),
-    (
-        Intent.IRRELEVANT_CONFUSED,
-        "I was charged twice for my last visit??",
-        "Patient reports a double charge.",
-        "Billing question for the front desk",
-    ),
-    (
-        Intent.IRRELEVANT_CONFUSED,
-        "Who is this? I don't remember booking anything.",
-        "Patient is confused about the message.",
-        "Unclear reply; a staff member should call",
-    ),
-)
-PAUSE_REASONS = (
-    "Paused by staff: patient is travelling until next month.",
-    "Paused by staff: waiting for the insurance pre-authorisation.",
-    "Paused by staff: patient asked to be contacted after their surgery.",
-)
-HOLDING_MESSAGE = "Thanks, {first}. A member of our team will get back to you shortly."
-CONFIRMATION = "You're booked, {first}! See you soon at {clinic}. Manage your visit from your confirmation email."
-DECLINE_ACK = "Understood, {first}. We won't contact you about this again. Take care!"
-
-# Status of the latest campaign of patient i for i < 8, so every status is always present; then weights.
+# Status of the latest campaign of patient i for i < 8, so every status is always present; then STATUS_WEIGHTS.
 FORCED_STATUSES = tuple(CampaignStatus)
-STATUS_WEIGHTS = {
-    "attempting": 14,
-    CampaignStatus.ENGAGED: 6,
-    CampaignStatus.HANDOFF: 4,
-    CampaignStatus.BOOKING_COMPLETED: 32,
-    CampaignStatus.DECLINED: 14,
-    CampaignStatus.FAILED: 26,
-    CampaignStatus.PAUSED: 4,
-}
 TERMINAL = (CampaignStatus.BOOKING_COMPLETED, CampaignStatus.DECLINED, CampaignStatus.FAILED)
 ATTEMPTING_FOR = {
     CampaignType.RECOVERY: CampaignStatus.ATTEMPTING_RECOVERY,
@@ -441,8 +313,7 @@ def _channel(rng: random.Random, patient: Patient) -> Channel:
     ]
     if not allowed:
         return Channel.EMAIL
-    weights = {Channel.EMAIL: 70, Channel.SMS: 20, Channel.CALL: 10}
-    return rng.choices(allowed, weights=[weights[c] for c in allowed])[0]
+    return rng.choices(allowed, weights=[CHANNEL_WEIGHTS[c] for c in allowed])[0]
 
 
 @dataclass
@@ -591,33 +462,12 @@ def build_campaigns(patients: Sequence[Patient], ctx: _Context) -> tuple[list[Ca
 # Appointments and slot claims
 
 
-def _buckets(start: datetime, duration: int) -> list[datetime]:
-    return [start + k * BUCKET for k in range(duration // 15)]
-
-
 @dataclass
 class _Calendar:
-    """Clinic hours and the doctors' claimed 15-minute buckets while appointments are placed."""
+    """The clinic's schedule and the doctors' claimed 15-minute buckets while appointments are placed."""
 
-    settings: Settings
+    schedule: ClinicSchedule
     busy: set[tuple[str, datetime]]
-
-    def is_open(self, day: date) -> bool:
-        """True on working days that are not holidays."""
-        s = self.settings
-        return WEEKDAYS[day.weekday()] in s.CLINIC_WORKING_DAYS and day.isoformat() not in s.CLINIC_HOLIDAYS
-
-    def starts(self, day: date, duration: int) -> list[datetime]:
-        """Half-hour starts of a local day whose visit ends by closing time, in UTC."""
-        s = self.settings
-        zone = s.zone
-        result = []
-        at = datetime.combine(day, s.CLINIC_OPEN)
-        close = datetime.combine(day, s.CLINIC_CLOSE)
-        while at + timedelta(minutes=duration) <= close:
-            result.append(at.replace(tzinfo=zone).astimezone(UTC))
-            at += timedelta(minutes=30)
-        return result
 
     def place(
         self,
@@ -630,22 +480,23 @@ class _Calendar:
         claims: bool,
     ) -> datetime | None:
         """A random start with the visit inside the window, not in progress now and (when it claims) free."""
-        zone = self.settings.zone
+        zone = self.schedule.zone
         earliest, latest = window
         first, last = earliest.astimezone(zone).date(), latest.astimezone(zone).date()
         for _ in range(60):
             day = first + timedelta(days=rng.randint(0, max((last - first).days, 0)))
-            if not self.is_open(day):
+            starts = day_starts(self.schedule, day, duration)
+            if not starts:
                 continue
-            start = rng.choice(self.starts(day, duration))
+            start = rng.choice(starts)
             end = start + timedelta(minutes=duration)
             if start < earliest or end > latest or start <= now < end:
                 continue
-            buckets = {(doctor, b) for b in _buckets(start, duration)}
-            if claims and buckets & self.busy:
+            covered = {(doctor, b) for b in buckets(start, duration)}
+            if claims and covered & self.busy:
                 continue  # would overlap a non-cancelled visit of this doctor
             if claims:
-                self.busy |= buckets
+                self.busy |= covered
             return start
         return None
 
@@ -713,10 +564,9 @@ def _wanted(
 
 
 def _appointment(
-    rng: random.Random, want: _Wanted, cal: _Calendar, *, now: datetime
+    rng: random.Random, want: _Wanted, cal: _Calendar, *, settings: Settings, now: datetime
 ) -> tuple[Appointment, list[SlotClaim]] | None:
     """Place one wanted visit; with the claims of its 15-minute buckets unless it is cancelled."""
-    settings = cal.settings
     service = rng.choice(settings.services)  # the clinic's configured visit types (CLINIC_SERVICES)
     duration = service.duration_minutes
     doctor = settings.CONSULTING_DOCTOR if rng.random() < 0.65 else _second_doctor(settings)
@@ -735,7 +585,7 @@ def _appointment(
     if status is None:  # a campaign's booking: still booked when ahead, else what happened at the visit
         status = AppointmentStatus.BOOKED if start > now else _past_status(rng)
         if status is AppointmentStatus.CANCELLED:
-            cal.busy -= {(doctor, b) for b in _buckets(start, duration)}
+            cal.busy -= {(doctor, b) for b in buckets(start, duration)}
     created = want.booked_at or start - _days(rng, 1, 30)
     cancelled_at = None
     if status is AppointmentStatus.CANCELLED:
@@ -764,7 +614,7 @@ def _appointment(
             appointment_id=appointment.id,
             created_at=created,
         )
-        for k, bucket in enumerate(_buckets(start, duration))
+        for k, bucket in enumerate(buckets(start, duration))
     ]
     return appointment, claims
 
@@ -778,11 +628,11 @@ def build_appointments(
     taken: set[tuple[str, datetime]],
 ) -> tuple[list[Appointment], list[SlotClaim]]:
     """Past and upcoming visits in every status; non-cancelled ones claim their buckets without overlap."""
-    cal = _Calendar(settings, set(taken))
+    cal = _Calendar(ClinicSchedule.from_settings(settings), set(taken))
     appointments: list[Appointment] = []
     claims: list[SlotClaim] = []
     for want in _wanted(patients, campaigns, settings=settings, now=now):
-        placed = _appointment(record_rng("appointment", want.key), want, cal, now=now)
+        placed = _appointment(record_rng("appointment", want.key), want, cal, settings=settings, now=now)
         if placed is not None:  # no free slot in the window: skip rather than double-book
             appointments.append(placed[0])
             claims.extend(placed[1])
@@ -804,108 +654,19 @@ def _opening_days(settings: Settings) -> str:
 
 
 def build_kb_articles(settings: Settings, *, now: datetime) -> list[KbArticle]:
-    """The clinic's approved answers to common questions."""
+    """The clinic's approved answers to common questions, filled with its settings."""
     s = settings
-    hours = f"{s.CLINIC_OPEN.strftime('%H:%M')} to {s.CLINIC_CLOSE.strftime('%H:%M')}"
-    articles = [
-        (
-            "opening-hours",
-            "What are your opening hours?",
-            f"{s.CLINIC_NAME} is open {_opening_days(s)}, {hours}. We are closed on public holidays.",
-            ["hours", "opening", "schedule"],
-        ),
-        (
-            "address",
-            "Where is the clinic?",
-            f"{s.CLINIC_NAME} is at {s.CLINIC_ADDRESS}. Call {s.CLINIC_PHONE} if you need directions.",
-            ["address", "location", "directions"],
-        ),
-        (
-            "parking",
-            "Is there parking?",
-            "Free patient parking is available behind the building, including two accessible spaces. Street "
-            "parking nearby is metered.",
-            ["parking", "car", "accessibility"],
-        ),
-        (
-            "insurance",
-            "Which insurance plans do you accept?",
-            "We accept most PPO plans, including Delta Dental, Cigna, Aetna, MetLife and Guardian. We file "
-            "claims for you; bring your insurance card to your visit. HMO plans are not accepted.",
-            ["insurance", "coverage", "billing"],
-        ),
-        (
-            "price-cleaning",
-            "How much does a cleaning cost?",
-            "A professional cleaning costs $95 without insurance. With a PPO plan it is usually fully covered "
-            "twice a year.",
-            ["prices", "cleaning", "cost"],
-        ),
-        (
-            "price-checkup",
-            "How much does a check-up cost?",
-            "A check-up with examination costs $75 without insurance; X-rays, when needed, are $45.",
-            ["prices", "check-up", "exam", "cost"],
-        ),
-        (
-            "price-whitening",
-            "How much does teeth whitening cost?",
-            "In-office whitening costs $350 and takes about 45 minutes. Take-home whitening trays are $220.",
-            ["prices", "whitening", "cosmetic", "cost"],
-        ),
-        (
-            "services",
-            "Which services do you offer?",
-            "Check-ups, cleanings, fillings, crowns, root canal treatment, whitening, children's dentistry and "
-            "emergency appointments.",
-            ["services", "treatments"],
-        ),
-        (
-            "cancellation",
-            "What is your cancellation policy?",
-            f"Please cancel or reschedule at least {s.CANCEL_MIN_NOTICE_HOURS} hours before your visit using "
-            f"the link in your confirmation email or by calling {s.CLINIC_PHONE}. Late cancellations may incur "
-            "a $25 fee.",
-            ["cancellation", "reschedule", "policy"],
-        ),
-        (
-            "payment",
-            "Which payment methods do you accept?",
-            "We accept cash, all major credit and debit cards, Apple Pay, Google Pay and HSA/FSA cards. Payment "
-            "plans are available for treatments over $500.",
-            ["payment", "billing", "cards"],
-        ),
-        (
-            "emergency",
-            "Do you take emergency appointments?",
-            "Yes. We keep same-day slots for dental emergencies such as severe pain, swelling or a broken "
-            f"tooth. Call {s.CLINIC_PHONE} as early as possible. For life-threatening symptoms call 911.",
-            ["emergency", "pain", "urgent"],
-        ),
-        (
-            "children",
-            "Do you treat children?",
-            "Yes, we see children from their first tooth. A parent or guardian must attend with patients under 18.",
-            ["children", "kids", "family"],
-        ),
-        (
-            "first-visit",
-            "What should I bring to my first visit?",
-            "Please arrive 10 minutes early with a photo ID, your insurance card and a list of your "
-            "medications. Your first visit includes an examination and a treatment plan.",
-            ["first visit", "new patient"],
-        ),
-        (
-            "hygiene",
-            "What hygiene and COVID-19 precautions do you take?",
-            "All instruments are sterilised between patients, treatment rooms are disinfected after each visit "
-            "and the air is HEPA-filtered. If you have a fever or flu-like symptoms, please reschedule.",
-            ["covid", "hygiene", "safety"],
-        ),
-    ]
+    facts = {
+        "clinic": s.CLINIC_NAME,
+        "days": _opening_days(s),
+        "hours": f"{s.CLINIC_OPEN.strftime('%H:%M')} to {s.CLINIC_CLOSE.strftime('%H:%M')}",
+        "address": s.CLINIC_ADDRESS,
+        "phone": s.CLINIC_PHONE,
+        "cancel_hours": s.CANCEL_MIN_NOTICE_HOURS,
+    }
     return [
-        KbArticle(id=demo_id("kb", slug), title=title, answer=answer, tags=tags, updated_at=now)
-        for slug, title, answer, tags in articles
+        KbArticle(id=demo_id("kb", slug), title=title, answer=answer.format(**facts), tags=list(tags), updated_at=now)
+        for slug, title, answer, tags in KB_ARTICLES
     ]
 
 

@@ -19,10 +19,11 @@ from core.security import hash_password
 from db.embedded import EmbeddedMongo
 from main import create_app
 from models.enums import Role
-from tests.fakes.openai import FakeOpenAI
+from services.llm.fake_server import FakeOpenAI
+from services.loopback import LiveServer
 from tests.fakes.smtp import SmtpSink
 from tests.fakes.twilio import FakeTwilio
-from tests.support import TEST_JWT_SECRET, LiveServer
+from tests.support import TEST_JWT_SECRET
 
 
 @pytest.fixture(scope="session")

@@ -1,46 +1,10 @@
-"""Helpers shared by tests: a live uvicorn server in a thread."""
+"""Helpers shared by tests: the test JWT secret and a logged-in staff account."""
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
-import uvicorn
-from fastapi import FastAPI
-
-from db.embedded import free_port
-
 TEST_JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
-
-
-class LiveServer:
-    """uvicorn serving an app on a free loopback port, in its own thread and event loop."""
-
-    def __init__(self, app: FastAPI):
-        self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        """Base URL of the server."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 30.0) -> None:
-        """Start and wait until it accepts requests."""
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("live server did not start")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        """Shut down and join."""
-        self._server.should_exit = True
-        self._thread.join(timeout=30)
 
 
 async def staff_headers(

@@ -13,8 +13,8 @@ from core.clock import Clock
 from core.config import Settings
 from core.container import Container
 from main import create_app
+from services.gmail.fake_server import FakeGmailServer, write_token_file
 from tests.agent.gmail_env import CLINIC, PUSH_TOKEN, Env
-from tests.fakes.gmail import FakeGmailServer, write_token_file
 from tests.support import staff_headers
 
 

@@ -12,8 +12,8 @@ import httpx
 from core.container import Container
 from models.base import new_id
 from models.campaign import Campaign
+from services.gmail.fake_server import FakeGmailServer
 from tests.agent.conversation import seed_conversation
-from tests.fakes.gmail import FakeGmailServer
 
 CLINIC = "frontdesk@brightsmiles.test"
 PUSH_TOKEN = "push-secret-0123456789"

@@ -24,11 +24,11 @@ from db.embedded import EmbeddedMongo
 from main import create_app
 from models.base import new_id
 from models.enums import CampaignStatus, Direction, InboundSource
-from services.gmail.fake import authentication_results
+from services.gmail.fake_server import FakeOidcIssuer
+from services.gmail.mailbox import authentication_results
+from services.llm.fake_server import FakeOpenAI
 from tests.agent.conversation import seed_conversation
 from tests.agent.gmail_env import CLINIC, PUSH_TOKEN, Env, reply_from, seed
-from tests.fakes.gmail import FakeOidcIssuer
-from tests.fakes.openai import FakeOpenAI
 
 ALLOWED_ACTIONS = {
     "booking_reply",
@@ -261,7 +261,7 @@ async def test_loop_prevention_matrix(env: Env, case: str, extra: dict[str, Any]
 
 
 async def test_from_ourselves_and_bounces_get_no_reply(env: Env) -> None:
-    from services.gmail.fake import compose_bounce
+    from services.gmail.mailbox import compose_bounce
 
     _, header = await seed(env.container)
     own_id, _ = env.gmail.add_incoming(f"Bright Smiles <{CLINIC}>", "Re: x", "I'd like to book", in_reply_to=header)

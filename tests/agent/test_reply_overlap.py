@@ -21,10 +21,11 @@ from main import create_app
 from models.base import new_id
 from models.enums import CampaignStatus, Direction, InboundSource, InboundStatus, OutboundStatus
 from models.messaging import InboundEvent
+from services.gmail.fake_server import FakeGmailServer
+from services.loopback import LiveServer
 from tests.agent.conversation import seed_conversation
 from tests.agent.gmail_env import Env, reply_from, seed
-from tests.fakes.gmail import FakeGmailServer
-from tests.support import LiveServer, staff_headers
+from tests.support import staff_headers
 
 POLL_SECONDS = 0.01
 POLL_ROUNDS = 3000

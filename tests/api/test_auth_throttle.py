@@ -27,7 +27,7 @@ from core.security import Passwords, hash_password, verify_password
 from db.repositories.collections import UserRepository
 from main import create_app
 from models.enums import Role
-from tests.support import LiveServer
+from services.loopback import LiveServer
 
 LOGIN = "/api/v1/auth/login"
 EMAIL = "target@clinic.test"

@@ -14,7 +14,7 @@ from twilio.request_validator import RequestValidator
 from core.config import DEFAULT_MAX_BODY_BYTES
 from core.container import Container
 from main import create_app
-from tests.support import LiveServer
+from services.loopback import LiveServer
 
 BOOK = "/api/v1/appointments/book"
 LOGIN = "/api/v1/auth/login"

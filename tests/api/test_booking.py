@@ -27,7 +27,7 @@ from models.base import new_id
 from models.campaign import Campaign, FollowUpDetails
 from models.enums import AppointmentStatus, CampaignStatus, CampaignType, Role
 from services.email.fake import FakeEmail
-from tests.support import LiveServer
+from services.loopback import LiveServer
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

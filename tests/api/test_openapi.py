@@ -16,7 +16,7 @@ from core.config import Settings
 from core.phone import PHONE_INPUT_PATTERN
 from main import create_app
 from models.enums import Role
-from tests.fakes.gmail import FakeGmailServer
+from services.gmail.fake_server import FakeGmailServer
 from tests.support import staff_headers
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorRead"}

@@ -33,10 +33,10 @@ from twilio.request_validator import RequestValidator
 from core.config import Settings
 from main import create_app
 from models.enums import Role
+from services.loopback import LiveServer
 from tests.api.test_booking import bookable_day, booking
 from tests.fakes.smtp import SmtpSink
 from tests.fakes.twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
-from tests.support import LiveServer
 
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance, content_type_conformance]
 EXAMPLES = 15  # per operation and generation mode

@@ -19,7 +19,7 @@ from models.base import new_id
 from models.campaign import Campaign, FollowUpDetails
 from models.enums import CampaignStatus, CampaignType, Channel
 from models.patient import Patient
-from tests.fakes.gmail import FakeGmailServer, write_token_file
+from services.gmail.fake_server import FakeGmailServer, write_token_file
 from tests.fakes.smtp import SmtpSink
 from tests.support import TEST_JWT_SECRET
 

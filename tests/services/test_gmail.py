@@ -14,10 +14,10 @@ from google.oauth2.credentials import Credentials
 from core.config import Settings
 from db.embedded import free_port
 from services.gmail.client import GoogleGmail
-from services.gmail.fake import compose_bounce
+from services.gmail.fake_server import FIRST_HISTORY_ID, FakeGmailServer
+from services.gmail.mailbox import compose_bounce
 from services.gmail.mime import HEADER_MAX_CHARS, TEXT_MAX_CHARS
 from services.gmail.port import GmailError, HistoryGone
-from tests.fakes.gmail import FIRST_HISTORY_ID, FakeGmailServer
 
 CLINIC = "clinic@example.com"
 PATIENT = "Anna Müller <Anna.Mueller@Example.org>"

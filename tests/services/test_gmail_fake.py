@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.gmail.fake import FakeGmail, compose_bounce
+from services.gmail.fake import FakeGmail
+from services.gmail.mailbox import compose_bounce
 from services.gmail.mime import build_reply, html_to_text, parse_message
 from services.gmail.port import GmailError, GmailPort, HistoryGone
 

@@ -14,8 +14,8 @@ import pytest
 
 from core.config import Settings
 from db.embedded import free_port
+from services.gmail.fake_server import FakeOidcIssuer, other_signer
 from services.gmail.push import OidcVerifier, PushNotice, bearer_token, decode_push, verify_token
-from tests.fakes.gmail import FakeOidcIssuer, other_signer
 
 
 def envelope(data: Any, *, message: dict[str, Any] | None = None, raw_data: str | None = None) -> bytes:

@@ -13,6 +13,7 @@ from email_reply_agent.nodes.understand_message import wants_email_opt_out
 from models.enums import CampaignType, Channel, Intent
 from services.llm import prompts
 from services.llm.classifier import classify, retrieve, strip_quoted
+from services.llm.fake_server import FakeOpenAI
 from services.llm.offline import OfflineLLM
 from services.llm.openai_llm import OpenAILLM, build_llm
 from services.llm.port import LLMError, LLMPort
@@ -28,7 +29,6 @@ from services.llm.schemas import (
     ReplyUnderstanding,
 )
 from services.llm.validation import validate_outreach, validate_understanding
-from tests.fakes.openai import FakeOpenAI
 from tests.services.linearity import MAX_RATIO, fill, time_ratio
 
 LINK = "https://clinic.example/book?c=abc123"

@@ -4,14 +4,13 @@ FakeGmailServer speaks the paths googleapiclient uses when `api_endpoint` is ove
 method paths `gmail/v1/users/{userId}/...` kept): watch, history.list, messages.list/get/send, getProfile, and an OAuth
 `POST /token` refresh endpoint (use `{url}/token` as the token file's token_uri).
 FakeOidcIssuer serves `{kid: PEM certificate}` like https://www.googleapis.com/oauth2/v1/certs and mints RS256
-tokens shaped like the ones Pub/Sub push sends.
+tokens shaped like the ones Pub/Sub push sends. Used by tests and bench only; needs runtime packages alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import itertools
 import json
 import threading
 import time
@@ -32,13 +31,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from google.auth import crypt, jwt
 
-from services.gmail.fake import DEFAULT_MAILBOX, compose_incoming
+from services.gmail.mailbox import DEFAULT_MAILBOX, Mailbox, page_of
 from services.gmail.mime import decode_base64url, encode_base64url
-from tests.support import LiveServer
+from services.gmail.port import HistoryGone
+from services.loopback import LiveServer
 
 API_PREFIX = "/gmail/v1/users/{user_id}"
 FIRST_HISTORY_ID = 5000
-WATCH_DAYS = 7
 DEFAULT_PAGE_SIZE = 100
 MAX_LIST_RESULTS = 500
 HOLD_LIMIT_SECONDS = 60  # a held request a test forgot to release still ends
@@ -74,16 +73,6 @@ class SentMessage:
     thread_id: str
     message: EmailMessage
     raw: bytes
-
-
-@dataclass
-class _Stored:
-    id: str
-    thread_id: str
-    label_ids: tuple[str, ...]
-    raw: bytes
-    internal_date_ms: int
-    history_id: int
 
 
 @dataclass
@@ -154,14 +143,12 @@ class FakeGmailServer:
         self.page_size = page_size  # history records per history.list page
         self.list_page_size = MAX_LIST_RESULTS  # the most ids one messages.list page returns, whatever maxResults
         self.access_token = access_token  # when set, other bearer tokens get 401
-        self.history_id = FIRST_HISTORY_ID
-        self.history_floor = 0
+        self.mailbox = Mailbox(
+            email_address=email_address, first_history_id=FIRST_HISTORY_ID, first_message_number=_FIRST_MESSAGE_NUMBER
+        )
         self.requests: list[RecordedRequest] = []
         self.sent: list[SentMessage] = []
         self.watches: list[dict[str, Any]] = []
-        self._messages: dict[str, _Stored] = {}
-        self._history: list[tuple[int, str]] = []
-        self._numbers = itertools.count(_FIRST_MESSAGE_NUMBER)
         self._failures: list[_Failure] = []
         self._delays: list[_Delay] = []
         self._lock = threading.Lock()
@@ -189,6 +176,17 @@ class FakeGmailServer:
 
     # --- scripting -------------------------------------------------------------------------------------------
 
+    @property
+    def history_id(self) -> int:
+        """The mailbox's current history id."""
+        with self._lock:
+            return self.mailbox.history_id
+
+    @history_id.setter
+    def history_id(self, value: int) -> None:
+        with self._lock:
+            self.mailbox.history_id = value
+
     def add_raw(
         self,
         mime: EmailMessage | bytes,
@@ -198,21 +196,8 @@ class FakeGmailServer:
         internal_date: dt.datetime | None = None,
     ) -> tuple[str, str]:
         """Deliver a ready RFC 2822 message; returns (message id, thread id)."""
-        raw = mime if isinstance(mime, bytes) else mime.as_bytes(policy=policy.SMTP)
-        when = internal_date or dt.datetime.now(dt.UTC)
         with self._lock:
-            message_id = f"{next(self._numbers):x}"
-            self.history_id += 1
-            stored = _Stored(
-                id=message_id,
-                thread_id=thread_id or message_id,
-                label_ids=tuple(labels),
-                raw=raw,
-                internal_date_ms=int(when.timestamp() * 1000),
-                history_id=self.history_id,
-            )
-            self._messages[message_id] = stored
-            self._history.append((self.history_id, message_id))
+            stored = self.mailbox.add(mime, thread_id=thread_id, labels=labels, internal_date=internal_date)
         return stored.id, stored.thread_id
 
     def add_incoming(
@@ -234,19 +219,21 @@ class FakeGmailServer:
 
         `auth_results`: the Authentication-Results headers, topmost first (None: Gmail's pass for the From domain).
         """
-        mime = compose_incoming(
-            from_,
-            subject,
-            text,
-            to=self.email_address,
-            html=html,
-            headers=headers,
-            message_id_header=message_id_header,
-            in_reply_to=in_reply_to,
-            references=references,
-            auth_results=auth_results,
-        )
-        return self.add_raw(mime, thread_id=thread_id, labels=labels)
+        with self._lock:
+            stored = self.mailbox.deliver(
+                from_,
+                subject,
+                text,
+                thread_id=thread_id,
+                headers=headers,
+                html=html,
+                labels=labels,
+                message_id_header=message_id_header,
+                in_reply_to=in_reply_to,
+                references=references,
+                auth_results=auth_results,
+            )
+        return stored.id, stored.thread_id
 
     def fail_next(
         self, count: int = 1, *, status: int = 500, route: str | None = None, reason: str = "backendError"
@@ -285,7 +272,7 @@ class FakeGmailServer:
     def set_history_floor(self, history_id: int) -> None:
         """history.list answers 404 for any startHistoryId below `history_id`."""
         with self._lock:
-            self.history_floor = history_id
+            self.mailbox.history_floor = history_id
 
     def requests_to(self, route: str) -> list[RecordedRequest]:
         """Recorded requests to one route."""
@@ -295,7 +282,7 @@ class FakeGmailServer:
     def labels_of(self, message_id: str) -> tuple[str, ...]:
         """The labels of a stored message."""
         with self._lock:
-            return self._messages[message_id].label_ids
+            return self.mailbox.messages[message_id].label_ids
 
     # --- serving ---------------------------------------------------------------------------------------------
 
@@ -353,20 +340,15 @@ class FakeGmailServer:
         types = query.get("historyTypes") or []
         labels = query.get("labelId")
         label = labels[0] if labels else None
-        offset_text = (query.get("pageToken") or ["0"])[0]
         with self._lock:
-            if start < self.history_floor:
+            try:
+                records = self.mailbox.added_since(start, label)
+            except HistoryGone:
                 return google_error(404, "Requested entity was not found.", "notFound")
-            records = [
-                (history_id, self._messages[message_id])
-                for history_id, message_id in self._history
-                if history_id > start and (label is None or label in self._messages[message_id].label_ids)
-            ]
-            current = self.history_id
+            current = self.mailbox.history_id
         if types and "messageAdded" not in types:
             records = []
-        offset = int(offset_text) if offset_text.isdigit() else 0
-        page = records[offset : offset + self.page_size]
+        page, next_page_token = page_of(records, (query.get("pageToken") or [""])[0], self.page_size)
         payload: dict[str, Any] = {"historyId": str(current)}
         if page:
             payload["history"] = [
@@ -379,51 +361,26 @@ class FakeGmailServer:
                 }
                 for history_id, stored in page
             ]
-        if offset + self.page_size < len(records):
-            payload["nextPageToken"] = str(offset + self.page_size)
+        if next_page_token:
+            payload["nextPageToken"] = next_page_token
         return JSONResponse(payload)
-
-    def _matches(self, stored: _Stored, terms: list[str]) -> bool:
-        message = message_from_bytes(stored.raw, policy=policy.default)
-        for term in terms:
-            negate = term.startswith("-")
-            key, _, value = term.lstrip("-").partition(":")
-            key, value = key.lower(), value.lower()
-            if key in ("in", "label"):
-                hit = value.upper() in stored.label_ids
-            elif key == "from":
-                hit = value in str(message.get("From", "")).lower() or (value == "me" and "SENT" in stored.label_ids)
-            elif key == "newer_than" and value[:-1].isdigit() and value[-1:] in ("d", "h"):
-                span = (
-                    dt.timedelta(days=int(value[:-1])) if value.endswith("d") else dt.timedelta(hours=int(value[:-1]))
-                )
-                hit = stored.internal_date_ms >= (time.time() - span.total_seconds()) * 1000
-            else:
-                continue  # terms the fake does not understand are ignored
-            if hit == negate:
-                return False
-        return True
 
     def _list(self, query: dict[str, list[str]]) -> Response:
         max_text = (query.get("maxResults") or ["100"])[0]
         limit = min(int(max_text) if max_text.isdigit() else 100, self.list_page_size)
-        terms = (query.get("q") or [""])[0].split()
-        offset_text = (query.get("pageToken") or ["0"])[0]
-        offset = int(offset_text) if offset_text.isdigit() else 0
         with self._lock:
-            stored = sorted(self._messages.values(), key=lambda m: (m.internal_date_ms, m.history_id), reverse=True)
-        matching = [m for m in stored if self._matches(m, terms)]
-        page = matching[offset : offset + limit]
+            matching = self.mailbox.newest_first((query.get("q") or [""])[0])
+        page, next_page_token = page_of(matching, (query.get("pageToken") or [""])[0], limit)
         payload: dict[str, Any] = {"resultSizeEstimate": len(matching)}
         if page:
             payload["messages"] = [{"id": m.id, "threadId": m.thread_id} for m in page]
-        if offset + limit < len(matching):
-            payload["nextPageToken"] = str(offset + limit)
+        if next_page_token:
+            payload["nextPageToken"] = next_page_token
         return JSONResponse(payload)
 
     def _get(self, message_id: str, query: dict[str, list[str]]) -> Response:
         with self._lock:
-            stored = self._messages.get(message_id)
+            stored = self.mailbox.messages.get(message_id)
         if stored is None:
             return google_error(404, "Requested entity was not found.", "notFound")
         message_format = (query.get("format") or ["full"])[0]
@@ -460,10 +417,10 @@ class FakeGmailServer:
         if not parsed.get("To"):
             return google_error(400, "Invalid To header", "invalidArgument")
         thread_id = (body or {}).get("threadId") or None
-        message_id, thread = self.add_raw(raw, thread_id=thread_id, labels=("SENT",))
         with self._lock:
-            self.sent.append(SentMessage(id=message_id, thread_id=thread, message=parsed, raw=raw))
-        return JSONResponse({"id": message_id, "threadId": thread, "labelIds": ["SENT"]})
+            stored = self.mailbox.add_sent(raw, thread_id=thread_id)
+            self.sent.append(SentMessage(id=stored.id, thread_id=stored.thread_id, message=parsed, raw=raw))
+        return JSONResponse({"id": stored.id, "threadId": stored.thread_id, "labelIds": ["SENT"]})
 
     def _build_app(self) -> FastAPI:
         app = FastAPI(openapi_url=None)
@@ -476,11 +433,11 @@ class FakeGmailServer:
             body = await request.json()
             if not body.get("topicName"):
                 return google_error(400, "Invalid topicName", "invalidArgument")
-            expiration = int((time.time() + WATCH_DAYS * 86400) * 1000)
             with self._lock:
                 self.watches.append(body)
-                current = self.history_id
-            return JSONResponse({"historyId": str(current), "expiration": str(expiration)})
+                result = self.mailbox.watch()
+            expiration = int(result.expiration.timestamp() * 1000)
+            return JSONResponse({"historyId": str(result.history_id), "expiration": str(expiration)})
 
         @app.get(f"{API_PREFIX}/history")
         async def history(user_id: str, request: Request) -> Response:
@@ -531,9 +488,9 @@ class FakeGmailServer:
             if error:
                 return error
             with self._lock:
-                total = len(self._messages)
-                threads = len({m.thread_id for m in self._messages.values()})
-                current = self.history_id
+                total = len(self.mailbox.messages)
+                threads = len({m.thread_id for m in self.mailbox.messages.values()})
+                current = self.mailbox.history_id
             return JSONResponse(
                 {
                     "emailAddress": self.email_address,

@@ -2,7 +2,7 @@
 
 Scripted answers are consumed in order, one per request (a retry consumes the next one). With the queue empty
 the fake calls `default` when one is set (request body -> JSON object for the content), else answers 500, so an
-unscripted call is never mistaken for a model answer.
+unscripted call is never mistaken for a model answer. Used by tests and bench only; needs runtime packages alone.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from tests.support import LiveServer
+from services.loopback import LiveServer
 
 DEFAULT_API_KEY = "test"
 
