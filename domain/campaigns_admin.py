@@ -17,15 +17,15 @@ from core.clock import Clock
 from core.config import Settings
 from core.errors import AppError, Conflict, NotFound, Unprocessable
 from core.phone import phone_field
-from db.repositories.admin import (
+from db.repositories import Repositories
+from db.repositories.audit import AuditRepository
+from db.repositories.campaigns import (
     ActiveKeyTaken,
-    AdminRepositories,
     CampaignQuery,
     CampaignRow,
     CampaignWithConversation,
     HandoffRow,
 )
-from db.repositories.collections import AuditRepository
 from domain.audit import Actor, AuditTrail
 from domain.campaigns import NewPatient, attempting_status
 from domain.slots import local_midnight_utc
@@ -93,7 +93,7 @@ class CampaignAdminService:
         *,
         settings: Settings,
         clock: Clock,
-        repos: AdminRepositories,
+        repos: Repositories,
         audit: AuditRepository,
         on_change: Callable[[], None] | None = None,
     ):

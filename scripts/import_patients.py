@@ -28,7 +28,6 @@ from core.container import Container
 from core.errors import AppError
 from core.names import clean_person_name
 from core.phone import InvalidPhoneNumber, to_e164
-from db.repositories.admin import AdminRepositories
 from domain.audit import Actor
 from domain.campaigns import NewPatient
 from domain.campaigns_admin import ActiveCampaignExists, CampaignAdminService, NewCampaign
@@ -167,7 +166,7 @@ async def import_rows(
     service = CampaignAdminService(
         settings=container.settings,
         clock=container.clock,
-        repos=AdminRepositories.over(container.db),
+        repos=container.repos,
         audit=container.repos.audit,
         on_change=container.dashboard.mark_stale,
     )

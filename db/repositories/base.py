@@ -16,6 +16,10 @@ from models.base import Document, is_object_id
 
 T = TypeVar("T", bound=Document)
 Mongo = dict[str, Any]
+# How often an upsert that raced another on a unique index is retried (the loser then reads the winner).
+UPSERT_ATTEMPTS = 3
+# A month of one doctor's appointments fits in one batch, so availability is one database command.
+BUSY_BATCH_SIZE = 10_000
 
 
 def oid(value: str) -> ObjectId | None:

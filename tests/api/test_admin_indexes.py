@@ -21,8 +21,9 @@ from core.config import Settings
 from core.container import Container
 from core.snapshot import Snapshot
 from db.client import make_client
-from db.repositories.admin import AdminRepositories, CampaignQuery
-from db.repositories.collections import AuditRepository
+from db.repositories import Repositories
+from db.repositories.audit import AuditRepository
+from db.repositories.campaigns import CampaignQuery
 from domain.audit import Actor
 from domain.campaigns_admin import CampaignAdminService, CampaignFilters
 from domain.dashboard import DashboardService
@@ -96,7 +97,7 @@ async def test_every_admin_read_is_an_index_scan(container: Container, make_sett
     client = make_client(settings, event_listeners=[recorder])
     try:
         db = client[settings.MONGO_DB_NAME]
-        repos = AdminRepositories.over(db)
+        repos = Repositories.over(db)
         admin = CampaignAdminService(settings=settings, clock=container.clock, repos=repos, audit=AuditRepository(db))
         actor = Actor("explain@clinic.test", None)
         today = datetime.now(UTC).date()

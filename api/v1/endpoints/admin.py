@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 
 from api.deps import CampaignAdminServiceDep, ClientIP, CurrentAdmin, CurrentStaff, DashboardServiceDep
-from db.repositories.admin import CampaignRow, CampaignWithConversation, HandoffRow
+from db.repositories.campaigns import CampaignRow, CampaignWithConversation, HandoffRow
 from domain.audit import Actor
 from domain.campaigns import NewPatient
 from domain.campaigns_admin import CampaignFilters, CreatedCampaign, NewCampaign

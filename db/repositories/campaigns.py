@@ -1,170 +1,49 @@
-"""Admin queries: dashboard aggregations, the campaign list and detail, the handoff queue, staff lifecycle writes.
+"""campaigns: follow-up claims, conversion, the staff list/detail/queue and the one-active-per-type marker.
 
-The list, search, queue and audit reads name their index as a hint, so the plan is an index scan on every server
-(some planners skip an index for a regex, or for a range combined with a sort). The dashboard aggregations leave
+The list, search and queue reads name their index as a hint, so the plan is an index scan on every server
+(some planners skip an index for a regex, or for a range combined with a sort). The dashboard aggregation leaves
 the choice to the planner (on the embedded server a hinted scan costs several times more per document).
 `tests/api/test_admin_indexes.py` checks the plans with explain.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ReturnDocument
-from pymongo.asynchronous.database import AsyncDatabase
+from bson import ObjectId
+from pymongo import DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from db.repositories.base import Mongo, Repository, oid
-from db.repositories.collections import PatientRepository, active_key
-from models.appointment import Appointment
-from models.campaign import Campaign
-from models.enums import (
-    ACTIVE_STATUSES,
-    ATTEMPTING_STATUSES,
-    AppointmentStatus,
-    CampaignStatus,
-    CampaignType,
-    Direction,
-)
+from db.repositories.dashboard_queries import campaign_dashboard_pipeline
+from models.base import new_id, plain
+from models.campaign import Campaign, Conversion, Lease
+from models.enums import ACTIVE_STATUSES, ATTEMPTING_STATUSES, CampaignStatus, CampaignType, Direction
 from models.interaction import Interaction
 from models.patient import Patient
-from models.system import AuditRecord
 
+# A worker claims a random `limit` out of this many times as many due campaigns (see claim_due).
+CLAIM_WINDOW_FACTOR = 4
+CLAIM_ROUNDS = 3
+# What a public booking converts (HANDOFF is left to staff).
+CONVERTIBLE_STATUSES = (*ATTEMPTING_STATUSES, CampaignStatus.ENGAGED)
 ACTIVE = [s.value for s in ACTIVE_STATUSES]
 # The conversation of one campaign is read in one batch (one command), whatever its length.
 CONVERSATION_BATCH = 10_000
-SEARCH_LIMIT = 1000
-UPSERT_ATTEMPTS = 3
 _PATIENT_SUMMARY = [{"$project": {"name": 1, "email": 1}}]
+
+
+def active_key(patient_id: str, campaign_type: CampaignType) -> str:
+    """The unique marker an active campaign carries: one active campaign per patient and type."""
+    return f"{patient_id}:{campaign_type.value}"
 
 
 class ActiveKeyTaken(Exception):
     """Another active campaign of the same patient and type holds the marker."""
-
-
-# ---- aggregation expressions ------------------------------------------------------------------------------------
-
-
-def local_month(date: str | dict[str, Any], timezone: str) -> dict[str, Any]:
-    """YYYY-MM of a field's date (or a date expression) in the timezone (null when it is null or missing)."""
-    value = f"${date}" if isinstance(date, str) else date
-    return {"$dateToString": {"format": "%Y-%m", "date": value, "timezone": timezone}}
-
-
-# When a campaign was created: its created_at, or (written elsewhere without one) its id's timestamp, as
-# Campaign.from_mongo reads it.
-CREATED_AT: dict[str, Any] = {"$ifNull": ["$created_at", {"$toDate": "$_id"}]}
-
-
-def _all(*conditions: Any) -> Any:
-    return conditions[0] if len(conditions) == 1 else {"$and": list(conditions)}
-
-
-def _sum_if(*conditions: Any) -> dict[str, Any]:
-    """Sum of the grouped rows' counts `n` where all conditions hold."""
-    return {"$sum": {"$cond": [_all(*conditions), "$n", 0]}}
-
-
-def _eq(field: str, value: Any) -> dict[str, Any]:
-    return {"$eq": [f"${field}", value]}
-
-
-def _in(field: str, values: Sequence[Any]) -> dict[str, Any]:
-    return {"$in": [f"${field}", [v.value if hasattr(v, "value") else v for v in values]]}
-
-
-def _ratio(numerator: str, denominator: str) -> dict[str, Any]:
-    """numerator / denominator, null when the denominator is 0."""
-    return {"$cond": [{"$gt": [f"${denominator}", 0]}, {"$divide": [f"${numerator}", f"${denominator}"]}, None]}
-
-
-RATE_TYPES = {"recovery": CampaignType.RECOVERY, "recall": CampaignType.RECALL}
-
-
-def campaign_dashboard_pipeline(*, timezone: str, months: Sequence[str], since: datetime, now: datetime) -> list[Mongo]:
-    """ONE aggregation over campaigns: KPIs, rates, breakdown and per-month started/converted counts.
-
-    A single pass reduces every campaign to a count per (type, status, local month created, local month
-    converted, created in [since, now]); the figures are then computed over those few hundred rows. `months` are
-    the chart's YYYY-MM labels, the last one the current month.
-    """
-    current = months[-1]
-    t, s, m, v, r = "t", "s", "m", "v", "r"
-    booked = _eq(s, CampaignStatus.BOOKING_COMPLETED.value)
-    totals: dict[str, Any] = {
-        "_id": None,
-        "active_recovery": _sum_if(_eq(t, CampaignType.RECOVERY.value), _in(s, ACTIVE)),
-        "active_recall": _sum_if(_eq(t, CampaignType.RECALL.value), _in(s, ACTIVE)),
-        "engaged_leads": _sum_if(_eq(s, CampaignStatus.ENGAGED.value)),
-        "handoffs": _sum_if(_eq(s, CampaignStatus.HANDOFF.value)),
-        "recoveries_this_month": _sum_if(_eq(t, CampaignType.RECOVERY.value), _eq(v, current)),
-        "breakdown_active": _sum_if(_in(s, [*ATTEMPTING_STATUSES, CampaignStatus.ENGAGED])),
-        "breakdown_recovered": _sum_if(booked),
-        "breakdown_failed": _sum_if(_eq(s, CampaignStatus.FAILED.value)),
-        "breakdown_declined": _sum_if(_eq(s, CampaignStatus.DECLINED.value)),
-        "breakdown_handoffs": _sum_if(_eq(s, CampaignStatus.HANDOFF.value)),
-    }
-    windows: dict[str, list[Any]] = {"month": [_eq(m, current)], "lifetime": [], "trailing_90d": [_eq(r, True)]}
-    rates: dict[str, Any] = {}
-    for key, campaign_type in RATE_TYPES.items():
-        for window, conditions in windows.items():
-            of_type = _eq(t, campaign_type.value)
-            totals[f"{key}_{window}_created"] = _sum_if(of_type, *conditions)
-            totals[f"{key}_{window}_converted"] = _sum_if(of_type, *conditions, booked)
-            rates[f"rate_{key}_{window}"] = _ratio(f"{key}_{window}_converted", f"{key}_{window}_created")
-    created_in_window = {"$and": [{"$gte": [CREATED_AT, since]}, {"$lte": [CREATED_AT, now]}]}
-    return [
-        # Every campaign has one of the two types: the match lets the planner serve the pass from an index.
-        {"$match": {"campaign_type": {"$in": [c.value for c in CampaignType]}}},
-        {
-            "$group": {
-                "_id": {
-                    t: "$campaign_type",
-                    s: "$status",
-                    m: local_month(CREATED_AT, timezone),
-                    v: local_month("converted_at", timezone),
-                    r: created_in_window,
-                },
-                "n": {"$sum": 1},
-            }
-        },
-        {"$project": {"_id": 0, t: "$_id.t", s: "$_id.s", m: "$_id.m", v: "$_id.v", r: "$_id.r", "n": 1}},
-        {
-            "$facet": {
-                "totals": [{"$group": totals}, {"$addFields": rates}],
-                "started": [
-                    {"$match": {m: {"$in": list(months)}}},
-                    {"$group": {"_id": {t: "$t", "m": "$m"}, "n": {"$sum": "$n"}}},
-                ],
-                "converted": [
-                    {"$match": {v: {"$in": list(months)}}},
-                    {"$group": {"_id": {t: "$t", "m": "$v"}, "n": {"$sum": "$n"}}},
-                ],
-            }
-        },
-    ]
-
-
-def appointment_dashboard_pipeline(*, timezone: str, bounds: Sequence[datetime]) -> list[Mongo]:
-    """ONE aggregation over the chart's appointments: per local month, counts by status and not cancelled."""
-    return [
-        {"$match": {"start": {"$gte": bounds[0], "$lt": bounds[-1]}}},
-        {"$group": {"_id": {"m": local_month("start", timezone), "s": "$status"}, "n": {"$sum": 1}}},
-        {"$project": {"_id": 0, "m": "$_id.m", "s": "$_id.s", "n": 1}},
-        {
-            "$group": {
-                "_id": "$m",
-                **{status.value: _sum_if(_eq("s", status.value)) for status in AppointmentStatus},
-                "not_cancelled": _sum_if({"$ne": ["$s", AppointmentStatus.CANCELLED.value]}),
-            }
-        },
-    ]
-
-
-# ---- rows ---------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -242,14 +121,182 @@ def _row(doc: Mongo) -> CampaignRow:
     return CampaignRow(Campaign.from_mongo(doc), patient.get("name"), patient.get("email"))
 
 
-# ---- repositories -------------------------------------------------------------------------------------------
-
-
-class AdminCampaignRepository(Repository[Campaign]):
-    """campaigns: dashboard aggregation, staff list/detail/queue, lifecycle compare-and-set writes."""
+class CampaignRepository(Repository[Campaign]):
+    """campaigns: follow-up claims, conversion, the staff list/detail/queue and lifecycle compare-and-set writes."""
 
     collection_name = "campaigns"
     model = Campaign
+
+    async def list_for_patient(self, patient_id: str) -> list[Campaign]:
+        """All campaigns of a patient, newest first."""
+        cursor = self.collection.find({"patient_id": oid(patient_id)}).sort("created_at", DESCENDING)
+        return [Campaign.from_mongo(doc) async for doc in cursor]
+
+    async def claim_due(self, *, owner: str, now: datetime, ttl: timedelta, limit: int) -> list[Campaign]:
+        """Atomically lease up to `limit` due attempting campaigns (most overdue first, as a batch).
+
+        Candidates come from one index range per status (no `$or`); ONE conditional update_many leases those still
+        due, and a read by id returns the ones this call won. Claiming moves `next_follow_up_at` to the lease's end,
+        so a held campaign is not due for anyone else and one whose worker vanished is due again when it runs out.
+        Each worker samples from a wider window of candidates so concurrent workers rarely reach for the same ones.
+        """
+        statuses = [s.value for s in ATTEMPTING_STATUSES]
+        due = {"$lte": now}
+        for _ in range(CLAIM_ROUNDS):
+            candidates: list[ObjectId] = []
+            for status in statuses:
+                cursor = (
+                    self.collection.find({"status": status, "follow_up_details.next_follow_up_at": due}, {"_id": 1})
+                    .sort("follow_up_details.next_follow_up_at", 1)
+                    .limit(limit * CLAIM_WINDOW_FACTOR)
+                )
+                candidates += [doc["_id"] async for doc in cursor]
+            if not candidates:
+                return []
+            picked = random.sample(candidates, min(limit, len(candidates)))
+            token = new_id()
+            until = now + ttl
+            await self.collection.update_many(
+                {"_id": {"$in": picked}, "status": {"$in": statuses}, "follow_up_details.next_follow_up_at": due},
+                {
+                    "$set": {
+                        "lease": Lease(owner=owner, until=until, claim=token).model_dump(),
+                        "follow_up_details.next_follow_up_at": until,
+                    }
+                },
+            )
+            won = [
+                Campaign.from_mongo(doc)
+                async for doc in self.collection.find({"lease.claim": token, "_id": {"$in": picked}})
+            ]
+            if won:
+                return won
+            # Another worker took every one we picked: look again (there may be more due).
+        return []
+
+    async def claim(self, campaign_id: str, *, owner: str, now: datetime, ttl: timedelta) -> Campaign | None:
+        """Lease one campaign (for a manual run) if nobody else holds it."""
+        key = oid(campaign_id)
+        token = new_id()
+        until = now + ttl
+        result = await self._update_one(
+            {"_id": key, "$or": [{"lease": None}, {"lease.until": {"$lte": now}}, {"lease.owner": owner}]},
+            {
+                "$set": {
+                    "lease": Lease(owner=owner, until=until, claim=token).model_dump(),
+                    "follow_up_details.next_follow_up_at": until,
+                }
+            },
+        )
+        if result.modified_count != 1:
+            return None
+        return self._load(await self.collection.find_one({"_id": key, "lease.claim": token}))
+
+    @staticmethod
+    def _update(fields: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """$set the fields; a campaign leaving the active set also frees its one-active-per-type key."""
+        update: dict[str, Any] = {"$set": {**fields, "updated_at": now}}
+        if "status" in fields and fields["status"] not in ACTIVE:
+            update["$unset"] = {"active_key": ""}
+        return update
+
+    async def commit(self, campaign_id: str, *, owner: str, now: datetime, fields: dict[str, Any]) -> bool:
+        """Write a run's outcome and drop the lease, only if the lease is still ours and unexpired."""
+        result = await self._update_one(
+            {"_id": oid(campaign_id), "lease.owner": owner, "lease.until": {"$gt": now}},
+            self._update({**fields, "lease": None}, now),
+        )
+        return result.modified_count == 1
+
+    async def set_fields(self, campaign_id: str, fields: dict[str, Any], *, now: datetime) -> None:
+        """Plain field update (staff actions, new campaigns' schedule)."""
+        await self._update_one({"_id": oid(campaign_id)}, self._update(fields, now))
+
+    async def latest_active_for_patient(self, patient_id: str) -> Campaign | None:
+        """The patient's most recently updated active campaign."""
+        doc = await self.collection.find_one(
+            {"patient_id": oid(patient_id), "status": {"$in": ACTIVE}},
+            sort=[("updated_at", -1)],
+        )
+        return self._load(doc)
+
+    async def mark_converted(
+        self, *, patient_id: str, campaign_id: str | None, now: datetime, appointment_id: str | None = None
+    ) -> list[str]:
+        """The patient's contacting or engaged campaigns (or the given one of theirs, also when paused) become
+        BOOKING_COMPLETED and stop following up; each remembers its prior state for `restore_conversion`.
+
+        HANDOFF campaigns are never converted: staff are dealing with that patient.
+        """
+        statuses = [*CONVERTIBLE_STATUSES, CampaignStatus.PAUSED] if campaign_id else CONVERTIBLE_STATUSES
+        query: dict[str, Any] = {"patient_id": oid(patient_id), "status": {"$in": [s.value for s in statuses]}}
+        if campaign_id:
+            query["_id"] = oid(campaign_id)
+        converted: list[str] = []
+        async for doc in self.collection.find(query, {"status": 1, "follow_up_details.next_follow_up_at": 1}):
+            prior = Conversion(
+                appointment_id=appointment_id or "",
+                previous_status=doc["status"],
+                previous_next_follow_up_at=(doc.get("follow_up_details") or {}).get("next_follow_up_at"),
+            )
+            result = await self._update_one(
+                {"_id": doc["_id"], "status": doc["status"]},  # unchanged since read, so `prior` is its state
+                {
+                    "$set": {
+                        "status": CampaignStatus.BOOKING_COMPLETED.value,
+                        "converted_at": now,
+                        "conversion": plain(prior.model_dump()),
+                        "updated_at": now,
+                        "follow_up_details.next_follow_up_at": None,
+                    },
+                    # no longer active: free the one-active-campaign-per-type marker
+                    "$unset": {"active_key": ""},
+                },
+            )
+            if result.modified_count == 1:
+                converted.append(str(doc["_id"]))
+        return converted
+
+    async def restore_conversion(self, appointment_id: str, *, patient_id: str, now: datetime) -> list[str]:
+        """Campaigns still BOOKING_COMPLETED through this (now cancelled) appointment go back to their prior state.
+
+        A contacting campaign's next touch is never in the past (it is due from now); one whose type another
+        active campaign of the patient took meanwhile comes back PAUSED, for staff. Returns the restored ids.
+        """
+        restored: list[str] = []
+        query = {
+            "patient_id": oid(patient_id),  # served by the (patient_id, campaign_type) index
+            "conversion.appointment_id": appointment_id,
+            "status": CampaignStatus.BOOKING_COMPLETED.value,
+        }
+        async for doc in self.collection.find(query):
+            campaign = Campaign.from_mongo(doc)
+            if campaign.conversion is None:
+                continue
+            status = campaign.conversion.previous_status
+            next_at = campaign.conversion.previous_next_follow_up_at
+            if status in ATTEMPTING_STATUSES:
+                next_at = max(next_at or now, now)
+            fields: dict[str, Any] = {
+                "status": status.value,
+                "converted_at": None,
+                "conversion": None,
+                "updated_at": now,
+                "follow_up_details.next_follow_up_at": next_at,
+            }
+            if status in ACTIVE_STATUSES:
+                fields["active_key"] = active_key(campaign.patient_id, campaign.campaign_type)
+            cas = {"_id": doc["_id"], **query}
+            try:
+                result = await self.collection.update_one(cas, {"$set": fields})
+            except DuplicateKeyError:
+                # Another active campaign of this type exists now: bring this one back paused instead.
+                fields.pop("active_key")
+                fields.update({"status": CampaignStatus.PAUSED.value, "follow_up_details.next_follow_up_at": None})
+                result = await self.collection.update_one(cas, {"$set": fields})
+            if result.modified_count == 1:
+                restored.append(campaign.id)
+        return restored
 
     async def dashboard(self, *, timezone: str, months: Sequence[str], since: datetime, now: datetime) -> Mongo:
         """The dashboard's campaign figures: ONE aggregate command returning one document."""
@@ -419,55 +466,3 @@ class AdminCampaignRepository(Repository[Campaign]):
                 if attempt or not await self._release_stale_key(key):
                     raise ActiveKeyTaken(key) from exc
         raise AssertionError("unreachable")
-
-
-class AdminAppointmentRepository(Repository[Appointment]):
-    """appointments: the dashboard's per-month trend."""
-
-    collection_name = "appointments"
-    model = Appointment
-
-    async def dashboard(self, *, timezone: str, bounds: Sequence[datetime]) -> list[Mongo]:
-        """Per chart month: counts by status and not cancelled: ONE aggregate command (an index range on start)."""
-        pipeline = appointment_dashboard_pipeline(timezone=timezone, bounds=bounds)
-        cursor = await self.collection.aggregate(pipeline)
-        return await cursor.to_list()
-
-
-class AdminAuditRepository(Repository[AuditRecord]):
-    """audit_log: paging for admins (the trail is written through AuditRepository)."""
-
-    collection_name = "audit_log"
-    model = AuditRecord
-
-    async def page(self, *, skip: int, limit: int, actor: str | None = None) -> tuple[list[AuditRecord], int]:
-        """Newest first, optionally one actor's, with the total."""
-        query: Mongo = {"actor": actor} if actor else {}
-        hint = "actor_at" if actor else "at"
-        cursor = self.collection.find(query, sort=[("at", -1)], skip=skip, limit=limit, hint=hint)
-        items = [AuditRecord.from_mongo(doc) async for doc in cursor]
-        if actor:
-            total = await self.collection.count_documents(query, hint=hint)
-        else:
-            total = await self.collection.estimated_document_count()
-        return items, total
-
-
-@dataclass
-class AdminRepositories:
-    """The admin repositories over one database."""
-
-    campaigns: AdminCampaignRepository
-    appointments: AdminAppointmentRepository
-    patients: PatientRepository
-    audit: AdminAuditRepository
-
-    @classmethod
-    def over(cls, db: AsyncDatabase[Mongo]) -> AdminRepositories:
-        """Build them on a database."""
-        return cls(
-            AdminCampaignRepository(db),
-            AdminAppointmentRepository(db),
-            PatientRepository(db),
-            AdminAuditRepository(db),
-        )
