@@ -6,10 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
-from db.repositories.base import Repository, required
+from db.repositories.base import Repository, upsert_and_read
 from models.messaging import GmailState
 
 
@@ -24,23 +22,12 @@ class GmailStateRepository(Repository[GmailState]):
         return self._load(await self.collection.find_one({"email_address": email_address.lower()}))
 
     async def _upsert(self, email_address: str, update: dict[str, Any], now: datetime) -> GmailState:
-        for attempt in range(2):
-            try:
-                doc = await self.collection.find_one_and_update(
-                    {"email_address": email_address.lower()},
-                    {
-                        **update,
-                        "$set": {**update.get("$set", {}), "updated_at": now},
-                        "$setOnInsert": {"_id": ObjectId()},
-                    },
-                    upsert=True,
-                    return_document=ReturnDocument.AFTER,
-                ) or await self.collection.find_one({"email_address": email_address.lower()})
-                return GmailState.from_mongo(required(doc))
-            except DuplicateKeyError:
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+        doc = await upsert_and_read(
+            self.collection,
+            {"email_address": email_address.lower()},
+            {**update, "$set": {**update.get("$set", {}), "updated_at": now}, "$setOnInsert": {"_id": ObjectId()}},
+        )
+        return GmailState.from_mongo(doc)
 
     async def advance(self, email_address: str, history_id: int, *, now: datetime) -> GmailState:
         """Move the cursor to `history_id` unless it is already further."""

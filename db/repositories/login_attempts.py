@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from db.repositories.base import upsert_and_read
 
 # Stands in for "no lock" when comparing lock ends in an update pipeline.
 _NEVER = datetime(9999, 12, 31, tzinfo=UTC)
@@ -37,15 +36,7 @@ class LoginAttemptRepository:
                 }
             }
         ]
-        for attempt in range(2):
-            try:
-                doc = await self.collection.find_one_and_update(
-                    {"key": key}, update, upsert=True, return_document=ReturnDocument.AFTER
-                ) or await self.collection.find_one({"key": key})
-                break
-            except DuplicateKeyError:  # two first attempts upserted at once; the second now finds the document
-                if attempt:
-                    raise
+        doc = await upsert_and_read(self.collection, {"key": key}, update)
         until = doc.get("locked_until")
         return int(doc["attempts"]) <= max_attempts and not (until and until > now)
 

@@ -8,9 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
-from db.repositories.base import UPSERT_ATTEMPTS, Repository, oid, required
+from db.repositories.base import Repository, oid, required, upsert_and_read
 from models.base import new_id, plain
 from models.enums import Channel, ConsentStatus
 from models.patient import Patient
@@ -48,19 +47,8 @@ class PatientRepository(Repository[Patient]):
         else:
             query = {"email": None, "phone": phone}
             on_insert.pop("phone")
-        for _ in range(UPSERT_ATTEMPTS):
-            try:
-                doc = await self.collection.find_one_and_update(
-                    query, {"$setOnInsert": on_insert}, upsert=True, return_document=ReturnDocument.AFTER
-                )
-            except DuplicateKeyError:
-                doc = None  # two upserts raced on the unique email index: read the winner's document
-            if doc is None:
-                # A server may answer a racing upsert with no document at all: read it back.
-                doc = await self.collection.find_one(query)
-            if doc is not None:
-                return Patient.from_mongo(doc), doc["_id"] == on_insert["_id"]
-        raise RuntimeError("patient upsert returned no document")
+        doc = await upsert_and_read(self.collection, query, {"$setOnInsert": on_insert})
+        return Patient.from_mongo(doc), doc["_id"] == on_insert["_id"]
 
     async def opt_out(self, patient_id: str, channel: Channel, *, source: str, now: datetime) -> bool:
         """Record an opt-out: the channel is never used again; True when it changed something."""

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from db.repositories.base import upsert_and_read
 
 
 class RateLimitRepository:
@@ -19,16 +18,9 @@ class RateLimitRepository:
 
     async def hit(self, key: str, *, window_start: datetime, expires_at: datetime) -> int:
         """Count one hit in the window; returns the count including this one."""
-        for attempt in range(2):
-            try:
-                doc = await self.collection.find_one_and_update(
-                    {"key": key, "window_start": window_start},
-                    {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": expires_at}},
-                    upsert=True,
-                    return_document=ReturnDocument.AFTER,
-                ) or await self.collection.find_one({"key": key, "window_start": window_start})
-                return int(doc["count"])
-            except DuplicateKeyError:
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+        doc = await upsert_and_read(
+            self.collection,
+            {"key": key, "window_start": window_start},
+            {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": expires_at}},
+        )
+        return int(doc["count"])

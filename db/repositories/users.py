@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from bson import ObjectId
-from pymongo import ReturnDocument
 
-from db.repositories.base import Repository, required
+from db.repositories.base import Repository, upsert_and_read
 from models.base import new_id
 from models.enums import Role
 from models.system import User
@@ -25,13 +24,12 @@ class UserRepository(Repository[User]):
 
     async def create_or_reset(self, *, email: str, password_hash: str, role: Role, now: datetime) -> User:
         """Create the account, or reset its password and role."""
-        doc = await self.collection.find_one_and_update(
+        doc = await upsert_and_read(
+            self.collection,
             {"email": email.lower()},
             {
                 "$set": {"password_hash": password_hash, "role": role.value, "is_active": True, "updated_at": now},
                 "$setOnInsert": {"_id": ObjectId(new_id()), "created_at": now},
             },
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
         )
-        return User.from_mongo(required(doc))
+        return User.from_mongo(doc)
