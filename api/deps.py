@@ -130,7 +130,6 @@ def get_campaign_admin_service(container: ContainerDep) -> CampaignAdminService:
         settings=container.settings,
         clock=container.clock,
         repos=container.repos,
-        audit=container.repos.audit,
         on_change=container.dashboard.mark_stale,
     )
 

@@ -29,8 +29,9 @@ from core.errors import AppError
 from core.names import clean_person_name
 from core.phone import InvalidPhoneNumber, to_e164
 from domain.audit import Actor
+from domain.campaign_start import ActiveCampaignExists, NewCampaign
 from domain.campaigns import NewPatient
-from domain.campaigns_admin import ActiveCampaignExists, CampaignAdminService, NewCampaign
+from domain.campaigns_admin import CampaignAdminService
 from models.enums import CampaignType, Channel
 from scripts.common import open_container
 
@@ -167,7 +168,6 @@ async def import_rows(
         settings=container.settings,
         clock=container.clock,
         repos=container.repos,
-        audit=container.repos.audit,
         on_change=container.dashboard.mark_stale,
     )
     report = ImportReport()

@@ -42,6 +42,16 @@ def active_key(patient_id: str, campaign_type: CampaignType) -> str:
     return f"{patient_id}:{campaign_type.value}"
 
 
+def _marked(update: Mongo, status: str, key: str | None = None) -> Mongo:
+    """The update with the active marker kept in step with the status it writes: freed when the campaign leaves
+    the active set, set (when its key is given) when it enters it."""
+    if status not in ACTIVE:
+        update["$unset"] = {**update.get("$unset", {}), "active_key": ""}
+    elif key is not None:
+        update["$set"] = {**update.get("$set", {}), "active_key": key}
+    return update
+
+
 class ActiveKeyTaken(Exception):
     """Another active campaign of the same patient and type holds the marker."""
 
@@ -196,9 +206,7 @@ class CampaignRepository(Repository[Campaign]):
     def _update(fields: dict[str, Any], now: datetime) -> dict[str, Any]:
         """$set the fields; a campaign leaving the active set also frees its one-active-per-type key."""
         update: dict[str, Any] = {"$set": {**fields, "updated_at": now}}
-        if "status" in fields and fields["status"] not in ACTIVE:
-            update["$unset"] = {"active_key": ""}
-        return update
+        return _marked(update, fields["status"]) if "status" in fields else update
 
     async def commit(self, campaign_id: str, *, owner: str, now: datetime, fields: dict[str, Any]) -> bool:
         """Write a run's outcome and drop the lease, only if the lease is still ours and unexpired."""
@@ -241,17 +249,18 @@ class CampaignRepository(Repository[Campaign]):
             )
             result = await self._update_one(
                 {"_id": doc["_id"], "status": doc["status"]},  # unchanged since read, so `prior` is its state
-                {
-                    "$set": {
-                        "status": CampaignStatus.BOOKING_COMPLETED.value,
-                        "converted_at": now,
-                        "conversion": plain(prior.model_dump()),
-                        "updated_at": now,
-                        "follow_up_details.next_follow_up_at": None,
+                _marked(
+                    {
+                        "$set": {
+                            "status": CampaignStatus.BOOKING_COMPLETED.value,
+                            "converted_at": now,
+                            "conversion": plain(prior.model_dump()),
+                            "updated_at": now,
+                            "follow_up_details.next_follow_up_at": None,
+                        }
                     },
-                    # no longer active: free the one-active-campaign-per-type marker
-                    "$unset": {"active_key": ""},
-                },
+                    CampaignStatus.BOOKING_COMPLETED.value,
+                ),
             )
             if result.modified_count == 1:
                 converted.append(str(doc["_id"]))
@@ -284,16 +293,14 @@ class CampaignRepository(Repository[Campaign]):
                 "updated_at": now,
                 "follow_up_details.next_follow_up_at": next_at,
             }
-            if status in ACTIVE_STATUSES:
-                fields["active_key"] = active_key(campaign.patient_id, campaign.campaign_type)
+            key = active_key(campaign.patient_id, campaign.campaign_type)
             cas = {"_id": doc["_id"], **query}
             try:
-                result = await self.collection.update_one(cas, {"$set": fields})
+                result = await self.collection.update_one(cas, _marked({"$set": fields}, status.value, key))
             except DuplicateKeyError:
                 # Another active campaign of this type exists now: bring this one back paused instead.
-                fields.pop("active_key")
                 fields.update({"status": CampaignStatus.PAUSED.value, "follow_up_details.next_follow_up_at": None})
-                result = await self.collection.update_one(cas, {"$set": fields})
+                result = await self.collection.update_one(cas, _marked({"$set": fields}, CampaignStatus.PAUSED.value))
             if result.modified_count == 1:
                 restored.append(campaign.id)
         return restored
@@ -399,19 +406,18 @@ class CampaignRepository(Repository[Campaign]):
         total = await self.collection.count_documents(match, hint="status_handoff_at")
         return items, total
 
-    async def has_active(self, patient_id: str, campaign_type: CampaignType) -> bool:
-        """True when the patient has an active campaign of this type."""
+    async def active_of_type(self, patient_id: str, campaign_type: CampaignType) -> Campaign | None:
+        """The patient's active campaign of this type, if any."""
         doc = await self.collection.find_one(
             {"patient_id": oid(patient_id), "campaign_type": campaign_type.value, "status": {"$in": ACTIVE}},
-            {"_id": 1},
             hint="patient_type",
         )
-        return doc is not None
+        return self._load(doc)
 
     async def insert_active(self, campaign: Campaign) -> bool:
         """Insert an active campaign unless the patient already has one of its type (race-safe); False if so."""
         key = active_key(campaign.patient_id, campaign.campaign_type)
-        if await self.has_active(campaign.patient_id, campaign.campaign_type):
+        if await self.active_of_type(campaign.patient_id, campaign.campaign_type) is not None:
             return False
         doc = {**campaign.to_mongo(), "active_key": key}
         for attempt in range(2):
@@ -437,21 +443,18 @@ class CampaignRepository(Repository[Campaign]):
         from_statuses: Sequence[CampaignStatus],
         now: datetime,
         changes: Mapping[str, Any],
-        active: bool | None = None,
     ) -> Campaign | None:
-        """Compare-and-set: apply `changes` only if the campaign is in `from_statuses` and no worker holds its lease.
+        """Compare-and-set: apply `changes` (a new status among them) only if the campaign is in `from_statuses`
+        and no worker holds its lease.
 
-        `active` True sets the active marker (ActiveKeyTaken when another active campaign of the type exists),
-        False removes it, None leaves it. None is returned when the campaign was not in a source state or was leased.
+        An active new status takes the active marker (ActiveKeyTaken when another active campaign of the type
+        holds it); any other frees it. None is returned when the campaign was not in a source state or was leased.
         """
         current = await self.get(campaign_id)
         if current is None:
             return None
-        update: dict[str, Any] = {"$set": {**changes, "updated_at": now}}
-        if active is True:
-            update["$set"]["active_key"] = active_key(current.patient_id, current.campaign_type)
-        elif active is False:
-            update["$unset"] = {"active_key": ""}
+        key = active_key(current.patient_id, current.campaign_type)
+        update = _marked({"$set": {**changes, "updated_at": now}}, changes["status"], key)
         query = {
             "_id": oid(campaign_id),
             "status": {"$in": [s.value for s in from_statuses]},
@@ -462,7 +465,6 @@ class CampaignRepository(Repository[Campaign]):
                 doc = await self.collection.find_one_and_update(query, update, return_document=ReturnDocument.AFTER)
                 return self._load(doc)
             except DuplicateKeyError as exc:
-                key = active_key(current.patient_id, current.campaign_type)
                 if attempt or not await self._release_stale_key(key):
                     raise ActiveKeyTaken(key) from exc
         raise AssertionError("unreachable")

@@ -22,7 +22,6 @@ from core.container import Container
 from core.snapshot import Snapshot
 from db.client import make_client
 from db.repositories import Repositories
-from db.repositories.audit import AuditRepository
 from db.repositories.campaigns import CampaignQuery
 from domain.audit import Actor
 from domain.campaigns_admin import CampaignAdminService, CampaignFilters
@@ -98,7 +97,7 @@ async def test_every_admin_read_is_an_index_scan(container: Container, make_sett
     try:
         db = client[settings.MONGO_DB_NAME]
         repos = Repositories.over(db)
-        admin = CampaignAdminService(settings=settings, clock=container.clock, repos=repos, audit=AuditRepository(db))
+        admin = CampaignAdminService(settings=settings, clock=container.clock, repos=repos)
         actor = Actor("explain@clinic.test", None)
         today = datetime.now(UTC).date()
         for filters in (
@@ -117,7 +116,7 @@ async def test_every_admin_read_is_an_index_scan(container: Container, make_sett
         await admin.handoffs(actor, page=1, page_size=5)
         await admin.audit_log(page=1, page_size=5)
         await admin.audit_log(page=1, page_size=5, actor="explain@clinic.test")
-        await repos.campaigns.has_active("0" * 24, CampaignType.RECALL)
+        await repos.campaigns.active_of_type("0" * 24, CampaignType.RECALL)
         await DashboardService(settings=settings, clock=container.clock, repos=repos, snapshot=Snapshot()).compute()
         assert recorder.commands
         checked = 0
