@@ -34,7 +34,16 @@ CONVERTIBLE_STATUSES = (*ATTEMPTING_STATUSES, CampaignStatus.ENGAGED)
 ACTIVE = [s.value for s in ACTIVE_STATUSES]
 # The conversation of one campaign is read in one batch (one command), whatever its length.
 CONVERSATION_BATCH = 10_000
-_PATIENT_SUMMARY = [{"$project": {"name": 1, "email": 1}}]
+# Each campaign's patient, name and email only, as `patient` (a list of at most one).
+_PATIENT_SUMMARY: Mongo = {
+    "$lookup": {
+        "from": "patients",
+        "localField": "patient_id",
+        "foreignField": "_id",
+        "pipeline": [{"$project": {"name": 1, "email": 1}}],
+        "as": "patient",
+    }
+}
 
 
 def active_key(patient_id: str, campaign_type: CampaignType) -> str:
@@ -320,15 +329,7 @@ class CampaignRepository(Repository[Campaign]):
             {"$sort": query.sort_spec()},
             {"$skip": skip},
             {"$limit": limit},
-            {
-                "$lookup": {
-                    "from": "patients",
-                    "localField": "patient_id",
-                    "foreignField": "_id",
-                    "pipeline": _PATIENT_SUMMARY,
-                    "as": "patient",
-                }
-            },
+            _PATIENT_SUMMARY,
         ]
         cursor = await self.collection.aggregate(pipeline, hint=query.hint(), batchSize=limit)
         items = [_row(doc) async for doc in cursor]
@@ -379,15 +380,7 @@ class CampaignRepository(Repository[Campaign]):
             {"$sort": {"handoff.at": 1, "_id": 1}},
             {"$skip": skip},
             {"$limit": limit},
-            {
-                "$lookup": {
-                    "from": "patients",
-                    "localField": "patient_id",
-                    "foreignField": "_id",
-                    "pipeline": _PATIENT_SUMMARY,
-                    "as": "patient",
-                }
-            },
+            _PATIENT_SUMMARY,
             {
                 "$lookup": {
                     "from": "interactions",
