@@ -9,7 +9,6 @@ from fastapi.security import OAuth2PasswordBearer
 
 from core.config import Settings
 from core.container import Container, Repositories
-from db.repositories.admin import AdminRepositories
 from domain.auth import AuthService
 from domain.booking import BookingService
 from domain.campaigns_admin import CampaignAdminService
@@ -118,7 +117,7 @@ def get_dashboard_service(container: ContainerDep) -> DashboardService:
     return DashboardService(
         settings=container.settings,
         clock=container.clock,
-        repos=AdminRepositories.over(container.db),
+        repos=container.repos,
         snapshot=container.dashboard,
     )
 
@@ -131,8 +130,7 @@ def get_campaign_admin_service(container: ContainerDep) -> CampaignAdminService:
     return CampaignAdminService(
         settings=container.settings,
         clock=container.clock,
-        repos=AdminRepositories.over(container.db),
-        audit=container.repos.audit,
+        repos=container.repos,
         on_change=container.dashboard.mark_stale,
     )
 

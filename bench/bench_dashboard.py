@@ -37,7 +37,7 @@ from core.snapshot import Snapshot
 from db.client import make_client
 from db.indexes import INDEXES
 from db.monitoring import CommandCounter
-from db.repositories.admin import AdminRepositories
+from db.repositories import Repositories
 from domain.dashboard import DashboardService
 
 CONCURRENCY = 20
@@ -186,7 +186,7 @@ async def _compute(mongo_uri: str, db_name: str, runs: int) -> tuple[list[float]
     client = make_client(settings, event_listeners=[counter])
     try:
         service = DashboardService(
-            settings=settings, clock=SystemClock(), snapshot=Snapshot(), repos=AdminRepositories.over(client[db_name])
+            settings=settings, clock=SystemClock(), snapshot=Snapshot(), repos=Repositories.over(client[db_name])
         )
         await client.admin.command("ping")
         seconds, commands = [], []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.clock import Clock
-from db.repositories.collections import AuditRepository
+from db.repositories.audit import AuditRepository
 from models.enums import AuditOutcome
 
 

@@ -12,7 +12,10 @@ from core.config import Settings
 from core.errors import Forbidden, TooManyRequests, Unauthorized
 from core.net import ip_bucket
 from core.security import Passwords, create_access_token, decode_access_token, sha256_hex
-from db.repositories.collections import AuditRepository, LoginAttemptRepository, RateLimitRepository, UserRepository
+from db.repositories.audit import AuditRepository
+from db.repositories.login_attempts import LoginAttemptRepository
+from db.repositories.rate_limits import RateLimitRepository
+from db.repositories.users import UserRepository
 from domain.limits import over_limit, window_start
 from models.enums import AuditOutcome, Role
 from models.system import User

@@ -17,33 +17,19 @@ from core.clock import Clock
 from core.config import Settings
 from core.errors import AppError, Conflict, NotFound, Unprocessable
 from core.phone import phone_field
-from db.repositories.admin import (
-    ActiveKeyTaken,
-    AdminRepositories,
-    CampaignQuery,
-    CampaignRow,
-    CampaignWithConversation,
-    HandoffRow,
-)
-from db.repositories.collections import AuditRepository
+from db.repositories import Repositories
+from db.repositories.campaigns import ActiveKeyTaken, CampaignQuery, CampaignRow
 from domain.audit import Actor, AuditTrail
-from domain.campaigns import NewPatient, attempting_status
+from domain.campaign_start import ActiveCampaignExists, NewCampaign, first_attempt, start_campaign
+from domain.campaigns import attempting_status
 from domain.slots import local_midnight_utc
-from models.base import new_id
-from models.campaign import Campaign, FollowUpDetails, Handoff
+from models.campaign import Campaign, Handoff
 from models.enums import ACTIVE_STATUSES, AuditOutcome, CampaignStatus, CampaignType, Channel
+from models.interaction import Interaction
 from models.patient import Patient
 from models.system import AuditRecord
 
-# A requested first attempt this far in the past is taken as "now" (clock skew); further back is refused.
-PAST_TOLERANCE = timedelta(minutes=5)
 SORTS = ("-updated_at", "updated_at", "-created_at", "created_at")
-
-
-class ActiveCampaignExists(Conflict):
-    """409: the patient already has an active campaign of that type."""
-
-    error = "active_campaign_exists"
 
 
 class InvalidTransition(Conflict):
@@ -65,15 +51,34 @@ class CampaignFilters:
 
 
 @dataclass(frozen=True)
-class NewCampaign:
-    """A staff-created campaign: for an existing patient id or for a patient given by contact details."""
+class CampaignSummary:
+    """A campaign with its patient's name and email (a list row)."""
 
-    campaign_type: CampaignType
-    patient_id: str | None = None
-    patient: NewPatient | None = None
-    channel: Channel = Channel.EMAIL
-    max_attempts: int = 3
-    first_attempt_at: datetime | None = None
+    campaign: Campaign
+    patient_name: str | None
+    patient_email: str | None
+
+    @classmethod
+    def of(cls, row: CampaignRow) -> CampaignSummary:
+        """From the repository's row."""
+        return cls(row.campaign, row.patient_name, row.patient_email)
+
+
+@dataclass(frozen=True)
+class CampaignDetail:
+    """A campaign, its patient and every interaction, oldest first."""
+
+    campaign: Campaign
+    patient: Patient | None
+    conversation: list[Interaction]
+
+
+@dataclass(frozen=True)
+class HandoffItem:
+    """A campaign waiting for staff, with the patient's last incoming message."""
+
+    summary: CampaignSummary
+    last_incoming: Interaction | None
 
 
 @dataclass(frozen=True)
@@ -93,14 +98,13 @@ class CampaignAdminService:
         *,
         settings: Settings,
         clock: Clock,
-        repos: AdminRepositories,
-        audit: AuditRepository,
+        repos: Repositories,
         on_change: Callable[[], None] | None = None,
     ):
         self.settings = settings
         self.clock = clock
         self.repos = repos
-        self.audit = AuditTrail(repo=audit, clock=clock)
+        self.audit = AuditTrail(repo=repos.audit, clock=clock)
         self._on_change = on_change or (lambda: None)
 
     @asynccontextmanager
@@ -122,7 +126,7 @@ class CampaignAdminService:
 
     async def list_campaigns(
         self, actor: Actor, filters: CampaignFilters, *, page: int, page_size: int
-    ) -> tuple[list[CampaignRow], int]:
+    ) -> tuple[list[CampaignSummary], int]:
         """Campaigns by type, status, patient search and local creation dates, sorted and paged; audited."""
         if filters.sort not in SORTS:
             raise Unprocessable(f"sort must be one of {', '.join(SORTS)}", error="invalid_sort")
@@ -139,21 +143,23 @@ class CampaignAdminService:
                 ),
                 sort=filters.sort,
             )
-            return await self.repos.campaigns.page(query, skip=(page - 1) * page_size, limit=page_size)
+            rows, total = await self.repos.campaigns.page(query, skip=(page - 1) * page_size, limit=page_size)
+            return [CampaignSummary.of(row) for row in rows], total
 
-    async def detail(self, actor: Actor, campaign_id: str) -> CampaignWithConversation:
+    async def detail(self, actor: Actor, campaign_id: str) -> CampaignDetail:
         """A campaign with its patient and whole conversation, oldest first; audited."""
         async with self._audited(actor, "campaigns.read", f"campaigns/{campaign_id}") as subject:
             found = await self.repos.campaigns.detail(campaign_id)
             if found is None:
                 raise NotFound("Campaign not found", error="campaign_not_found")
             subject["patient_id"] = found.campaign.patient_id
-            return found
+            return CampaignDetail(found.campaign, found.patient, found.conversation)
 
-    async def handoffs(self, actor: Actor, *, page: int, page_size: int) -> tuple[list[HandoffRow], int]:
+    async def handoffs(self, actor: Actor, *, page: int, page_size: int) -> tuple[list[HandoffItem], int]:
         """Campaigns waiting for staff, longest waiting first, with reason and last incoming message; audited."""
         async with self._audited(actor, "handoffs.list", "campaigns?status=HANDOFF"):
-            return await self.repos.campaigns.handoffs(skip=(page - 1) * page_size, limit=page_size)
+            rows, total = await self.repos.campaigns.handoffs(skip=(page - 1) * page_size, limit=page_size)
+            return [HandoffItem(CampaignSummary.of(r.row), r.last_incoming) for r in rows], total
 
     async def audit_log(self, *, page: int, page_size: int, actor: str | None = None) -> tuple[list[AuditRecord], int]:
         """The audit trail, newest first."""
@@ -175,40 +181,18 @@ class CampaignAdminService:
             name=given.name, email=given.email, phone=phone, timezone=given.timezone, now=now
         )
 
-    def _first_attempt(self, requested: datetime | None, now: datetime) -> datetime:
-        if requested is None:
-            return now
-        if requested < now - PAST_TOLERANCE:
-            raise Unprocessable("first_attempt_at is in the past", error="first_attempt_in_past")
-        return max(requested, now)
-
     async def create(self, actor: Actor, new: NewCampaign) -> CreatedCampaign:
         """Create an active campaign (first attempt now or at the given time); 409 when one of that type is active."""
         now = self.clock.now()
         async with self._audited(actor, "campaigns.create", "campaigns", new.patient_id) as subject:
-            first = self._first_attempt(new.first_attempt_at, now)
+            first_attempt(new.first_attempt_at, now)  # refused before the patient is touched
             patient, created = await self._patient(new, now)
             subject["patient_id"] = patient.id
             if new.channel == Channel.EMAIL and not patient.email:
                 raise Unprocessable("The patient has no email address for an email campaign", error="no_contact")
             if new.channel in (Channel.SMS, Channel.CALL) and not patient.phone:
                 raise Unprocessable("The patient has no phone number for an SMS or call campaign", error="no_contact")
-            campaign = Campaign(
-                id=new_id(),
-                patient_id=patient.id,
-                campaign_type=new.campaign_type,
-                status=attempting_status(new.campaign_type),
-                channel=new.channel,
-                follow_up_details=FollowUpDetails(
-                    max_attempts=new.max_attempts,
-                    next_follow_up_at=first,
-                    cadence_days=self.settings.follow_up_cadence,
-                ),
-                created_at=now,
-                updated_at=now,
-            )
-            if not await self.repos.campaigns.insert_active(campaign):
-                raise ActiveCampaignExists(f"The patient already has an active {new.campaign_type.value} campaign")
+            campaign = await start_campaign(self.repos, new, settings=self.settings, patient_id=patient.id, now=now)
         self._on_change()
         return CreatedCampaign(campaign, patient, created)
 
@@ -220,7 +204,6 @@ class CampaignAdminService:
         *,
         from_statuses: tuple[CampaignStatus, ...],
         changes: Callable[[Campaign], dict[str, object]],
-        active: bool | None,
         unchanged: Callable[[Campaign], bool] = lambda _: False,
     ) -> Campaign:
         now = self.clock.now()
@@ -233,7 +216,7 @@ class CampaignAdminService:
                 return current
             try:
                 changed = await self.repos.campaigns.transition(
-                    campaign_id, from_statuses=from_statuses, now=now, changes=changes(current), active=active
+                    campaign_id, from_statuses=from_statuses, now=now, changes=changes(current)
                 )
             except ActiveKeyTaken as exc:
                 raise ActiveCampaignExists(
@@ -253,7 +236,6 @@ class CampaignAdminService:
             "campaigns.pause",
             campaign_id,
             from_statuses=ACTIVE_STATUSES,
-            active=False,
             changes=lambda _: {"status": CampaignStatus.PAUSED.value, "follow_up_details.next_follow_up_at": None},
             unchanged=lambda c: c.status == CampaignStatus.PAUSED,
         )
@@ -265,7 +247,6 @@ class CampaignAdminService:
             "campaigns.resume",
             campaign_id,
             from_statuses=(CampaignStatus.PAUSED,),
-            active=True,
             changes=lambda c: {
                 "status": attempting_status(c.campaign_type).value,
                 "follow_up_details.next_follow_up_at": self.clock.now(),
@@ -296,5 +277,4 @@ class CampaignAdminService:
             campaign_id,
             from_statuses=(CampaignStatus.HANDOFF,),
             changes=changes,
-            active=None if outcome == "engaged" else False,
         )

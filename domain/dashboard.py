@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 from core.clock import Clock
 from core.config import Settings
 from core.snapshot import Snapshot
-from db.repositories.admin import RATE_TYPES, AdminRepositories
+from db.repositories import Repositories
+from db.repositories.dashboard_queries import RATE_TYPES
 from domain.slots import local_midnight_utc
 from models.enums import AppointmentStatus
 
@@ -189,9 +190,7 @@ def build_stats(
 class DashboardService:
     """Computes the dashboard in the database and serves it from the instance's snapshot."""
 
-    def __init__(
-        self, *, settings: Settings, clock: Clock, repos: AdminRepositories, snapshot: Snapshot[DashboardStats]
-    ):
+    def __init__(self, *, settings: Settings, clock: Clock, repos: Repositories, snapshot: Snapshot[DashboardStats]):
         self.settings = settings
         self.clock = clock
         self.repos = repos

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from db.repositories.collections import RateLimitRepository
+from db.repositories.rate_limits import RateLimitRepository
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

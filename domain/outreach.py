@@ -16,11 +16,11 @@ from core.errors import Conflict, NotFound
 from core.phone import phone_field
 from db.repositories import Repositories
 from domain.audit import Actor, AuditTrail
-from domain.campaigns import NewPatient, SendWindow, attempting_status
+from domain.campaign_start import ActiveCampaignExists, NewCampaign, start_campaign
+from domain.campaigns import NewPatient, SendWindow
 from models.appointment import Appointment
-from models.base import new_id
-from models.campaign import Campaign, FollowUpDetails
-from models.enums import ATTEMPTING_STATUSES, AuditOutcome, CampaignStatus, CampaignType, Channel, ConsentStatus
+from models.campaign import Campaign
+from models.enums import ATTEMPTING_STATUSES, AuditOutcome, CampaignStatus, Channel, ConsentStatus
 from models.interaction import Interaction
 from models.patient import ChannelConsent, Patient
 
@@ -85,16 +85,6 @@ class TriggerPatient(NewPatient):
 
     sms_consent: bool = False
     call_consent: bool = False
-
-
-@dataclass(frozen=True)
-class NewCampaign:
-    """A campaign given to /agent/trigger."""
-
-    campaign_type: CampaignType
-    channel: Channel
-    attempts_made: int
-    max_attempts: int | None
 
 
 @dataclass(frozen=True)
@@ -323,33 +313,17 @@ class OutreachService:
     async def trigger_new(
         self, patient: TriggerPatient, campaign: NewCampaign, *, actor: Actor, ignore_quiet_hours: bool = False
     ) -> RunResult:
-        """Create (or find) the patient and their campaign of that type, then run it now."""
+        """Create (or find) the patient and start their campaign of that type (or take the active one), then run it."""
         now = self.clock.now()
         record = await self._find_or_create_patient(patient, now, recorded_by=actor.email)
-        active = [
-            c
-            for c in await self.repos.campaigns.list_for_patient(record.id)
-            if c.campaign_type == campaign.campaign_type and c.status in ATTEMPTING_STATUSES
-        ]
-        if active:
-            target = active[0]
-        else:
-            target = Campaign(
-                id=new_id(),
-                patient_id=record.id,
-                campaign_type=campaign.campaign_type,
-                status=attempting_status(campaign.campaign_type),
-                channel=campaign.channel,
-                follow_up_details=FollowUpDetails(
-                    attempts_made=campaign.attempts_made,
-                    max_attempts=campaign.max_attempts or self.settings.FOLLOW_UP_MAX_ATTEMPTS,
-                    next_follow_up_at=now,
-                    cadence_days=self.settings.follow_up_cadence,
-                ),
-                created_at=now,
-                updated_at=now,
-            )
-            await self.repos.campaigns.insert(target)
+        try:
+            target = await start_campaign(self.repos, campaign, settings=self.settings, patient_id=record.id, now=now)
+        except ActiveCampaignExists:
+            # The patient's active campaign of that type is the one to run (a contacting one runs, others are 409).
+            existing = await self.repos.campaigns.active_of_type(record.id, campaign.campaign_type)
+            if existing is None:
+                raise  # it closed a moment ago; the caller may retry
+            target = existing
         return await self.trigger(target.id, actor=actor, ignore_quiet_hours=ignore_quiet_hours)
 
     async def _find_or_create_patient(self, patient: TriggerPatient, now: datetime, *, recorded_by: str) -> Patient:

@@ -28,10 +28,10 @@ from core.container import Container
 from core.errors import AppError
 from core.names import clean_person_name
 from core.phone import InvalidPhoneNumber, to_e164
-from db.repositories.admin import AdminRepositories
 from domain.audit import Actor
+from domain.campaign_start import ActiveCampaignExists, NewCampaign
 from domain.campaigns import NewPatient
-from domain.campaigns_admin import ActiveCampaignExists, CampaignAdminService, NewCampaign
+from domain.campaigns_admin import CampaignAdminService
 from models.enums import CampaignType, Channel
 from scripts.common import open_container
 
@@ -167,8 +167,7 @@ async def import_rows(
     service = CampaignAdminService(
         settings=container.settings,
         clock=container.clock,
-        repos=AdminRepositories.over(container.db),
-        audit=container.repos.audit,
+        repos=container.repos,
         on_change=container.dashboard.mark_stale,
     )
     report = ImportReport()

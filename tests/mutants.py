@@ -54,7 +54,7 @@ MUTANTS = (
     Mutant(
         "slot claims",
         "a taken bucket reported as claimed",
-        "db/repositories/collections.py",
+        "db/repositories/slot_claims.py",
         "            await self.release_ids([c.id for c in claims])\n            return False\n        return True",
         "            return True\n        return True",
         BOOKING_TESTS,
@@ -89,7 +89,7 @@ MUTANTS = (
     Mutant(
         "outreach claims",
         "batch claim ignores status and due time",
-        "db/repositories/collections.py",
+        "db/repositories/campaigns.py",
         '{"_id": {"$in": picked}, "status": {"$in": statuses}, "follow_up_details.next_follow_up_at": due},',
         '{"_id": {"$in": picked}},',
         OUTREACH_TESTS,
@@ -97,7 +97,7 @@ MUTANTS = (
     Mutant(
         "outreach claims",
         "manual claim ignores another worker's lease",
-        "db/repositories/collections.py",
+        "db/repositories/campaigns.py",
         '{"_id": key, "$or": [{"lease": None}, {"lease.until": {"$lte": now}}, {"lease.owner": owner}]},',
         '{"_id": key},',
         OUTREACH_TESTS,
@@ -105,7 +105,7 @@ MUTANTS = (
     Mutant(
         "lease-guarded commit",
         "a run commits without holding its lease",
-        "db/repositories/collections.py",
+        "db/repositories/campaigns.py",
         '{"_id": oid(campaign_id), "lease.owner": owner, "lease.until": {"$gt": now}},',
         '{"_id": oid(campaign_id)},',
         OUTREACH_TESTS,
@@ -121,7 +121,7 @@ MUTANTS = (
     Mutant(
         "outbound claims",
         "a live send marked unknown",
-        "db/repositories/collections.py",
+        "db/repositories/outbound_messages.py",
         '{"_id": oid(row_id), "status": OutboundStatus.CLAIMED.value, "lease.until": {"$lte": now}},',
         '{"_id": oid(row_id), "status": OutboundStatus.CLAIMED.value},',
         OUTREACH_TESTS,
@@ -137,7 +137,7 @@ MUTANTS = (
     Mutant(
         "inbound claims",
         "event claim ignores a live lease",
-        "db/repositories/collections.py",
+        "db/repositories/inbound_events.py",
         '{**key, "status": InboundStatus.PENDING.value, "lease_until": {"$lte": now}},',
         '{**key, "status": InboundStatus.PENDING.value},',
         REPLY_TESTS,
@@ -145,7 +145,7 @@ MUTANTS = (
     Mutant(
         "reply claims",
         "the one auto-reply claimed twice",
-        "db/repositories/collections.py",
+        "db/repositories/inbound_events.py",
         "        if result.modified_count == 1:\n            return True\n        # A sender that vanished mid-send",
         "        if True:\n            return True\n        # A sender that vanished mid-send",
         REPLY_TESTS,
@@ -153,7 +153,7 @@ MUTANTS = (
     Mutant(
         "reply caps",
         "a held reply slot taken again",
-        "db/repositories/collections.py",
+        "db/repositories/reply_slots.py",
         "        except DuplicateKeyError:\n            pass\n        # Taken: still ours",
         "        except DuplicateKeyError:\n            return True\n        # Taken: still ours",
         REPLY_TESTS,
@@ -161,7 +161,7 @@ MUTANTS = (
     Mutant(
         "reply caps",
         "another message's live slot retaken",
-        "db/repositories/collections.py",
+        "db/repositories/reply_slots.py",
         '{"key": key, "until": {"$lte": now}}',
         '{"key": key}',
         REPLY_TESTS,
@@ -169,7 +169,7 @@ MUTANTS = (
     Mutant(
         "login counter",
         "attempts over the limit still checked",
-        "db/repositories/collections.py",
+        "db/repositories/login_attempts.py",
         'return int(doc["attempts"]) <= max_attempts and not (until and until > now)',
         "return not (until and until > now)",
         LOGIN_TESTS,

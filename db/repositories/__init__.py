@@ -7,23 +7,21 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from db.repositories.collections import (
-    AppointmentRepository,
-    AuditRepository,
-    CampaignRepository,
-    GmailStateRepository,
-    InboundEventRepository,
-    InteractionRepository,
-    KbArticleRepository,
-    LeaseRepository,
-    LoginAttemptRepository,
-    OutboundMessageRepository,
-    PatientRepository,
-    RateLimitRepository,
-    ReplySlotRepository,
-    SlotClaimRepository,
-    UserRepository,
-)
+from db.repositories.appointments import AppointmentRepository
+from db.repositories.audit import AuditRepository
+from db.repositories.campaigns import CampaignRepository
+from db.repositories.gmail_state import GmailStateRepository
+from db.repositories.inbound_events import InboundEventRepository
+from db.repositories.interactions import InteractionRepository
+from db.repositories.kb_articles import KbArticleRepository
+from db.repositories.leases import LeaseRepository
+from db.repositories.login_attempts import LoginAttemptRepository
+from db.repositories.outbound_messages import OutboundMessageRepository
+from db.repositories.patients import PatientRepository
+from db.repositories.rate_limits import RateLimitRepository
+from db.repositories.reply_slots import ReplySlotRepository
+from db.repositories.slot_claims import SlotClaimRepository
+from db.repositories.users import UserRepository
 
 
 @dataclass

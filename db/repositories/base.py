@@ -6,9 +6,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Generic, TypeVar
 
 from bson import ObjectId
-from pymongo import ReplaceOne
+from pymongo import ReplaceOne, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 from pymongo.results import UpdateResult
 
 from db.group_commit import grouped_inserts, grouped_lookup, grouped_updates
@@ -16,6 +17,10 @@ from models.base import Document, is_object_id
 
 T = TypeVar("T", bound=Document)
 Mongo = dict[str, Any]
+# How often an upsert that raced another on a unique index is retried (the loser then reads the winner).
+UPSERT_ATTEMPTS = 3
+# A month of one doctor's appointments fits in one batch, so availability is one database command.
+BUSY_BATCH_SIZE = 10_000
 
 
 def oid(value: str) -> ObjectId | None:
@@ -28,6 +33,30 @@ def required(doc: Mapping[str, Any] | None) -> dict[str, Any]:
     if doc is None:
         raise LookupError("document vanished during the write")
     return dict(doc)
+
+
+async def upsert_and_read(
+    collection: AsyncCollection[Mongo], query: Mapping[str, Any], update: Mapping[str, Any] | list[Mongo]
+) -> Mongo:
+    """Upsert one document and return it as written.
+
+    Two upserts racing on a unique index: the loser gets DuplicateKeyError and tries again (then it matches the
+    winner's document). A server may answer a racing upsert with no document at all: it is read back.
+    """
+    for attempt in range(1, UPSERT_ATTEMPTS + 1):
+        try:
+            doc = await collection.find_one_and_update(
+                dict(query), update, upsert=True, return_document=ReturnDocument.AFTER
+            )
+        except DuplicateKeyError:
+            if attempt == UPSERT_ATTEMPTS:
+                raise
+            continue
+        if doc is None:
+            doc = await collection.find_one(dict(query))
+        if doc is not None:
+            return doc
+    raise LookupError("upserted document vanished")
 
 
 class Repository(Generic[T]):

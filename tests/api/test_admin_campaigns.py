@@ -579,3 +579,25 @@ async def test_dashboard_snapshot_is_marked_stale_by_staff_changes(
     body = (await client.get("/api/v1/admin/dashboard-stats", headers=staff)).json()
     assert container.dashboard.computations == 2 and body["kpis"]["active_recall"] == 1
     assert created["status"] == "ATTEMPTING_RECALL"
+
+
+async def test_agent_trigger_for_a_new_patient_takes_the_same_one_active_campaign_guard(
+    client: httpx.AsyncClient, container: Container, staff: dict[str, str]
+) -> None:
+    body = {"patient": {"name": "Tia Trigger", "email": "tia@example.com"}, "campaign": {"campaign_type": "RECALL"}}
+    first = await client.post("/agent/trigger", headers=staff, json=body)
+    assert first.status_code == 200, first.text
+    campaign_id = first.json()["campaign_id"]
+    stored = await container.db.campaigns.find_one({"_id": ObjectId(campaign_id)})
+    assert stored is not None and stored["active_key"] == f"{stored['patient_id']}:RECALL"
+    again = await client.post("/agent/trigger", headers=staff, json=body)
+    assert again.status_code == 200 and again.json()["campaign_id"] == campaign_id
+    await container.db.campaigns.update_one({"_id": ObjectId(campaign_id)}, {"$set": {"status": "HANDOFF"}})
+    waiting = await client.post("/agent/trigger", headers=staff, json=body)
+    assert waiting.status_code == 409, waiting.text
+    assert await container.db.campaigns.count_documents({}) == 1
+    racing = {**body, "patient": {"name": "Ray Race", "email": "ray@example.com"}}
+    responses = await asyncio.gather(*(client.post("/agent/trigger", headers=staff, json=racing) for _ in range(6)))
+    assert {r.status_code for r in responses} <= {200, 409} and 200 in {r.status_code for r in responses}
+    ray = await container.db.patients.find_one({"email": "ray@example.com"})
+    assert ray is not None and await container.db.campaigns.count_documents({"patient_id": ray["_id"]}) == 1

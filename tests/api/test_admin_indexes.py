@@ -21,8 +21,8 @@ from core.config import Settings
 from core.container import Container
 from core.snapshot import Snapshot
 from db.client import make_client
-from db.repositories.admin import AdminRepositories, CampaignQuery
-from db.repositories.collections import AuditRepository
+from db.repositories import Repositories
+from db.repositories.campaigns import CampaignQuery
 from domain.audit import Actor
 from domain.campaigns_admin import CampaignAdminService, CampaignFilters
 from domain.dashboard import DashboardService
@@ -96,8 +96,8 @@ async def test_every_admin_read_is_an_index_scan(container: Container, make_sett
     client = make_client(settings, event_listeners=[recorder])
     try:
         db = client[settings.MONGO_DB_NAME]
-        repos = AdminRepositories.over(db)
-        admin = CampaignAdminService(settings=settings, clock=container.clock, repos=repos, audit=AuditRepository(db))
+        repos = Repositories.over(db)
+        admin = CampaignAdminService(settings=settings, clock=container.clock, repos=repos)
         actor = Actor("explain@clinic.test", None)
         today = datetime.now(UTC).date()
         for filters in (
@@ -116,7 +116,7 @@ async def test_every_admin_read_is_an_index_scan(container: Container, make_sett
         await admin.handoffs(actor, page=1, page_size=5)
         await admin.audit_log(page=1, page_size=5)
         await admin.audit_log(page=1, page_size=5, actor="explain@clinic.test")
-        await repos.campaigns.has_active("0" * 24, CampaignType.RECALL)
+        await repos.campaigns.active_of_type("0" * 24, CampaignType.RECALL)
         await DashboardService(settings=settings, clock=container.clock, repos=repos, snapshot=Snapshot()).compute()
         assert recorder.commands
         checked = 0

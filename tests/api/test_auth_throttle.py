@@ -24,7 +24,7 @@ from core.clock import FixedClock
 from core.config import Settings
 from core.container import Container
 from core.security import Passwords, hash_password, verify_password
-from db.repositories.collections import UserRepository
+from db.repositories.users import UserRepository
 from main import create_app
 from models.enums import Role
 from services.loopback import LiveServer

@@ -18,7 +18,8 @@ from core.clock import FixedClock, SystemClock
 from core.config import Settings
 from core.container import Container
 from core.security import hash_password
-from db.repositories.collections import AppointmentRepository, UserRepository
+from db.repositories.appointments import AppointmentRepository
+from db.repositories.users import UserRepository
 from domain.booking import ORPHAN_CLAIM_AGE
 from domain.slots import buckets
 from main import create_app

@@ -14,7 +14,8 @@ from pymongo.errors import DuplicateKeyError, InvalidOperation
 
 from db.group_commit import GroupCommit, grouped_inserts, grouped_updates
 from db.monitoring import CommandCounter
-from db.repositories.collections import InteractionRepository, PatientRepository
+from db.repositories.interactions import InteractionRepository
+from db.repositories.patients import PatientRepository
 from models.base import new_id
 from models.enums import Channel, Direction
 from models.interaction import Interaction

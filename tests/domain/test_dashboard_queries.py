@@ -14,7 +14,7 @@ from core.container import Container
 from core.snapshot import Snapshot
 from db.client import make_client
 from db.monitoring import CommandCounter
-from db.repositories.admin import AdminRepositories
+from db.repositories import Repositories
 from domain.dashboard import DashboardService, chart_months
 
 
@@ -29,7 +29,7 @@ async def test_a_computation_is_two_aggregates_at_any_size(
         service = DashboardService(
             settings=settings,
             clock=FixedClock(now),
-            repos=AdminRepositories.over(client[settings.MONGO_DB_NAME]),
+            repos=Repositories.over(client[settings.MONGO_DB_NAME]),
             snapshot=Snapshot(),
         )
         await client.admin.command("ping")

@@ -8,10 +8,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 
 from api.deps import CampaignAdminServiceDep, ClientIP, CurrentAdmin, CurrentStaff, DashboardServiceDep
-from db.repositories.admin import CampaignRow, CampaignWithConversation, HandoffRow
 from domain.audit import Actor
+from domain.campaign_start import NewCampaign
 from domain.campaigns import NewPatient
-from domain.campaigns_admin import CampaignFilters, CreatedCampaign, NewCampaign
+from domain.campaigns_admin import CampaignDetail, CampaignFilters, CampaignSummary, CreatedCampaign, HandoffItem
 from models.campaign import Campaign
 from models.enums import CampaignStatus, CampaignType
 from schemas.admin import (
@@ -47,14 +47,14 @@ def campaign_read(campaign: Campaign) -> CampaignRead:
     return CampaignRead.model_validate(campaign)
 
 
-def list_item(row: CampaignRow) -> CampaignListItem:
+def list_item(row: CampaignSummary) -> CampaignListItem:
     """A list row: the campaign and its patient's name and email."""
     return CampaignListItem(
         **campaign_read(row.campaign).model_dump(), patient_name=row.patient_name, patient_email=row.patient_email
     )
 
 
-def detail_read(found: CampaignWithConversation) -> CampaignDetailRead:
+def detail_read(found: CampaignDetail) -> CampaignDetailRead:
     """The campaign with its patient and conversation."""
     return CampaignDetailRead(
         **campaign_read(found.campaign).model_dump(),
@@ -63,14 +63,14 @@ def detail_read(found: CampaignWithConversation) -> CampaignDetailRead:
     )
 
 
-def handoff_read(item: HandoffRow) -> HandoffRead:
+def handoff_read(item: HandoffItem) -> HandoffRead:
     """One entry of the handoff queue."""
-    c = item.row.campaign
+    c = item.summary.campaign
     return HandoffRead(
         campaign_id=c.id,
         patient_id=c.patient_id,
-        patient_name=item.row.patient_name,
-        patient_email=item.row.patient_email,
+        patient_name=item.summary.patient_name,
+        patient_email=item.summary.patient_email,
         campaign_type=c.campaign_type,
         channel=c.channel,
         reason=c.handoff.reason if c.handoff else None,
@@ -124,7 +124,7 @@ async def create_campaign(
             first_attempt_at=body.first_attempt_at,
         ),
     )
-    return detail_read(CampaignWithConversation(created.campaign, created.patient, []))
+    return detail_read(CampaignDetail(created.campaign, created.patient, []))
 
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignDetailRead, responses=ITEM_ERRORS)

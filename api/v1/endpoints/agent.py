@@ -6,7 +6,8 @@ from fastapi import APIRouter
 
 from api.deps import ClientIP, CurrentStaff, OutreachServiceDep, ReplyServiceDep
 from domain.audit import Actor
-from domain.outreach import NewCampaign, RunResult, TriggerPatient
+from domain.campaign_start import NewCampaign
+from domain.outreach import RunResult, TriggerPatient
 from schemas.agent import TriggerRead, TriggerRequest
 from schemas.common import BODY_ERRORS, error_responses
 from schemas.gmail import ReplyRead, ReplyRequest
