@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from core.config import Settings
-from core.container import Container, Repositories
+from core.container import Container
 from domain.auth import AuthService
 from domain.booking import BookingService
 from domain.campaigns_admin import CampaignAdminService
@@ -37,27 +37,12 @@ def get_settings(container: ContainerDep) -> Settings:
     return container.settings
 
 
-def get_repos(container: ContainerDep) -> Repositories:
-    """Repositories of the running instance."""
-    return container.repos
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-ReposDep = Annotated[Repositories, Depends(get_repos)]
 
 
 def get_auth_service(container: ContainerDep) -> AuthService:
     """The authentication use case."""
-    repos = container.repos
-    return AuthService(
-        settings=container.settings,
-        clock=container.clock,
-        users=repos.users,
-        attempts=repos.login_attempts,
-        rate_limits=repos.rate_limits,
-        audit=repos.audit,
-        passwords=container.passwords,
-    )
+    return container.auth()
 
 
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
@@ -89,8 +74,7 @@ ClientIP = Annotated[str | None, Depends(client_ip)]
 
 def get_booking_service(container: ContainerDep) -> BookingService:
     """The booking use case."""
-    service: BookingService = container.booking()
-    return service
+    return container.booking()
 
 
 BookingServiceDep = Annotated[BookingService, Depends(get_booking_service)]
@@ -106,7 +90,7 @@ OutreachServiceDep = Annotated[OutreachService, Depends(get_outreach_service)]
 
 def get_consent_service(container: ContainerDep) -> ConsentService:
     """Opt-out handling."""
-    return ConsentService(settings=container.settings, clock=container.clock, repos=container.repos)
+    return container.consent()
 
 
 ConsentServiceDep = Annotated[ConsentService, Depends(get_consent_service)]
@@ -114,12 +98,7 @@ ConsentServiceDep = Annotated[ConsentService, Depends(get_consent_service)]
 
 def get_dashboard_service(container: ContainerDep) -> DashboardService:
     """The dashboard, served from the instance's snapshot."""
-    return DashboardService(
-        settings=container.settings,
-        clock=container.clock,
-        repos=container.repos,
-        snapshot=container.dashboard,
-    )
+    return container.dashboard()
 
 
 DashboardServiceDep = Annotated[DashboardService, Depends(get_dashboard_service)]
@@ -127,12 +106,7 @@ DashboardServiceDep = Annotated[DashboardService, Depends(get_dashboard_service)
 
 def get_campaign_admin_service(container: ContainerDep) -> CampaignAdminService:
     """Staff campaign views and actions; status changes mark the dashboard snapshot stale."""
-    return CampaignAdminService(
-        settings=container.settings,
-        clock=container.clock,
-        repos=container.repos,
-        on_change=container.dashboard.mark_stale,
-    )
+    return container.campaign_admin()
 
 
 CampaignAdminServiceDep = Annotated[CampaignAdminService, Depends(get_campaign_admin_service)]

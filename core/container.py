@@ -6,7 +6,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -23,6 +23,11 @@ from core.tasks import Coalescer
 from db.client import make_client
 from db.indexes import ensure_indexes
 from db.repositories import Repositories
+from domain.auth import AuthService
+from domain.booking import Availability, BookingService
+from domain.campaigns_admin import CampaignAdminService
+from domain.consent import ConsentService
+from domain.dashboard import DashboardService, DashboardStats
 from domain.inbox import InboxService
 from domain.outreach import OutreachService, worker_id
 from domain.replies import REPLY_LEASE, ReplyService, worker_owner
@@ -40,12 +45,16 @@ from services.llm.port import LLMPort
 from services.sms.port import SmsPort
 from services.sms.twilio_adapter import TwilioSms
 
+if TYPE_CHECKING:
+    from models.system import KbArticle
+    from services.gmail.push import OidcVerifier
+
 log = logging.getLogger("medcampaign.container")
 
 
 @dataclass
 class Container:
-    """Settings, clock, database client and repositories of one running instance."""
+    """The composition root: every resource of one running instance, and the one place each service is built."""
 
     settings: Settings
     client: AsyncMongoClient[dict[str, Any]]
@@ -59,14 +68,14 @@ class Container:
     reply_graph: ReplyGraph
     clock: Clock = field(default_factory=SystemClock)
     background: set[asyncio.Task[None]] = field(default_factory=set)
-    dashboard: Snapshot[Any] = field(default_factory=Snapshot)
+    dashboard_snapshot: Snapshot[DashboardStats] = field(default_factory=Snapshot)
     # Availability per (doctor, month, duration, day); booking always re-checks against the database.
-    availability_cache: TTLCache[Any] = field(default_factory=lambda: TTLCache(0))
+    availability_cache: TTLCache[Availability] = field(default_factory=lambda: TTLCache(0))
     # The knowledge base is read by every reply and changes rarely.
-    kb_cache: TTLCache[Any] = field(default_factory=lambda: TTLCache(0))
+    kb_cache: TTLCache[list[KbArticle]] = field(default_factory=lambda: TTLCache(0))
     llm: LLMPort | None = None  # None: no LLM configured, the templates write everything
     gmail: GmailPort | None = None
-    oidc_verifier: Any = None
+    oidc_verifier: OidcVerifier | None = None
     # Pushes arriving during a sync fold into one more pass (one per instance).
     sync_coalescer: Coalescer = field(default_factory=Coalescer)
 
@@ -96,10 +105,40 @@ class Container:
             owner=owner,
         )
 
-    def booking(self) -> Any:
-        """A BookingService on this container."""
-        from domain.booking import BookingService
+    def auth(self) -> AuthService:
+        """Staff login, tokens and roles."""
+        repos = self.repos
+        return AuthService(
+            settings=self.settings,
+            clock=self.clock,
+            users=repos.users,
+            attempts=repos.login_attempts,
+            rate_limits=repos.rate_limits,
+            audit=repos.audit,
+            passwords=self.passwords,
+        )
 
+    def consent(self) -> ConsentService:
+        """Opt-out handling."""
+        return ConsentService(settings=self.settings, clock=self.clock, repos=self.repos)
+
+    def dashboard(self) -> DashboardService:
+        """The dashboard, served from this instance's snapshot."""
+        return DashboardService(
+            settings=self.settings, clock=self.clock, repos=self.repos, snapshot=self.dashboard_snapshot
+        )
+
+    def campaign_admin(self) -> CampaignAdminService:
+        """Staff campaign views and actions; status changes mark the dashboard snapshot stale."""
+        return CampaignAdminService(
+            settings=self.settings,
+            clock=self.clock,
+            repos=self.repos,
+            on_change=self.dashboard_snapshot.mark_stale,
+        )
+
+    def booking(self) -> BookingService:
+        """Availability, booking, moving and cancelling; changes mark the dashboard snapshot stale."""
         return BookingService(
             settings=self.settings,
             clock=self.clock,
@@ -108,7 +147,7 @@ class Container:
             sms=self.sms,
             background=self.background,
             availability_cache=self.availability_cache,
-            on_change=self.dashboard.mark_stale,
+            on_change=self.dashboard_snapshot.mark_stale,
         )
 
     def replies(self, owner: str | None = None) -> ReplyService:
@@ -147,7 +186,7 @@ class Container:
             coalescer=self.sync_coalescer,
         )
 
-    async def knowledge_base(self) -> list[Any]:
+    async def knowledge_base(self) -> list[KbArticle]:
         """Every KB article, cached for KB_CACHE_SECONDS."""
         return list(await self.kb_cache.get("all", self.repos.kb_articles.all))
 
@@ -158,7 +197,7 @@ class Container:
 
     async def close(self) -> None:
         """Finish background work, then release every resource."""
-        await self.dashboard.aclose()
+        await self.dashboard_snapshot.aclose()
         await self.drain()
         for task in self.background:
             task.cancel()

@@ -18,14 +18,13 @@ from core.config import Settings
 from core.errors import AppError, Conflict, NotFound, Unprocessable
 from core.phone import phone_field
 from db.repositories import Repositories
-from db.repositories.campaigns import ActiveKeyTaken, CampaignQuery, CampaignRow
+from db.repositories.campaigns import ActiveKeyTaken, CampaignQuery
 from domain.audit import Actor, AuditTrail
 from domain.campaign_start import ActiveCampaignExists, NewCampaign, first_attempt, start_campaign
 from domain.campaigns import attempting_status
 from domain.slots import local_midnight_utc
-from models.campaign import Campaign, Handoff
+from models.campaign import Campaign, CampaignDetail, CampaignSummary, Handoff, HandoffItem
 from models.enums import ACTIVE_STATUSES, AuditOutcome, CampaignStatus, CampaignType, Channel
-from models.interaction import Interaction
 from models.patient import Patient
 from models.system import AuditRecord
 
@@ -48,37 +47,6 @@ class CampaignFilters:
     created_from: date | None = None
     created_to: date | None = None
     sort: str = "-updated_at"
-
-
-@dataclass(frozen=True)
-class CampaignSummary:
-    """A campaign with its patient's name and email (a list row)."""
-
-    campaign: Campaign
-    patient_name: str | None
-    patient_email: str | None
-
-    @classmethod
-    def of(cls, row: CampaignRow) -> CampaignSummary:
-        """From the repository's row."""
-        return cls(row.campaign, row.patient_name, row.patient_email)
-
-
-@dataclass(frozen=True)
-class CampaignDetail:
-    """A campaign, its patient and every interaction, oldest first."""
-
-    campaign: Campaign
-    patient: Patient | None
-    conversation: list[Interaction]
-
-
-@dataclass(frozen=True)
-class HandoffItem:
-    """A campaign waiting for staff, with the patient's last incoming message."""
-
-    summary: CampaignSummary
-    last_incoming: Interaction | None
 
 
 @dataclass(frozen=True)
@@ -143,8 +111,7 @@ class CampaignAdminService:
                 ),
                 sort=filters.sort,
             )
-            rows, total = await self.repos.campaigns.page(query, skip=(page - 1) * page_size, limit=page_size)
-            return [CampaignSummary.of(row) for row in rows], total
+            return await self.repos.campaigns.page(query, skip=(page - 1) * page_size, limit=page_size)
 
     async def detail(self, actor: Actor, campaign_id: str) -> CampaignDetail:
         """A campaign with its patient and whole conversation, oldest first; audited."""
@@ -153,13 +120,12 @@ class CampaignAdminService:
             if found is None:
                 raise NotFound("Campaign not found", error="campaign_not_found")
             subject["patient_id"] = found.campaign.patient_id
-            return CampaignDetail(found.campaign, found.patient, found.conversation)
+            return found
 
     async def handoffs(self, actor: Actor, *, page: int, page_size: int) -> tuple[list[HandoffItem], int]:
         """Campaigns waiting for staff, longest waiting first, with reason and last incoming message; audited."""
         async with self._audited(actor, "handoffs.list", "campaigns?status=HANDOFF"):
-            rows, total = await self.repos.campaigns.handoffs(skip=(page - 1) * page_size, limit=page_size)
-            return [HandoffItem(CampaignSummary.of(r.row), r.last_incoming) for r in rows], total
+            return await self.repos.campaigns.handoffs(skip=(page - 1) * page_size, limit=page_size)
 
     async def audit_log(self, *, page: int, page_size: int, actor: str | None = None) -> tuple[list[AuditRecord], int]:
         """The audit trail, newest first."""

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import Field
 
 from models.base import Document, Stored
 from models.enums import CampaignStatus, CampaignType, Channel
+from models.interaction import Interaction
+from models.patient import Patient
 
 
 class FollowUpDetails(Stored):
@@ -63,3 +66,29 @@ class Campaign(Document):
     created_at: datetime
     updated_at: datetime
     lease: Lease | None = None
+
+
+@dataclass(frozen=True)
+class CampaignSummary:
+    """A campaign with its patient's name and email (a row of the staff list)."""
+
+    campaign: Campaign
+    patient_name: str | None
+    patient_email: str | None
+
+
+@dataclass(frozen=True)
+class CampaignDetail:
+    """A campaign, its patient and every interaction, oldest first."""
+
+    campaign: Campaign
+    patient: Patient | None
+    conversation: list[Interaction]
+
+
+@dataclass(frozen=True)
+class HandoffItem:
+    """A campaign waiting for staff, with the patient's last incoming message."""
+
+    summary: CampaignSummary
+    last_incoming: Interaction | None

@@ -31,7 +31,6 @@ from core.phone import InvalidPhoneNumber, to_e164
 from domain.audit import Actor
 from domain.campaign_start import ActiveCampaignExists, NewCampaign
 from domain.campaigns import NewPatient
-from domain.campaigns_admin import CampaignAdminService
 from models.enums import CampaignType, Channel
 from scripts.common import open_container
 
@@ -164,12 +163,7 @@ async def import_rows(
     dry_run: bool = False,
 ) -> ImportReport:
     """Validate and import rows one by one; returns the report."""
-    service = CampaignAdminService(
-        settings=container.settings,
-        clock=container.clock,
-        repos=container.repos,
-        on_change=container.dashboard.mark_stale,
-    )
+    service = container.campaign_admin()
     report = ImportReport()
     seen: set[tuple[str, CampaignType]] = set()
     items = list(rows)

@@ -41,3 +41,26 @@ class LiveServer:
         self._server.should_exit = True
         self._thread.join(timeout=30)
         self._socket.close()
+
+
+class LoopbackFake:
+    """A fake outside system served on loopback; a subclass builds its app and hands it to `serve`."""
+
+    _server: LiveServer
+
+    def serve(self, app: FastAPI) -> None:
+        """Serve `app` (from start() on) on a free loopback port."""
+        self._server = LiveServer(app)
+
+    @property
+    def url(self) -> str:
+        """Base URL of the fake."""
+        return self._server.url
+
+    def start(self) -> None:
+        """Start serving."""
+        self._server.start()
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._server.stop()

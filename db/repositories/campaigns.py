@@ -21,7 +21,7 @@ from pymongo.errors import DuplicateKeyError
 from db.repositories.base import Mongo, Repository, oid
 from db.repositories.dashboard_queries import campaign_dashboard_pipeline
 from models.base import new_id, plain
-from models.campaign import Campaign, Conversion, Lease
+from models.campaign import Campaign, CampaignDetail, CampaignSummary, Conversion, HandoffItem, Lease
 from models.enums import ACTIVE_STATUSES, ATTEMPTING_STATUSES, CampaignStatus, CampaignType, Direction
 from models.interaction import Interaction
 from models.patient import Patient
@@ -63,32 +63,6 @@ def _marked(update: Mongo, status: str, key: str | None = None) -> Mongo:
 
 class ActiveKeyTaken(Exception):
     """Another active campaign of the same patient and type holds the marker."""
-
-
-@dataclass(frozen=True)
-class CampaignRow:
-    """A campaign with its patient's name and email."""
-
-    campaign: Campaign
-    patient_name: str | None
-    patient_email: str | None
-
-
-@dataclass(frozen=True)
-class CampaignWithConversation:
-    """A campaign, its patient and every interaction, oldest first."""
-
-    campaign: Campaign
-    patient: Patient | None
-    conversation: list[Interaction]
-
-
-@dataclass(frozen=True)
-class HandoffRow:
-    """A campaign waiting for staff, with the patient's last incoming message."""
-
-    row: CampaignRow
-    last_incoming: Interaction | None
 
 
 @dataclass(frozen=True)
@@ -135,9 +109,9 @@ class CampaignQuery:
         return {self.sort.lstrip("-"): direction, "_id": direction}
 
 
-def _row(doc: Mongo) -> CampaignRow:
+def _row(doc: Mongo) -> CampaignSummary:
     patient = (doc.pop("patient", None) or [None])[0] or {}
-    return CampaignRow(Campaign.from_mongo(doc), patient.get("name"), patient.get("email"))
+    return CampaignSummary(Campaign.from_mongo(doc), patient.get("name"), patient.get("email"))
 
 
 class CampaignRepository(Repository[Campaign]):
@@ -321,7 +295,7 @@ class CampaignRepository(Repository[Campaign]):
         docs = await cursor.to_list()
         return docs[0] if docs else {"totals": [], "started": [], "converted": []}
 
-    async def page(self, query: CampaignQuery, *, skip: int, limit: int) -> tuple[list[CampaignRow], int]:
+    async def page(self, query: CampaignQuery, *, skip: int, limit: int) -> tuple[list[CampaignSummary], int]:
         """A page of campaigns with patient name/email (one aggregate) and the total (one count)."""
         match = query.filter()
         pipeline: list[Mongo] = [
@@ -339,7 +313,7 @@ class CampaignRepository(Repository[Campaign]):
             total = await self.collection.estimated_document_count()
         return items, total
 
-    async def detail(self, campaign_id: str) -> CampaignWithConversation | None:
+    async def detail(self, campaign_id: str) -> CampaignDetail | None:
         """Campaign, patient and conversation oldest first: ONE aggregate command."""
         key = oid(campaign_id)
         if key is None:
@@ -365,9 +339,9 @@ class CampaignRepository(Repository[Campaign]):
         patients = doc.pop("patient", [])
         conversation = [Interaction.from_mongo(i) for i in doc.pop("conversation", [])]
         patient = Patient.from_mongo(patients[0]) if patients else None
-        return CampaignWithConversation(Campaign.from_mongo(doc), patient, conversation)
+        return CampaignDetail(Campaign.from_mongo(doc), patient, conversation)
 
-    async def handoffs(self, *, skip: int, limit: int) -> tuple[list[HandoffRow], int]:
+    async def handoffs(self, *, skip: int, limit: int) -> tuple[list[HandoffItem], int]:
         """HANDOFF campaigns, longest waiting first, with the last incoming message: one aggregate and one count."""
         match = {"status": CampaignStatus.HANDOFF.value}
         last_incoming = [
@@ -395,7 +369,7 @@ class CampaignRepository(Repository[Campaign]):
         items = []
         async for doc in cursor:
             last = doc.pop("last_incoming", [])
-            items.append(HandoffRow(_row(doc), Interaction.from_mongo(last[0]) if last else None))
+            items.append(HandoffItem(_row(doc), Interaction.from_mongo(last[0]) if last else None))
         total = await self.collection.count_documents(match, hint="status_handoff_at")
         return items, total
 

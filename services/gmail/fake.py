@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
+from typing import Unpack
 
-from services.gmail.mailbox import DEFAULT_MAILBOX, Mailbox, StoredMessage, page_of
+from services.gmail.mailbox import DEFAULT_MAILBOX, Incoming, Mailbox, StoredMessage, page_of
 from services.gmail.mime import build_reply, parse_message
 from services.gmail.port import GmailError, GmailMessage, GmailPort, HistoryGone, HistoryPage, WatchResult
 
@@ -92,38 +93,9 @@ class FakeGmail(GmailPort):
         """Deliver a ready RFC 2822 message into the mailbox; returns it parsed."""
         return self._parse(self.mailbox.add(mime, thread_id=thread_id, labels=labels, internal_date=internal_date))
 
-    def add_incoming(
-        self,
-        from_: str,
-        subject: str,
-        text: str | None,
-        *,
-        thread_id: str | None = None,
-        headers: dict[str, str] | None = None,
-        html: str | None = None,
-        labels: Iterable[str] = ("INBOX",),
-        message_id_header: str | None = None,
-        in_reply_to: str | None = None,
-        references: str | None = None,
-        internal_date: datetime | None = None,
-        auth_results: Sequence[str] | None = None,
-    ) -> GmailMessage:
+    def add_incoming(self, from_: str, subject: str, text: str | None, **options: Unpack[Incoming]) -> GmailMessage:
         """Deliver an email from `from_` ("Name <addr>" or addr); returns it as get_message would."""
-        stored = self.mailbox.deliver(
-            from_,
-            subject,
-            text,
-            thread_id=thread_id,
-            headers=headers,
-            html=html,
-            labels=labels,
-            message_id_header=message_id_header,
-            in_reply_to=in_reply_to,
-            references=references,
-            internal_date=internal_date,
-            auth_results=auth_results,
-        )
-        return self._parse(stored)
+        return self._parse(self.mailbox.deliver(from_, subject, text, **options))
 
     def fail_next_send(self, count: int = 1, error: GmailError | None = None) -> None:
         """Make the next `count` send_reply calls raise `error` (a retryable 500 by default) without sending."""

@@ -15,12 +15,12 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage, Message
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import parse_qsl
 
 from cryptography import x509
@@ -31,10 +31,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from google.auth import crypt, jwt
 
-from services.gmail.mailbox import DEFAULT_MAILBOX, Mailbox, page_of
+from services.gmail.mailbox import DEFAULT_MAILBOX, Incoming, Mailbox, page_of
 from services.gmail.mime import decode_base64url, encode_base64url
 from services.gmail.port import HistoryGone
-from services.loopback import LiveServer
+from services.loopback import LoopbackFake
 
 API_PREFIX = "/gmail/v1/users/{user_id}"
 FIRST_HISTORY_ID = 5000
@@ -129,7 +129,7 @@ def _part_json(part: Message, part_id: str) -> dict[str, Any]:
     }
 
 
-class FakeGmailServer:
+class FakeGmailServer(LoopbackFake):
     """A Gmail mailbox behind the REST paths the real client calls, on a free loopback port."""
 
     def __init__(
@@ -157,22 +157,9 @@ class FakeGmailServer:
         self._changed = threading.Condition(self._lock)
         self.held: dict[str, int] = {}  # requests waiting at a hold, per route
         self.app = self._build_app()
-        self._server = LiveServer(self.app)
+        self.serve(self.app)
 
     # --- lifecycle -------------------------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """Base URL to use as GMAIL_API_BASE_URL."""
-        return self._server.url
-
-    def start(self) -> None:
-        """Start serving."""
-        self._server.start()
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self._server.stop()
 
     # --- scripting -------------------------------------------------------------------------------------------
 
@@ -200,39 +187,13 @@ class FakeGmailServer:
             stored = self.mailbox.add(mime, thread_id=thread_id, labels=labels, internal_date=internal_date)
         return stored.id, stored.thread_id
 
-    def add_incoming(
-        self,
-        from_: str,
-        subject: str,
-        text: str | None,
-        *,
-        thread_id: str | None = None,
-        headers: dict[str, str] | None = None,
-        html: str | None = None,
-        labels: Iterable[str] = ("INBOX",),
-        message_id_header: str | None = None,
-        in_reply_to: str | None = None,
-        references: str | None = None,
-        auth_results: Sequence[str] | None = None,
-    ) -> tuple[str, str]:
+    def add_incoming(self, from_: str, subject: str, text: str | None, **options: Unpack[Incoming]) -> tuple[str, str]:
         """Deliver an email (text, html or both; text=None for HTML-only); returns (message id, thread id).
 
         `auth_results`: the Authentication-Results headers, topmost first (None: Gmail's pass for the From domain).
         """
         with self._lock:
-            stored = self.mailbox.deliver(
-                from_,
-                subject,
-                text,
-                thread_id=thread_id,
-                headers=headers,
-                html=html,
-                labels=labels,
-                message_id_header=message_id_header,
-                in_reply_to=in_reply_to,
-                references=references,
-                auth_results=auth_results,
-            )
+            stored = self.mailbox.deliver(from_, subject, text, **options)
         return stored.id, stored.thread_id
 
     def fail_next(
@@ -511,7 +472,7 @@ def _query(request: Request) -> dict[str, list[str]]:
 
 
 @dataclass
-class FakeOidcIssuer:
+class FakeOidcIssuer(LoopbackFake):
     """Google's OIDC signing certs on loopback, and a minter of Pub/Sub-push-shaped RS256 tokens."""
 
     service_account_email: str = "pubsub-push@medcampaign-test.iam.gserviceaccount.com"
@@ -530,20 +491,12 @@ class FakeOidcIssuer:
         )
         self.certificate_pem = _self_signed_certificate(self._key)
         self.app = self._build_app()
-        self._server = LiveServer(self.app)
+        self.serve(self.app)
 
     @property
     def certs_url(self) -> str:
         """The URL to use as PUBSUB_OIDC_CERTS_URL."""
         return f"{self._server.url}/oauth2/v1/certs"
-
-    def start(self) -> None:
-        """Start serving."""
-        self._server.start()
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self._server.stop()
 
     def mint(
         self,

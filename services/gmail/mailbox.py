@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage, Message
 from email.utils import format_datetime, make_msgid, parseaddr
-from typing import TypeVar
+from typing import TypedDict, TypeVar, Unpack
 
 from services.email.message import wire_bytes
 from services.gmail.port import HistoryGone, WatchResult
@@ -24,6 +24,20 @@ GMAIL_AUTHSERV_ID = "mx.google.com"
 WATCH_DAYS = 7
 
 T = TypeVar("T")
+
+
+class Incoming(TypedDict, total=False):
+    """The optional parts of an incoming email: compose_incoming's headers and body, Mailbox.add's placement."""
+
+    thread_id: str | None
+    headers: dict[str, str] | None
+    html: str | None
+    labels: Iterable[str]
+    message_id_header: str | None
+    in_reply_to: str | None
+    references: str | None
+    internal_date: datetime | None
+    auth_results: Sequence[str] | None
 
 
 def authentication_results(
@@ -174,37 +188,24 @@ class Mailbox:
         self._history.append((self.history_id, message_id))
         return stored
 
-    def deliver(
-        self,
-        from_: str,
-        subject: str,
-        text: str | None,
-        *,
-        thread_id: str | None = None,
-        headers: dict[str, str] | None = None,
-        html: str | None = None,
-        labels: Iterable[str] = ("INBOX",),
-        message_id_header: str | None = None,
-        in_reply_to: str | None = None,
-        references: str | None = None,
-        internal_date: datetime | None = None,
-        auth_results: Sequence[str] | None = None,
-    ) -> StoredMessage:
+    def deliver(self, from_: str, subject: str, text: str | None, **options: Unpack[Incoming]) -> StoredMessage:
         """Deliver an email from `from_` to this mailbox (see compose_incoming)."""
+        internal_date = options.get("internal_date")
         mime = compose_incoming(
             from_,
             subject,
             text,
             to=self.email_address,
-            html=html,
-            headers=headers,
-            message_id_header=message_id_header,
-            in_reply_to=in_reply_to,
-            references=references,
+            html=options.get("html"),
+            headers=options.get("headers"),
+            message_id_header=options.get("message_id_header"),
+            in_reply_to=options.get("in_reply_to"),
+            references=options.get("references"),
             date=internal_date,
-            auth_results=auth_results,
+            auth_results=options.get("auth_results"),
         )
-        return self.add(mime, thread_id=thread_id, labels=labels, internal_date=internal_date)
+        labels = options.get("labels", ("INBOX",))
+        return self.add(mime, thread_id=options.get("thread_id"), labels=labels, internal_date=internal_date)
 
     def add_sent(self, mime: Message | bytes, *, thread_id: str | None) -> StoredMessage:
         """Store a message the mailbox sent, labelled SENT, as Gmail does."""

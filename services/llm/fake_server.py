@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from services.loopback import LiveServer
+from services.loopback import LoopbackFake
 
 DEFAULT_API_KEY = "test"
 
@@ -70,7 +70,7 @@ def _tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackFake):
     """`POST /v1/chat/completions` served by uvicorn on a free loopback port, scriptable per request."""
 
     def __init__(self, *, api_key: str = DEFAULT_API_KEY) -> None:
@@ -81,26 +81,17 @@ class FakeOpenAI:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.app = self._build_app()
-        self._server = LiveServer(self.app)
-
-    @property
-    def url(self) -> str:
-        """Base URL of the server; the OpenAI base URL is this plus '/v1'."""
-        return self._server.url
+        self.serve(self.app)
 
     @property
     def base_url(self) -> str:
         """The value for OPENAI_BASE_URL."""
         return self._server.url + "/v1"
 
-    def start(self) -> None:
-        """Start serving."""
-        self._server.start()
-
     def stop(self) -> None:
         """Stop serving; delayed answers still pending are cut short."""
         self._stopping.set()
-        self._server.stop()
+        super().stop()
 
     def _enqueue(self, item: _Scripted, count: int) -> None:
         with self._lock:

@@ -572,12 +572,12 @@ async def test_dashboard_snapshot_is_marked_stale_by_staff_changes(
     client: httpx.AsyncClient, container: Container, staff: dict[str, str]
 ) -> None:
     await client.get("/api/v1/admin/dashboard-stats", headers=staff)
-    assert container.dashboard.computations == 1
+    assert container.dashboard_snapshot.computations == 1
     created = (await client.post(CAMPAIGNS, headers=staff, json=new_campaign())).json()
     await client.get("/api/v1/admin/dashboard-stats", headers=staff)  # served, refresh starts behind it
-    await container.dashboard.idle()
+    await container.dashboard_snapshot.idle()
     body = (await client.get("/api/v1/admin/dashboard-stats", headers=staff)).json()
-    assert container.dashboard.computations == 2 and body["kpis"]["active_recall"] == 1
+    assert container.dashboard_snapshot.computations == 2 and body["kpis"]["active_recall"] == 1
     assert created["status"] == "ATTEMPTING_RECALL"
 
 

@@ -320,7 +320,7 @@ async def test_concurrent_requests_on_a_cold_snapshot_share_one_computation(
             [campaign_doc(patient["_id"], "RECALL", "ENGAGED", created_at=NOW - timedelta(days=i)) for i in range(50)]
         )
         headers = await served.headers()
-        snapshot = served.container.dashboard
+        snapshot = served.container.dashboard_snapshot
         assert snapshot.computations == 0
         responses = await asyncio.gather(
             *(served.client.get("/api/v1/admin/dashboard-stats", headers=headers) for _ in range(25))

@@ -713,7 +713,7 @@ async def test_booking_and_cancel_mark_the_dashboard_snapshot_stale(
     client: httpx.AsyncClient, container: Container
 ) -> None:
     calls: list[str] = []
-    container.dashboard.mark_stale = lambda: calls.append("stale")  # type: ignore[method-assign]
+    container.dashboard_snapshot.mark_stale = lambda: calls.append("stale")  # type: ignore[method-assign]
     _, token = await _book(client, bookable_day(), "12:30")
     assert calls == ["stale"]
     assert (await client.post(f"/api/v1/appointments/manage/{token}/cancel")).status_code == 200

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from services.loopback import LiveServer
+from services.loopback import LoopbackFake
 from services.sms.port import is_e164
 
 API_VERSION = "2010-04-01"
@@ -64,7 +64,7 @@ def _basic_auth(request: Request) -> tuple[str | None, str | None]:
     return user, password
 
 
-class FakeTwilio:
+class FakeTwilio(LoopbackFake):
     """Twilio's Messages and Calls endpoints served by uvicorn on a free loopback port."""
 
     def __init__(self, *, account_sid: str = DEFAULT_ACCOUNT_SID, auth_token: str = DEFAULT_AUTH_TOKEN) -> None:
@@ -78,20 +78,7 @@ class FakeTwilio:
         self._gate = threading.Event()
         self._gate.set()
         self.app = self._build_app()
-        self._server = LiveServer(self.app)
-
-    @property
-    def url(self) -> str:
-        """Base URL to use as TWILIO_API_BASE_URL."""
-        return self._server.url
-
-    def start(self) -> None:
-        """Start serving."""
-        self._server.start()
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self._server.stop()
+        self.serve(self.app)
 
     def fail_next(
         self,

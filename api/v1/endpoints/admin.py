@@ -11,8 +11,8 @@ from api.deps import CampaignAdminServiceDep, ClientIP, CurrentAdmin, CurrentSta
 from domain.audit import Actor
 from domain.campaign_start import NewCampaign
 from domain.campaigns import NewPatient
-from domain.campaigns_admin import CampaignDetail, CampaignFilters, CampaignSummary, CreatedCampaign, HandoffItem
-from models.campaign import Campaign
+from domain.campaigns_admin import CampaignFilters, CreatedCampaign
+from models.campaign import Campaign, CampaignDetail, CampaignSummary, HandoffItem
 from models.enums import CampaignStatus, CampaignType
 from schemas.admin import (
     AuditPage,
