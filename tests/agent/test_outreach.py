@@ -16,6 +16,7 @@ from core.clock import FixedClock
 from core.config import Settings
 from core.container import Container, build_container
 from db.embedded import free_port
+from domain.campaign_links import campaign_booking_url
 from main import create_app
 from models.appointment import Appointment
 from models.base import new_id
@@ -608,14 +609,17 @@ async def test_trigger_unknown_or_closed_campaign(app_client: tuple[httpx.AsyncC
 async def test_llm_writes_the_message_with_only_the_minimum_data(
     outreach_settings: Callable[..., Settings], openai: Any, smtp: SmtpSink
 ) -> None:
-    container = await build_container(outreach_settings(OPENAI_API_KEY="test", OPENAI_BASE_URL=openai.base_url))
+    settings = outreach_settings(OPENAI_API_KEY="test", OPENAI_BASE_URL=openai.base_url)
+    clock = FixedClock(datetime.now(UTC))  # the campaign link's token is stamped with this time
+    container = await build_container(settings, clock=clock)
     try:
-        await seed(container)
+        seeded = await seed(container)
+        link = campaign_booking_url(settings, seeded.id, now=clock.now())
         openai.queue_json(
             {
                 "subject": "We miss you at Bright Smiles",
-                "body": "Hi Ann, it's time for your check-up. Book here: https://clinic.example/book",
-                "short_text": "Hi Ann, time for a check-up: https://clinic.example/book",
+                "body": f"Hi Ann, it's time for your check-up. Book here: {link}",
+                "short_text": f"Hi Ann, time for a check-up: {link}",
             }
         )
         openai.queue_json({"summary": "One email sent; no reply yet."})
@@ -626,6 +630,7 @@ async def test_llm_writes_the_message_with_only_the_minimum_data(
         assert "it's time for your check-up" in message.get_content()
         assert "Unsubscribe" in message.get_content()  # the footer is ours, whatever the model wrote
         prompt = openai.requests[0].content_of("user")
+        assert link in prompt and f"Book here: {link}" in message.get_content()  # the model's text went through
         assert "Ann" in prompt and "Lee" not in prompt and "ann.lee@example.com" not in prompt
         assert "+15551230000" not in prompt
         patient = await container.repos.patients.get_by_email("ann.lee@example.com")
