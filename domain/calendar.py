@@ -40,7 +40,6 @@ def appointment_ics(appointment: Appointment, settings: Settings) -> bytes:
     # Added in UTC, then shown in clinic time: wall-clock arithmetic on a zoned datetime is wrong across DST.
     start = start_utc.astimezone(zone)
     end = (start_utc + timedelta(minutes=appointment.duration_minutes)).astimezone(zone)
-    created, updated = _utc(appointment.created_at), _utc(appointment.updated_at)
     event = Event.new(
         uid=appointment_uid(appointment, settings),
         start=start,
@@ -51,9 +50,8 @@ def appointment_ics(appointment: Appointment, settings: Settings) -> bytes:
             f"{appointment.service} with {appointment.doctor}.\n"
             f"To change or cancel, call {settings.CLINIC_NAME} at {settings.CLINIC_PHONE}."
         ),
-        # Every change (a move, a cancellation) bumps updated_at: seconds since creation only ever grow.
-        sequence=max(0, int((updated - created).total_seconds())),
-        stamp=updated,
+        sequence=appointment.sequence,
+        stamp=_utc(appointment.updated_at),
         status=STATUS.CANCELLED if appointment.status == AppointmentStatus.CANCELLED else STATUS.CONFIRMED,
     )
     calendar = Calendar.new(
