@@ -63,7 +63,17 @@ def test_one_event_in_clinic_time_after_the_spring_change(make_settings: Callabl
     assert offsets == {"+0100", "+0200"}
 
 
-def test_winter_time_and_the_end_crossing_no_change(make_settings: Callable[..., Settings]) -> None:
+def test_a_visit_across_the_clock_change_lasts_its_real_length(make_settings: Callable[..., Settings]) -> None:
+    settings = clinic(make_settings)
+    # 01:30 winter time on the night of the change: 45 real minutes later it is 03:15 summer time.
+    start = datetime(2030, 3, 31, 1, 30, tzinfo=BERLIN)
+    [event] = Calendar.from_ical(appointment_ics(appointment(start), settings)).events
+    end = event.end
+    assert isinstance(end, datetime) and end == datetime(2030, 3, 31, 3, 15, tzinfo=BERLIN)
+    assert end.astimezone(UTC) - start_of(event).astimezone(UTC) == timedelta(minutes=45)
+
+
+def test_winter_time_before_the_change(make_settings: Callable[..., Settings]) -> None:
     settings = clinic(make_settings)
     start = datetime(2030, 3, 29, 19, 30, tzinfo=BERLIN)  # the Friday before the change: still +01:00
     [event] = Calendar.from_ical(appointment_ics(appointment(start, minutes=30), settings)).events
