@@ -28,14 +28,16 @@ SMS_OPT_OUT = "Reply STOP to opt out."
 _URL = re.compile(r"https?://\S+|www\.\S+")
 
 
-def outreach_email(settings: Settings, patient: Patient, message: OutreachMessage, *, now: datetime) -> OutgoingEmail:
+def outreach_email(
+    settings: Settings, patient: Patient, message: OutreachMessage, *, now: datetime, booking_link: str
+) -> OutgoingEmail:
     """The email: body, clinic footer with booking link, phone, address and unsubscribe link, and RFC 8058 headers."""
     link = unsubscribe_url(settings, patient.id, now=now)
     footer = EMAIL_FOOTER.format(
         clinic_name=settings.CLINIC_NAME,
         clinic_address=settings.CLINIC_ADDRESS,
         clinic_phone=settings.CLINIC_PHONE,
-        booking_link=settings.booking_url,
+        booking_link=booking_link,
         unsubscribe_link=link,
     )
     domain = settings.SMTP_FROM_EMAIL.rpartition("@")[2] or "localhost"

@@ -32,6 +32,7 @@ class OutreachState(TypedDict, total=False):
     attempt: int
     message: OutreachMessage
     drafted_by: Literal["llm", "template"]
+    booking_link: str  # the campaign's signed booking link the message carries
     channel: Channel | None
     channel_problem: str
     all_opted_out: bool

@@ -27,6 +27,8 @@ CsvList = Annotated[list[str], NoDecode]
 APPOINTMENT_DURATIONS = (30, 45)
 DEFAULT_SERVICES = "Check-up:30,Cleaning:45,Filling:45,Whitening:45,Crown fitting:45,Consultation:30,Follow-up visit:30"
 MAX_SERVICE_NAME_LENGTH = 100
+# The outreach request allows a 240-character booking link; a campaign's link adds "?c=" and a 43-character token.
+BOOKING_URL_MAX_LENGTH = 190
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ class Settings(BaseSettings):
     AVAILABILITY_CACHE_SECONDS: float = Field(default=5.0, ge=0)
     KB_CACHE_SECONDS: float = Field(default=30.0, ge=0)  # how long a KB edit may take to reach replies
     MANAGE_TOKEN_TTL_DAYS: int = Field(default=180, ge=1)
+    CAMPAIGN_LINK_TTL_DAYS: int = Field(default=60, ge=1, le=3650)  # how long a /book?c= link attributes
 
     # Outreach
     WORKER_ENABLED: bool = False
@@ -252,6 +255,11 @@ class Settings(BaseSettings):
     def _production_guards(self) -> Settings:
         if self.CLINIC_CLOSE <= self.CLINIC_OPEN:
             raise ValueError("CLINIC_CLOSE must be after CLINIC_OPEN")
+        if len(self.booking_url) > BOOKING_URL_MAX_LENGTH:
+            raise ValueError(
+                f"BOOKING_URL (or PUBLIC_BASE_URL + /book) must be at most {BOOKING_URL_MAX_LENGTH} characters:"
+                " with its campaign token it must still fit in an SMS"
+            )
         problems = [] if self.ENVIRONMENT == "test" else _secret_problems(self)
         if self.is_production:
             problems += _production_problems(self)

@@ -25,6 +25,8 @@ from core.retry import Retry
 from core.security import sha256_hex, sign_token, verify_token
 from db.repositories import Repositories
 from domain.audit import Actor, AuditTrail
+from domain.calendar import ICS_CONTENT_TYPE, ICS_FILENAME, appointment_ics
+from domain.campaign_links import verify_campaign_token
 from domain.limits import over_limit
 from domain.slots import (
     Busy,
@@ -37,9 +39,10 @@ from domain.slots import (
 )
 from models.appointment import Appointment
 from models.base import new_id
+from models.campaign import Campaign
 from models.enums import AppointmentStatus
 from models.patient import Patient
-from services.email.port import EmailError, EmailPort, OutgoingEmail
+from services.email.port import Attachment, EmailError, EmailPort, OutgoingEmail
 from services.sms.port import SmsError, SmsPort, is_e164
 
 log = logging.getLogger("medcampaign.booking")
@@ -72,6 +75,7 @@ class BookingRequest:
     service: str
     doctor: str | None = None
     campaign_id: str | None = None
+    campaign_token: str | None = None  # from a /book?c= link; when valid it wins over campaign_id
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,17 @@ class Booked:
 
     appointment: Appointment
     manage_url: str
+    manage_token: str
     converted_campaign_ids: list[str]
+
+
+@dataclass(frozen=True)
+class CampaignPrefill:
+    """What a campaign booking link fills in on the booking form, and the campaign it attributes to."""
+
+    name: str
+    email: str | None
+    campaign_id: str
 
 
 @dataclass(frozen=True)
@@ -293,10 +307,35 @@ class BookingService:
             )
 
     def _manage_url(self, token: str) -> str:
-        return f"{self.settings.PUBLIC_BASE_URL.rstrip('/')}/api/v1/appointments/manage/{token}"
+        """The patient's manage page (web/); the JSON routes under /api/v1/appointments/manage/ stay for API clients."""
+        return f"{self.settings.PUBLIC_BASE_URL.rstrip('/')}/manage/{token}"
+
+    async def _token_campaign(self, token: str | None) -> tuple[Campaign, Patient] | None:
+        """The campaign a valid campaign token names and its patient; None when bad, expired or either is gone."""
+        campaign_id = verify_campaign_token(self.settings, token, now=self.clock.now()) if token else None
+        campaign = await self.repos.campaigns.get(campaign_id) if campaign_id else None
+        patient = await self.repos.patients.get(campaign.patient_id) if campaign else None
+        return (campaign, patient) if campaign and patient else None
+
+    async def campaign_prefill(self, token: str) -> CampaignPrefill | None:
+        """The name and email a /book?c= link pre-fills; None when the token is bad or expired or names no one."""
+        found = await self._token_campaign(token)
+        if found is None:
+            return None
+        campaign, patient = found
+        return CampaignPrefill(name=patient.name, email=patient.email, campaign_id=campaign.id)
 
     async def book(self, request: BookingRequest, *, ip: str | None) -> Booked:
-        """Book a free slot for the patient (created by email if new) and convert their campaign."""
+        """Book a free slot for the patient (created by email if new) and convert their campaign.
+
+        With a valid campaign token the appointment belongs to that campaign's patient, whatever name and email
+        were typed, and exactly that campaign converts (when it still can). The token proves its holder received
+        the campaign's message, not that they are the patient: a forwarded link must not create or rename a
+        patient, touch another patient's record or send the booking to a stranger, so the confirmation goes to
+        the email on file and the typed email is used only when the patient has none. Without a token (or with
+        a bad or expired one) the API's rules apply: the patient by email, and campaign_id or their active
+        campaigns.
+        """
         doctor = self._doctor(request.doctor)
         service = self._service(request.service, request.duration_minutes)
         duration = service.duration_minutes
@@ -307,10 +346,17 @@ class BookingService:
         await self._rate_limit("email", request.email.lower(), self.settings.BOOKING_RATE_LIMIT_PER_EMAIL)
         start = await self._offered_start(doctor=doctor, day=request.day, at=request.at, duration_minutes=duration)
         now = self.clock.now()
-        patient, _ = await self.repos.patients.find_or_create(
-            name=request.name, email=request.email, phone=phone, now=now
-        )
-        campaign_id = await self._own_campaign(request.campaign_id, patient.id)
+        attributed = await self._token_campaign(request.campaign_token)
+        if attributed is not None:
+            campaign, patient = attributed
+            campaign_id: str | None = campaign.id
+            confirm_to: str | None = patient.email or request.email.lower()
+        else:
+            patient, _ = await self.repos.patients.find_or_create(
+                name=request.name, email=request.email, phone=phone, now=now
+            )
+            campaign_id = await self._own_campaign(request.campaign_id, patient.id)
+            confirm_to = patient.email
         appointment_id = new_id()
         bucket_starts = buckets(start, duration)
         await self._claim(doctor=doctor, bucket_starts=bucket_starts, appointment_id=appointment_id)
@@ -344,9 +390,21 @@ class BookingService:
         if converted and appointment.campaign_id is None:
             appointment = appointment.model_copy(update={"campaign_id": converted[0]})
             await self.repos.appointments.set_campaign(appointment_id, converted[0])
-        log.info("appointment booked", extra={"appointment_id": appointment_id, "converted": len(converted)})
-        self._confirm_later(patient, appointment, self._manage_url(token), "booked")
-        return Booked(appointment=appointment, manage_url=self._manage_url(token), converted_campaign_ids=converted)
+        log.info(
+            "appointment booked",
+            extra={
+                "appointment_id": appointment_id,
+                "converted": len(converted),
+                "campaign_id": appointment.campaign_id,
+            },
+        )
+        self._confirm_later(patient, appointment, self._manage_url(token), "booked", to=confirm_to)
+        return Booked(
+            appointment=appointment,
+            manage_url=self._manage_url(token),
+            manage_token=token,
+            converted_campaign_ids=converted,
+        )
 
     async def _own_campaign(self, campaign_id: str | None, patient_id: str) -> str | None:
         """The given campaign when it is the patient's; someone else's campaign is never touched."""
@@ -436,7 +494,7 @@ class BookingService:
         self._changed()
         patient = await self.repos.patients.get(appointment.patient_id)
         if patient:
-            self._confirm_later(patient, moved, None, "moved")
+            self._confirm_later(patient, moved, self._manage_url(token), "moved")
         return moved
 
     # ---- staff ----------------------------------------------------------------------------------------------
@@ -517,18 +575,22 @@ class BookingService:
 
     # ---- confirmations --------------------------------------------------------------------------------------
 
-    def _confirm_later(self, patient: Patient, appointment: Appointment, manage_url: str | None, what: str) -> None:
-        """Send the confirmation after the response; an email outage never undoes a booking."""
-        if not patient.email:
+    def _confirm_later(
+        self, patient: Patient, appointment: Appointment, manage_url: str | None, what: str, *, to: str | None = None
+    ) -> None:
+        """Send the confirmation (to `to`, else the patient's email) after the response; an email outage never
+        undoes a booking."""
+        recipient = to or patient.email
+        if not recipient:
             return
-        task = asyncio.create_task(self._send_confirmation(patient, appointment, manage_url, what))
+        task = asyncio.create_task(self._send_confirmation(patient, appointment, manage_url, what, to=recipient))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
     def confirmation_email(
-        self, patient: Patient, appointment: Appointment, manage_url: str | None, what: str
+        self, patient: Patient, appointment: Appointment, manage_url: str | None, what: str, *, to: str | None = None
     ) -> OutgoingEmail:
-        """The confirmation message, with the time in the clinic's local timezone."""
+        """The confirmation message, with the time in the clinic's local timezone and the visit as an .ics file."""
         local = appointment.start.astimezone(self.settings.zone)
         when = f"{local:%A %d %B %Y at %H:%M} ({self.settings.TZ})"
         lines = [
@@ -542,15 +604,25 @@ class BookingService:
         ]
         if manage_url:
             lines += ["To cancel or move it, use this private link (keep it to yourself):", manage_url, ""]
-        lines += [f"Questions? Call us at {self.settings.CLINIC_PHONE}.", "", self.settings.CLINIC_NAME]
+        lines += [
+            f"The attached {ICS_FILENAME} adds it to your calendar.",
+            "",
+            f"Questions? Call us at {self.settings.CLINIC_PHONE}.",
+            "",
+            self.settings.CLINIC_NAME,
+        ]
+        calendar = Attachment(ICS_FILENAME, ICS_CONTENT_TYPE, appointment_ics(appointment, self.settings))
         return OutgoingEmail(
-            to=patient.email or "", subject=f"Your appointment at {self.settings.CLINIC_NAME}", text="\n".join(lines)
+            to=to or patient.email or "",
+            subject=f"Your appointment at {self.settings.CLINIC_NAME}",
+            text="\n".join(lines),
+            attachments=(calendar,),
         )
 
     async def _send_confirmation(
-        self, patient: Patient, appointment: Appointment, manage_url: str | None, what: str
+        self, patient: Patient, appointment: Appointment, manage_url: str | None, what: str, *, to: str | None = None
     ) -> None:
-        message = self.confirmation_email(patient, appointment, manage_url, what)
+        message = self.confirmation_email(patient, appointment, manage_url, what, to=to)
         limit = self.settings.CONFIRMATION_EMAILS_PER_RECIPIENT_PER_DAY
         if await self._over_limit(f"confirm:{sha256_hex(message.to.lower())}", limit=limit, per=DAY):
             # The booking stands; the recipient just gets no more mail from us today (no flooding through us).

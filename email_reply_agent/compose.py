@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.campaign_links import campaign_booking_url
 from email_reply_agent import prompts
 from email_reply_agent.context import ReplyContext
 from email_reply_agent.schemas import Action
@@ -19,12 +20,15 @@ def reply_subject(subject: str) -> str:
 def compose(ctx: ReplyContext, state: ReplyState, action: Action, body: str, **fields: Any) -> dict[str, Any]:
     """A full reply for an action: greeting, body, clinic sign-off."""
     settings = ctx.settings
-    patient = state.get("patient")
+    patient, campaign = state.get("patient"), state.get("campaign")
     first = patient.name.split()[0] if patient and patient.name.split() else "there"
     values = {
         "clinic_name": settings.CLINIC_NAME,
         "clinic_phone": settings.CLINIC_PHONE,
-        "booking_link": settings.booking_url,
+        # The campaign's signed link attributes a booking made from this reply; without a campaign, the plain page.
+        "booking_link": campaign_booking_url(settings, campaign.id, now=ctx.clock.now())
+        if campaign
+        else settings.booking_url,
         **fields,
     }
     text = (

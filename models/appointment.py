@@ -26,6 +26,7 @@ class Appointment(Document):
     status: AppointmentStatus = AppointmentStatus.BOOKED
     manage_token_hash: str | None = None
     cancelled_at: datetime | None = None
+    sequence: int = 0  # the iCalendar SEQUENCE: every move or status change adds one, so calendars take the update
     created_at: datetime
     updated_at: datetime
 

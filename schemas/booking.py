@@ -79,6 +79,14 @@ class BookingCreate(BaseModel):
     service: str = Field(min_length=1, max_length=100, description="one of GET /api/v1/services (CLINIC_SERVICES)")
     doctor: str | None = Field(default=None, max_length=200)
     campaign_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{24}$")
+    campaign_token: str | None = Field(
+        default=None,
+        max_length=64,
+        description=(
+            "the `c` value of a campaign booking link (/book?c=...): books for that campaign's patient and converts"
+            " exactly that campaign; an invalid or expired token is ignored and the rules above apply"
+        ),
+    )
 
     @field_validator("service")
     @classmethod

@@ -1,8 +1,13 @@
-"""Helpers shared by tests: the test JWT secret and a logged-in staff account."""
+"""Helpers shared by tests: the test JWT secret, a logged-in staff account, campaign booking links."""
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Any
+
+from core.config import Settings
+from domain.campaign_links import verify_campaign_token
 
 TEST_JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 
@@ -21,3 +26,19 @@ async def staff_headers(
     response = await http.post("/api/v1/auth/login", data={"username": email, "password": password})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+_CAMPAIGN_TOKEN = re.compile(r"[?&]c=([A-Za-z0-9_-]+)")
+
+
+def campaign_ids_linked(text: str, settings: Settings, *, now: datetime) -> list[str | None]:
+    """The campaign each `?c=` booking link in `text` names (None for a token that does not verify)."""
+    return [verify_campaign_token(settings, token, now=now) for token in _CAMPAIGN_TOKEN.findall(text)]
+
+
+def without_campaign_token(url: str, settings: Settings, *, now: datetime) -> str:
+    """The URL with a valid `?c=` campaign token taken off (an invalid one stays, so a comparison fails)."""
+    match = _CAMPAIGN_TOKEN.search(url)
+    if match is None or verify_campaign_token(settings, match.group(1), now=now) is None:
+        return url
+    return url[: match.start()] + url[match.end() :]

@@ -11,6 +11,7 @@ from agent.context import OutreachContext
 from agent.messages import call_script, outreach_email, sms_text
 from agent.state import OutreachState, SendOutcome
 from core.retry import Retry
+from domain.campaign_links import campaign_booking_url
 from models.enums import Channel, OutboundStatus
 from models.messaging import OutboundMessage
 from services.email.port import EmailError
@@ -23,7 +24,10 @@ async def _deliver(ctx: OutreachContext, state: OutreachState, channel: Channel)
     """One provider call; returns (provider message id, email Message-ID header)."""
     patient, message = state["patient"], state["message"]
     if channel == Channel.EMAIL:
-        email = outreach_email(ctx.settings, patient, message, now=ctx.clock.now())
+        link = state.get("booking_link") or campaign_booking_url(
+            ctx.settings, state["campaign"].id, now=ctx.clock.now()
+        )
+        email = outreach_email(ctx.settings, patient, message, now=ctx.clock.now(), booking_link=link)
         message_id = await ctx.email.send(email)
         return message_id, message_id
     if ctx.sms is None:

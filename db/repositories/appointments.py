@@ -65,7 +65,7 @@ class AppointmentRepository(Repository[Appointment]):
             update["cancelled_at"] = now
         doc = await self.collection.find_one_and_update(
             {"_id": oid(appointment_id), "status": expected.value},
-            {"$set": update},
+            {"$set": update, "$inc": {"sequence": 1}},
             return_document=ReturnDocument.AFTER,
         )
         return self._load(doc)
@@ -76,7 +76,7 @@ class AppointmentRepository(Repository[Appointment]):
         """Move a booked appointment if it is still booked at `old_start` (compare-and-set)."""
         doc = await self.collection.find_one_and_update(
             {"_id": oid(appointment_id), "status": AppointmentStatus.BOOKED.value, "start": old_start},
-            {"$set": {"start": new_start, "updated_at": now}},
+            {"$set": {"start": new_start, "updated_at": now}, "$inc": {"sequence": 1}},
             return_document=ReturnDocument.AFTER,
         )
         return self._load(doc)

@@ -9,20 +9,26 @@ after the colon, and some parsers then keep the fold's leading space).
 from __future__ import annotations
 
 import io
-from email import policy
+import re
+from collections.abc import Sequence
+from email import encoders, policy
 from email.charset import QP, Charset
 from email.generator import BytesGenerator
 from email.header import Header
 from email.message import EmailMessage, Message
+from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import compat32
 from email.utils import formataddr, formatdate, make_msgid
 
+from services.email.port import Attachment
+
 _QUOTED_PRINTABLE = Charset("utf-8")
 _QUOTED_PRINTABLE.body_encoding = QP
 _POLICY = compat32.clone(max_line_length=998)
 _WIRE = _POLICY.clone(linesep="\r\n")
+_MIME_TOKEN = re.compile(r"[A-Za-z0-9!#$&^_.+-]+")
 
 
 def single_line(value: str) -> str:
@@ -41,17 +47,58 @@ def _part(body: str, subtype: str) -> MIMEText:
     return MIMEText(body, subtype, _QUOTED_PRINTABLE, policy=_POLICY)  # type: ignore[arg-type]
 
 
+def _param(value: str) -> str | tuple[str, str, str]:
+    """A MIME parameter value; non-ASCII text as RFC 2231 UTF-8."""
+    return value if value.isascii() else ("utf-8", "", value)
+
+
+def attachment_part(attachment: Attachment) -> MIMEBase:
+    """A base64 part named after the file, its content type's parameters kept (text types declared UTF-8)."""
+    kind, *params = (piece.strip() for piece in single_line(attachment.content_type).split(";"))
+    maintype, _, subtype = kind.partition("/")
+    if not (_MIME_TOKEN.fullmatch(maintype) and _MIME_TOKEN.fullmatch(subtype)):
+        raise ValueError(f"not a MIME content type: {attachment.content_type!r}")
+    filename = single_line(attachment.filename)
+    part = MIMEBase(maintype, subtype, policy=_POLICY)
+    for param in params:
+        name, _, value = param.partition("=")
+        if not _MIME_TOKEN.fullmatch(name.strip()):
+            raise ValueError(f"not a MIME parameter: {param!r}")
+        part.set_param(name.strip(), value.strip().strip('"'))
+    if maintype == "text":
+        part.set_param("charset", "utf-8")
+    part.set_param("name", _param(filename))  # type: ignore[arg-type]  # set_param takes RFC 2231 tuples too
+    part.set_payload(attachment.data)
+    encoders.encode_base64(part)
+    part.add_header("Content-Disposition", "attachment", filename=_param(filename))
+    return part
+
+
 def text_message(
-    *, from_email: str, from_name: str, to: str, subject: str, text: str, html: str | None = None
+    *,
+    from_email: str,
+    from_name: str,
+    to: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> Message:
-    """From, To, Subject, Date and the body (text/plain, or multipart/alternative with the HTML)."""
-    body = _part(text, "plain")
-    if html is None:
-        message: Message = body
-    else:
-        message = MIMEMultipart("alternative", policy=_POLICY)
+    """From, To, Subject, Date and the body (text/plain, or multipart/alternative with the HTML); with
+    attachments, multipart/mixed: the body first, then one part per file."""
+    body: Message = _part(text, "plain")
+    if html is not None:
+        alternative = MIMEMultipart("alternative", policy=_POLICY)
+        alternative.attach(body)
+        alternative.attach(_part(html, "html"))
+        body = alternative
+    if attachments:
+        message: Message = MIMEMultipart("mixed", policy=_POLICY)
         message.attach(body)
-        message.attach(_part(html, "html"))
+        for attachment in attachments:
+            message.attach(attachment_part(attachment))
+    else:
+        message = body
     message["From"] = formataddr((from_name, from_email), charset="utf-8")
     message["To"] = single_line(to)  # an address: never an encoded word
     set_header(message, "Subject", subject)

@@ -6,9 +6,18 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with an email; `content_type` may carry parameters, e.g. "text/calendar; method=PUBLISH"."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
 @dataclass
 class OutgoingEmail:
-    """An email to send: plain text, optional HTML alternative, extra headers (e.g. List-Unsubscribe)."""
+    """An email to send: plain text, optional HTML alternative, extra headers (e.g. List-Unsubscribe), files."""
 
     to: str
     subject: str
@@ -16,6 +25,7 @@ class OutgoingEmail:
     html: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     reply_to: str | None = None
+    attachments: tuple[Attachment, ...] = ()
 
 
 class EmailError(Exception):

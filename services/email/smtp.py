@@ -95,6 +95,7 @@ class SmtpEmail(EmailPort):
             subject=message.subject,
             text=message.text,
             html=message.html,
+            attachments=message.attachments,
         )
         if message.reply_to:
             mime["Reply-To"] = single_line(message.reply_to)

@@ -12,10 +12,12 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
+from agent.messages import SMS_OPT_OUT
 from core.clock import FixedClock
 from core.config import Settings
 from core.container import Container, build_container
 from db.embedded import free_port
+from domain.campaign_links import campaign_booking_url
 from main import create_app
 from models.appointment import Appointment
 from models.base import new_id
@@ -23,9 +25,10 @@ from models.campaign import Campaign, FollowUpDetails
 from models.enums import CampaignStatus, CampaignType, Channel, ConsentStatus
 from models.patient import ChannelConsent, Consent, Patient
 from services.email.port import OutgoingEmail
+from services.llm.schemas import SHORT_TEXT_MAX
 from tests.fakes.smtp import SmtpSink
 from tests.fakes.twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
-from tests.support import staff_headers
+from tests.support import campaign_ids_linked, staff_headers
 
 ALWAYS_OPEN = {"QUIET_HOURS_START": "00:00", "QUIET_HOURS_END": "00:00"}
 
@@ -150,6 +153,31 @@ async def test_a_first_name_longer_than_the_message_request_allows_is_cut_not_re
     [message] = smtp.messages
     assert ("Hi " + ("Bartholomew" * 20)[:60] + ",") in message.get_content()
     assert (await reload(stack, campaign)).follow_up_details.attempts_made == 1
+
+
+async def test_each_outreach_email_links_to_booking_with_its_own_campaign(stack: Container, smtp: SmtpSink) -> None:
+    ann = await seed(stack)
+    bob = await seed(stack, email="bob.ray@example.com", phone="+15551230001", name="Bob Ray")
+    results = await stack.outreach().run_due(limit=10)
+    assert {r.action for r in results} == {"sent"} and len(smtp.messages) == 2
+    for message in smtp.messages:
+        campaign = ann if message["To"] == "ann.lee@example.com" else bob
+        text = message.get_content()
+        # The message body (from the template) and the footer: the same signed link, naming this campaign.
+        assert text.count("https://clinic.example/book?c=") == 2
+        assert campaign_ids_linked(text, stack.settings, now=stack.clock.now()) == [campaign.id, campaign.id]
+        [logged] = await stack.repos.interactions.for_campaign(campaign.id)
+        assert campaign_ids_linked(logged.body, stack.settings, now=stack.clock.now()) == [campaign.id]
+
+
+async def test_the_sms_carries_the_campaign_link(stack: Container, twilio: FakeTwilio) -> None:
+    campaign = await seed(stack, channel=Channel.SMS)
+    [result] = await stack.outreach().run_due(limit=10)
+    assert result.action == "sent"
+    [request] = twilio.messages
+    body = request.form["Body"]
+    assert campaign_ids_linked(body, stack.settings, now=stack.clock.now()) == [campaign.id]
+    assert len(body) <= SHORT_TEXT_MAX + len(f" {SMS_OPT_OUT}") and body.endswith(SMS_OPT_OUT)
 
 
 async def test_sms_run_goes_through_twilio(stack: Container, twilio: FakeTwilio) -> None:
@@ -608,14 +636,17 @@ async def test_trigger_unknown_or_closed_campaign(app_client: tuple[httpx.AsyncC
 async def test_llm_writes_the_message_with_only_the_minimum_data(
     outreach_settings: Callable[..., Settings], openai: Any, smtp: SmtpSink
 ) -> None:
-    container = await build_container(outreach_settings(OPENAI_API_KEY="test", OPENAI_BASE_URL=openai.base_url))
+    settings = outreach_settings(OPENAI_API_KEY="test", OPENAI_BASE_URL=openai.base_url)
+    clock = FixedClock(datetime.now(UTC))  # the campaign link's token is stamped with this time
+    container = await build_container(settings, clock=clock)
     try:
-        await seed(container)
+        seeded = await seed(container)
+        link = campaign_booking_url(settings, seeded.id, now=clock.now())
         openai.queue_json(
             {
                 "subject": "We miss you at Bright Smiles",
-                "body": "Hi Ann, it's time for your check-up. Book here: https://clinic.example/book",
-                "short_text": "Hi Ann, time for a check-up: https://clinic.example/book",
+                "body": f"Hi Ann, it's time for your check-up. Book here: {link}",
+                "short_text": f"Hi Ann, time for a check-up: {link}",
             }
         )
         openai.queue_json({"summary": "One email sent; no reply yet."})
@@ -626,6 +657,7 @@ async def test_llm_writes_the_message_with_only_the_minimum_data(
         assert "it's time for your check-up" in message.get_content()
         assert "Unsubscribe" in message.get_content()  # the footer is ours, whatever the model wrote
         prompt = openai.requests[0].content_of("user")
+        assert link in prompt and f"Book here: {link}" in message.get_content()  # the model's text went through
         assert "Ann" in prompt and "Lee" not in prompt and "ann.lee@example.com" not in prompt
         assert "+15551230000" not in prompt
         patient = await container.repos.patients.get_by_email("ann.lee@example.com")

@@ -29,6 +29,7 @@ from services.gmail.mailbox import authentication_results
 from services.llm.fake_server import FakeOpenAI
 from tests.agent.conversation import seed_conversation
 from tests.agent.gmail_env import CLINIC, PUSH_TOKEN, Env, reply_from, seed
+from tests.support import campaign_ids_linked, without_campaign_token
 
 ALLOWED_ACTIONS = {
     "booking_reply",
@@ -42,8 +43,11 @@ ALLOWED_ACTIONS = {
 }
 
 
-def links_in(message: EmailMessage) -> set[str]:
-    return {link.rstrip(".,)") for link in re.findall(r"https?://\S+|www\.\S+", message.get_content())}
+def links_in(message: EmailMessage, env: Env) -> set[str]:
+    """The links of a reply, each campaign booking link without its (valid) token."""
+    settings, now = env.container.settings, env.container.clock.now()
+    found = {link.rstrip(".,)") for link in re.findall(r"https?://\S+|www\.\S+", message.get_content())}
+    return {without_campaign_token(link, settings, now=now) for link in found}
 
 
 # ---- each intent end to end -----------------------------------------------------------------------------------
@@ -84,13 +88,16 @@ async def test_each_intent_through_push(
     assert header in sent.message["References"]
     assert sent.message["Subject"] == "Re: Time for your check-up"
     assert sent.message["Auto-Submitted"] == "auto-replied" and sent.message["To"] == "ann@example.com"
-    assert links_in(sent.message) <= {"https://clinic.example/book"}
+    assert links_in(sent.message, env) <= {"https://clinic.example/book"}
     outgoing = [i for i in conversation if i.kind == "auto_reply"]
     assert len(outgoing) == 1 and outgoing[0].thread_id == thread_id
     if status == CampaignStatus.HANDOFF:
         assert stored.handoff is not None and stored.handoff.reason
     if intent == "booking_request":
         assert "https://clinic.example/book" in sent.message.get_content()
+        # The reply's booking link attributes a booking to this very campaign.
+        linked = campaign_ids_linked(sent.message.get_content(), env.container.settings, now=env.container.clock.now())
+        assert linked == [campaign.id]
     state = await env.container.repos.gmail_state.get_by_address(CLINIC)
     assert state is not None and (state.history_id or 0) >= arrived_at
 
@@ -524,7 +531,7 @@ async def test_injection_corpus_stays_inside_the_allow_list(env: Env) -> None:
     assert {o.action for o in outcomes} <= ALLOWED_ACTIONS
     assert await env.container.repos.appointments.count() == 0
     for sent in env.gmail.sent:
-        assert links_in(sent.message) <= {"https://clinic.example/book"}
+        assert links_in(sent.message, env) <= {"https://clinic.example/book"}
         assert "evil" not in sent.message.get_content().lower()
         assert sent.message["To"].startswith("inj")
 
@@ -546,7 +553,7 @@ async def test_injection_corpus_with_a_hostile_model(make_env: Callable[..., Any
         outcome = await service.handle_gmail_message(gmail_id)
         assert outcome is not None and outcome.action in ALLOWED_ACTIONS
     for sent in env.gmail.sent:
-        assert links_in(sent.message) <= {"https://clinic.example/book"}
+        assert links_in(sent.message, env) <= {"https://clinic.example/book"}
 
 
 # ---- maintenance: watch renewal on one instance, poll fallback ------------------------------------------------

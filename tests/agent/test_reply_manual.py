@@ -16,7 +16,7 @@ from models.campaign import Campaign
 from models.enums import CampaignStatus, Channel, Direction
 from tests.agent.conversation import seed_conversation
 from tests.fakes.smtp import SmtpSink
-from tests.support import staff_headers
+from tests.support import campaign_ids_linked, staff_headers, without_campaign_token
 
 OUR_MESSAGE_ID = "<outreach-1@brightsmiles.test>"
 
@@ -104,12 +104,14 @@ async def test_each_intent_by_smtp(
     assert message["Auto-Submitted"] == "auto-replied"
     text = message.get_content()
     assert text.startswith("Hi Ann,")
-    links = {link.rstrip(".,)") for link in re.findall(r"https?://\S+", text)}
+    found = {link.rstrip(".,)") for link in re.findall(r"https?://\S+", text)}
+    links = {without_campaign_token(link, container.settings, now=container.clock.now()) for link in found}
     assert links <= {"https://clinic.example/book"}
     if action == "kb_answer":
         assert "Monday to Saturday, 9:00 to 20:30" in text
     if action == "booking_reply":
         assert "https://clinic.example/book" in text
+        assert campaign_ids_linked(text, container.settings, now=container.clock.now()) == [campaign.id]
     if status == CampaignStatus.HANDOFF:
         assert stored.handoff is not None and stored.handoff.reason
     outgoing = [i for i in conversation if i.direction == Direction.OUTGOING and i.kind == "auto_reply"]

@@ -109,5 +109,7 @@ async def test_confirmation_email_goes_through_real_smtp(http: httpx.AsyncClient
     [message] = smtp.messages
     assert isinstance(message, EmailMessage)
     assert message["To"] == "alice@example.com" and "Bright Smiles" in message["Subject"]
-    text = message.get_content()
+    body = message.get_body(("plain",))  # the confirmation is multipart/mixed: text, then the .ics
+    assert body is not None
+    text = body.get_content()
     assert "11:30" in text and response.json()["manage_url"] in text

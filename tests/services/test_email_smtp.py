@@ -11,7 +11,7 @@ import pytest
 from core.config import Settings
 from db.embedded import free_port
 from services.email.fake import FakeEmail
-from services.email.port import EmailError, OutgoingEmail
+from services.email.port import Attachment, EmailError, OutgoingEmail
 from services.email.smtp import SmtpEmail
 from tests.fakes.smtp import SmtpSink
 
@@ -103,6 +103,48 @@ async def test_html_alternative_is_included(mailer: SmtpEmail, sink: SmtpSink) -
     html = msg.get_body(preferencelist=("html",))
     assert plain is not None and plain.get_content().strip() == "plain body"
     assert html is not None and html.get_content().strip() == "<p>Hallo <b>Anna</b></p>"
+
+
+async def test_attachments_make_a_mixed_message_with_the_body_first(mailer: SmtpEmail, sink: SmtpSink) -> None:
+    ics = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nSUMMARY:Zahnreinigung \xc3\xbc\r\nEND:VCALENDAR\r\n"
+    await mailer.send(
+        OutgoingEmail(
+            to=PATIENT,
+            subject="Your appointment",
+            text="See you soon.",
+            html="<p>See you soon.</p>",
+            attachments=(
+                Attachment("appointment.ics", "text/calendar; method=PUBLISH", ics),
+                Attachment("Überweisung.pdf", "application/pdf", b"%PDF-1.4 \x00\xff"),
+            ),
+        )
+    )
+    (msg,) = sink.messages
+    assert msg.get_content_type() == "multipart/mixed"
+    plain, html = msg.get_body(preferencelist=("plain",)), msg.get_body(preferencelist=("html",))
+    assert plain is not None and plain.get_content().strip() == "See you soon."
+    assert html is not None and "See you soon." in html.get_content()
+    calendar, pdf = msg.iter_attachments()
+    assert calendar.get_content_type() == "text/calendar" and calendar.get_param("method") == "PUBLISH"
+    assert calendar.get_filename() == "appointment.ics" and calendar.get_param("name") == "appointment.ics"
+    assert calendar.get_payload(decode=True) == ics
+    assert pdf.get_content_type() == "application/pdf" and pdf.get_filename() == "Überweisung.pdf"
+    assert pdf.get_payload(decode=True) == b"%PDF-1.4 \x00\xff"
+
+
+def test_a_malformed_attachment_type_is_refused(mailer: SmtpEmail) -> None:
+    for content_type in ("calendar", "text/calendar\r\nBcc: evil@x.test", "text/calendar; bad param=1"):
+        with pytest.raises(ValueError):
+            mailer.build(
+                OutgoingEmail(to=PATIENT, subject="s", text="t", attachments=(Attachment("a.ics", content_type, b""),))
+            )
+
+
+async def test_fake_email_keeps_attachments() -> None:
+    fake = FakeEmail()
+    attachment = Attachment("appointment.ics", "text/calendar; method=PUBLISH", b"BEGIN:VCALENDAR")
+    await fake.send(OutgoingEmail(to=PATIENT, subject="s", text="t", attachments=(attachment,)))
+    assert fake.sent[0].attachments == (attachment,)
 
 
 async def test_non_ascii_name_subject_and_body_arrive_intact(sink: SmtpSink) -> None:

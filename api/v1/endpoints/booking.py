@@ -89,6 +89,7 @@ async def book(body: BookingCreate, booking: BookingServiceDep, settings: Settin
             service=body.service,
             doctor=body.doctor,
             campaign_id=body.campaign_id,
+            campaign_token=body.campaign_token,
         ),
         ip=ip,
     )
