@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 
@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from core.errors import AppError, NotFound, TooManyRequests
+from domain.limits import window_start
 from web.rendering import page
 
 log = logging.getLogger("medcampaign.web")
@@ -41,8 +42,7 @@ def _retry_after(exc: TooManyRequests, now: datetime) -> int:
     if given.isdigit():
         return int(given)
     window = RETRY_WINDOWS.get(exc.error, timedelta(hours=1))
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    return max(1, int((window - (now - epoch) % window).total_seconds()))
+    return max(1, int((window_start(now, window) + window - now).total_seconds()))
 
 
 def _wait_words(seconds: int) -> str:

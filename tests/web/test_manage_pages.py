@@ -142,3 +142,15 @@ async def test_an_unknown_or_malformed_link_is_a_friendly_404_page(
 async def test_the_json_api_manage_routes_stay_json(client: httpx.AsyncClient) -> None:
     response = await client.get(f"/api/v1/appointments/manage/{UNKNOWN}")
     assert response.status_code == 404 and response.json()["error"] == "invalid_manage_link"
+
+
+async def test_moving_too_often_is_a_429_page_saying_when_to_retry(clinic: Clinic) -> None:
+    token = await book(clinic)
+    for at in ("11:00", "12:00", "13:00"):
+        moved = await clinic.http.post(f"/manage/{token}/reschedule", data={"date": "2030-12-05", "time": at})
+        assert moved.status_code == 303, at
+    response = await clinic.http.post(f"/manage/{token}/reschedule", data={"date": "2030-12-05", "time": "14:00"})
+    page = html_page(response, 429)
+    # The limit counts per UTC day; at 07:00 UTC the window turns in 17 hours.
+    assert response.headers["retry-after"] == str(17 * 3600) and "in about 17 hours" in page.html
+    assert "+49 30 1234567" in page.html
