@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from core.config import Settings
-from domain.booking import campaign_token
+from domain.campaign_links import campaign_token
 from main import create_app
 from models.enums import CampaignStatus
 from tests.web.conftest import Clinic, seed_campaigns
