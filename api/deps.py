@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
+from core.clock import Clock
 from core.config import Settings
 from core.container import Container
 from domain.auth import AuthService
@@ -38,6 +39,14 @@ def get_settings(container: ContainerDep) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_clock(container: ContainerDep) -> Clock:
+    """The instance's clock (injectable in tests)."""
+    return container.clock
+
+
+ClockDep = Annotated[Clock, Depends(get_clock)]
 
 
 def get_auth_service(container: ContainerDep) -> AuthService:

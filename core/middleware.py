@@ -27,8 +27,9 @@ _BASE_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
 _HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
-# Swagger UI pages load their assets from a CDN and may be cached; everything else is an API answer.
-_CACHEABLE_PATHS = ("/docs", "/redoc", "/openapi.json")
+# Swagger UI pages load their assets from a CDN and may be cached, as may the pages' static files (they set their
+# own Cache-Control); everything else is an API answer or a page with private data.
+_CACHEABLE_PATHS = ("/docs", "/redoc", "/openapi.json", "/static/")
 
 
 class RequestContextMiddleware:

@@ -1,0 +1,1 @@
+"""The browser surfaces: server-rendered patient pages (book, manage, unsubscribe)."""

@@ -1,0 +1,36 @@
+"""Wires the pages into the app: their routes, /static, and HTML error pages on their paths."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from web.errors import install_page_errors
+from web.rendering import STATIC
+from web.routes import patient, unsubscribe
+
+# Page assets are linked with a content hash (?v=...), so a linked version never changes.
+HASHED_CACHE = "public, max-age=31536000, immutable"
+UNHASHED_CACHE = "public, max-age=3600"
+
+
+class StaticAssets(StaticFiles):
+    """web/static with cache headers: long for hashed links, an hour otherwise."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        """The file (or 304/404) with its Cache-Control."""
+        response = await super().get_response(path, scope)
+        if response.status_code in (200, 304):
+            hashed = b"v=" in scope.get("query_string", b"")
+            response.headers["Cache-Control"] = HASHED_CACHE if hashed else UNHASHED_CACHE
+        return response
+
+
+def install_web(app: FastAPI) -> None:
+    """Add the patient pages; call after the API's error handlers are installed (their handlers are wrapped)."""
+    app.include_router(patient.router)
+    app.include_router(unsubscribe.router)
+    app.mount("/static", StaticAssets(directory=STATIC), name="static")
+    install_page_errors(app)

@@ -1,0 +1,1 @@
+"""Page routes, as thin as the API's: parse, one use case, render or redirect."""
