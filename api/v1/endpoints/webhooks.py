@@ -77,8 +77,8 @@ async def twilio_sms(request: Request, consent: ConsentServiceDep, settings: Set
 
 def _page(title: str, body: str) -> HTMLResponse:
     return HTMLResponse(
-        f"<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
-        f"<title>{html.escape(title)}</title></head>"
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<meta name='viewport' content='width=device-width'><title>{html.escape(title)}</title></head>"
         "<body style='font-family:sans-serif;max-width:36em;margin:3em auto'>"
         f"{body}</body></html>"
     )
