@@ -16,7 +16,7 @@ from pathlib import Path
 
 import typer
 
-from services.browser import INSTALL_HINT, ci, find_chromium
+from services.browser import CHROMIUM_PATH_ENV, INSTALL_HINT, ci, find_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_PATH = ROOT / "var" / "chromium-install.log"
@@ -88,6 +88,10 @@ def ensure(*, install: bool = True) -> str | None:
     found = find_chromium()
     if found and browser_version(found):
         return found
+    configured = os.environ.get(CHROMIUM_PATH_ENV, "").strip()
+    if configured:  # an explicit choice: installing another browser would not change it
+        typer.echo(f"{CHROMIUM_PATH_ENV}={configured} is not a working Chromium binary", err=True)
+        return None
     if not install or not can_apt_install():
         return None
     typer.echo(f"Chromium not found: installing Debian's {APT_PACKAGE} with apt-get (log: {LOG_PATH})...")
