@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench lint mutants clean
+.PHONY: install run test browser screenshots bench lint mutants clean
 
 install: $(STAMP)
 
@@ -17,8 +17,17 @@ $(STAMP): requirements.txt requirements-embedded.txt requirements-dev.txt
 run: install
 	$(BIN)/python -m scripts.dev
 
+# The browser step installs Chromium when missing (apt-get, as root) and fails only with CI=true and no browser;
+# pytest runs either way, so one failure does not hide the others.
 test: install
-	$(BIN)/python -m pytest
+	status=0; $(BIN)/python -m scripts.ensure_browser || status=$$?; \
+	$(BIN)/python -m pytest $(PYTEST_ARGS) || status=$$?; exit $$status
+
+browser: install
+	$(BIN)/python -m scripts.ensure_browser
+
+screenshots: install browser
+	$(BIN)/python -m scripts.screenshots
 
 bench: install
 	$(BIN)/python -m bench

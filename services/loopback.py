@@ -10,13 +10,19 @@ import uvicorn
 from fastapi import FastAPI
 
 
+def bind_loopback() -> socket.socket:
+    """A TCP socket bound to a free loopback port, for a LiveServer to serve on (its URL known before the app)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
 class LiveServer:
     """uvicorn serving an app on a free loopback port, in its own thread and event loop."""
 
-    def __init__(self, app: FastAPI):
-        # Bound here and handed to uvicorn, so the port is ours from the start (no free-port race).
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
+    def __init__(self, app: FastAPI, *, sock: socket.socket | None = None):
+        # Bound before uvicorn starts and handed to it, so the port is ours from the start (no free-port race).
+        self._socket = sock or bind_loopback()
         self.port = int(self._socket.getsockname()[1])
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on")
         self._server = uvicorn.Server(config)
