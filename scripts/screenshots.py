@@ -153,7 +153,11 @@ async def _choose_slot(page: Page) -> str:
 
 
 async def _book(page: Page, viewport: str) -> str:
-    """Choose a slot, fill in the patient and submit: the page that follows is the confirmation."""
+    """Choose a slot a few days out, fill in the patient and submit: the page that follows is the confirmation."""
+    days = page.locator("#calendar-table a")
+    if await days.count() > 3:  # outside the cancellation notice, so the confirmation shows the manage buttons
+        await days.nth(3).click()
+        await page.wait_for_load_state()
     await _choose_slot(page)
     name = page.get_by_label(re.compile(r"\bname\b", re.IGNORECASE))
     email = page.get_by_label(re.compile("e-?mail", re.IGNORECASE))
