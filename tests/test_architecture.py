@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import grimp
-from importlinter.cli import lint_imports
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "pyproject.toml"
+LINT = (
+    "import sys; from importlinter.cli import lint_imports;"
+    " sys.exit(lint_imports(config_filename=sys.argv[1], no_cache=True, no_logo=True))"
+)
 # The composition root is an edge like main.py: it imports every layer, and only edges import it.
 COMPOSITION_ROOT = "core.container"
 
@@ -63,9 +69,17 @@ def test_find_cycle_reports_a_circle_and_accepts_a_chain() -> None:
     assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
 
 
-def test_layer_contracts_hold(monkeypatch) -> None:
-    monkeypatch.chdir(ROOT)
-    assert lint_imports(config_filename=str(CONFIG), no_cache=True, no_logo=True) == 0
+def test_layer_contracts_hold() -> None:
+    # In a child process: import-linter reconfigures logging (it disables existing loggers) for the whole process.
+    result = subprocess.run(
+        [sys.executable, "-c", LINT, str(CONFIG)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_no_cycle_between_top_level_packages() -> None:
