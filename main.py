@@ -19,6 +19,7 @@ from core.logging import configure_logging
 from core.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from core.security import prepare_login_timing
 from domain.inbox import gmail_maintenance
+from web.errors import too_large_answer
 from web.mount import install_web
 
 log = logging.getLogger("medcampaign")
@@ -78,7 +79,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(gmail.router)
     install_web(app)
     # Innermost of the three, so a 413 still carries CORS and security headers.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.MAX_BODY_BYTES, per_path=webhooks.BODY_LIMITS)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.MAX_BODY_BYTES,
+        per_path=webhooks.BODY_LIMITS,
+        answer=too_large_answer(settings),
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.ALLOWED_ORIGINS,

@@ -7,7 +7,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -92,6 +92,10 @@ def _route_template(scope: Scope) -> str:
     return getattr(route, "path", None) or "unmatched"
 
 
+# The 413 for a path in another shape (the pages answer HTML): (headers, body), or None for the JSON answer.
+TooLargeAnswer = Callable[[str, int], tuple[dict[str, str], bytes] | None]
+
+
 class BodyTooLarge(Exception):
     """Raised into the app when a streamed request body passes its limit (the 413 is already sent)."""
 
@@ -99,19 +103,28 @@ class BodyTooLarge(Exception):
 class BodyLimitMiddleware:
     """Answers 413 for a request body over the limit: from Content-Length before reading, or while streaming."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, per_path: Mapping[str, int] | None = None):
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        per_path: Mapping[str, int] | None = None,
+        answer: TooLargeAnswer | None = None,
+    ):
         self.app = app
         self.max_bytes = max_bytes
         self.per_path = dict(per_path or {})  # exact paths that need another limit (an upload, a small webhook)
+        self.answer = answer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.per_path.get(scope["path"], self.max_bytes)
+        path: str = scope["path"]
+        limit = self.per_path.get(path, self.max_bytes)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _send_too_large(send, limit)
+            await self._send_too_large(send, path, limit)
             return
         received = 0
         started = rejected = False
@@ -123,7 +136,7 @@ class BodyLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > limit:
                     if not started:
-                        await _send_too_large(send, limit)
+                        await self._send_too_large(send, path, limit)
                         rejected = True
                     raise BodyTooLarge
             return message
@@ -141,20 +154,21 @@ class BodyLimitMiddleware:
             if not rejected:
                 raise  # a response had already started: nothing to answer, the connection is dropped
 
+    async def _send_too_large(self, send: Send, path: str, limit: int) -> None:
+        custom = self.answer(path, limit) if self.answer else None
+        if custom is None:
+            detail = f"The request body is larger than the {limit}-byte limit"
+            body = json.dumps(error_body("payload_too_large", detail)).encode()
+            custom = ({"content-type": "application/json"}, body)
+        headers, body = custom
+        raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        raw.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": 413, "headers": raw})
+        await send({"type": "http.response.body", "body": body})
+
 
 def _content_length(scope: Scope) -> int | None:
     for name, value in scope.get("headers", []):
         if name == b"content-length":
             return int(value) if value.isdigit() else None
     return None
-
-
-async def _send_too_large(send: Send, limit: int) -> None:
-    detail = f"The request body is larger than the {limit}-byte limit"
-    body = json.dumps(error_body("payload_too_large", detail)).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

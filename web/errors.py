@@ -15,9 +15,11 @@ from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from core.config import Settings
 from core.errors import AppError, NotFound, TooManyRequests
+from core.middleware import TooLargeAnswer
 from domain.limits import window_start
-from web.rendering import page
+from web.rendering import PAGE_HEADERS, page, render_html
 
 log = logging.getLogger("medcampaign.web")
 
@@ -155,6 +157,26 @@ def _either(page_handler: Handler, api_handler: AnyHandler | None) -> Handler:
         return await response if inspect.isawaitable(response) else response
 
     return handle
+
+
+def too_large_answer(settings: Settings) -> TooLargeAnswer:
+    """The body limit's 413 as a page on page paths (elsewhere the JSON answer)."""
+
+    def answer(path: str, limit: int) -> tuple[dict[str, str], bytes] | None:
+        if not is_page(path):
+            return None
+        html = render_html(
+            "error.html",
+            settings,
+            {
+                "title": "This form is too large",
+                "message": "What was sent is larger than we accept. Please go back, shorten it and try again.",
+                "status": 413,
+            },
+        )
+        return {"content-type": "text/html; charset=utf-8", **PAGE_HEADERS}, html.encode()
+
+    return answer
 
 
 def install_page_errors(app: FastAPI) -> None:

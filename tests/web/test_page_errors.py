@@ -34,6 +34,15 @@ async def test_a_wrong_method_on_a_page_is_an_html_405(clinic: Clinic) -> None:
     html_page(response, 405)
 
 
+async def test_a_form_over_the_body_limit_is_an_html_413_page_and_the_api_stays_json(clinic: Clinic) -> None:
+    limit = clinic.container.settings.MAX_BODY_BYTES
+    oversized = {"name": "x" * (limit + 1)}
+    page = html_page(await clinic.http.post("/book", data=oversized), 413)
+    assert page.h1 == "This form is too large" and "+49 30 1234567" in page.html
+    api = await clinic.http.post("/api/v1/appointments/book", content=b"{" + b" " * limit + b"}")
+    assert api.status_code == 413 and api.json()["error"] == "payload_too_large"
+
+
 async def test_the_api_keeps_answering_json(client: httpx.AsyncClient) -> None:
     for path in ("/api/v1/nope", "/bookings", "/api/v1/appointments/manage/x"):
         response = await client.get(path)
