@@ -49,6 +49,7 @@ log = logging.getLogger("medcampaign.booking")
 
 MANAGE_PURPOSE = "manage-appointment"
 MAX_DURATION = timedelta(minutes=45)
+BUCKET = timedelta(minutes=15)  # one slot claim (domain.slots.buckets)
 ORPHAN_CLAIM_AGE = timedelta(seconds=30)
 CONFIRMATION_RETRY_DELAYS = (2.0, 4.0)  # three tries in all
 STAFF_TRANSITIONS = {AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW, AppointmentStatus.CANCELLED}
@@ -193,9 +194,16 @@ class BookingService:
         if day is not None and day < today:
             raise Unprocessable("date is in the past", error="past_date")
 
-    async def _busy(self, doctor: str, start: datetime, end: datetime, *, exclude: str | None = None) -> list[Busy]:
+    async def _busy(
+        self, doctor: str, start: datetime, end: datetime, *, exclude: str | None = None, held: bool = False
+    ) -> list[Busy]:
         rows = await self.repos.appointments.busy_between(doctor=doctor, start=start - MAX_DURATION, end=end)
-        return [Busy(s, s + timedelta(minutes=d)) for appointment_id, s, d in rows if appointment_id != exclude]
+        busy = [Busy(s, s + timedelta(minutes=d)) for appointment_id, s, d in rows if appointment_id != exclude]
+        if held:
+            # A booking in flight has claimed its buckets before its appointment is stored: those times are taken.
+            claimed = await self.repos.slot_claims.claimed_between(start=start, end=end)
+            busy += [Busy(b, b + BUCKET) for d, b in claimed if d == doctor]
+        return busy
 
     def _changed(self) -> None:
         """Appointments changed: forget cached availability and tell listeners (the dashboard snapshot)."""
@@ -204,9 +212,20 @@ class BookingService:
             self._on_change()
 
     async def availability(
-        self, *, year: int, month: int, day: date | None, duration_minutes: int, doctor: str | None
+        self,
+        *,
+        year: int,
+        month: int,
+        day: date | None,
+        duration_minutes: int,
+        doctor: str | None,
+        fresh: bool = False,
     ) -> Availability:
-        """Free slots for a month (or one day of it): one database query."""
+        """Free slots for a month (or one day of it): one database query.
+
+        `fresh` (after a slot was just lost) reads past the cache, which forgets only this instance's own writes,
+        and counts the claims of bookings still in flight as taken: the times as they are right now.
+        """
         chosen = self._doctor(doctor)
         self._check_window(year, month, day)
 
@@ -217,7 +236,7 @@ class BookingService:
                 year=year,
                 month=month,
                 duration_minutes=duration_minutes,
-                busy=await self._busy(chosen, start, end),
+                busy=await self._busy(chosen, start, end, held=fresh),
                 now=self.clock.now(),
                 only_day=day,
             )
@@ -228,6 +247,8 @@ class BookingService:
                 days=[DayAvailability(day=d, slots=s) for d, s in days],
             )
 
+        if fresh:
+            return await compute()
         # Served from a short-lived cache: a slot shown free may be gone by booking time, and booking re-checks.
         return await self._cache.get((chosen, year, month, duration_minutes, day), compute)
 

@@ -191,6 +191,22 @@ MUTANTS = (
         ("tests/domain/test_dashboard_snapshot.py", "tests/api/test_admin_dashboard.py"),
     ),
     Mutant(
+        "fresh times after a lost slot",
+        "the 409 page served from the availability cache",
+        "domain/booking.py",
+        "        if fresh:\n            return await compute()\n",
+        "",
+        ("tests/web/test_taken_slot_pages.py",),
+    ),
+    Mutant(
+        "fresh times after a lost slot",
+        "claims of bookings in flight not counted",
+        "domain/booking.py",
+        "        if held:\n",
+        "        if False:\n",
+        ("tests/web/test_taken_slot_pages.py",),
+    ),
+    Mutant(
         "one active campaign per type",
         "unique active_key index dropped",
         "db/indexes.py",

@@ -95,8 +95,12 @@ async def build_picker(
     month: date | None,
     day: date | None,
     link: LinkFor,
+    fresh: bool = False,
 ) -> Picker:
-    """The asked-for month (or the first with free time) with the asked-for day (or its first free day)."""
+    """The asked-for month (or the first with free time) with the asked-for day (or its first free day).
+
+    `fresh` after a slot was just lost: the times as they are now (BookingService.availability).
+    """
     settings = booking.settings
     first, last = bookable_months(settings, clock)
     wanted = month or (month_of(day) if day else None)
@@ -105,7 +109,7 @@ async def build_picker(
 
     async def load(shown: date) -> Availability:
         return await booking.availability(
-            year=shown.year, month=shown.month, day=None, duration_minutes=duration_minutes, doctor=doctor
+            year=shown.year, month=shown.month, day=None, duration_minutes=duration_minutes, doctor=doctor, fresh=fresh
         )
 
     shown = wanted or first

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import httpx
 import pytest
 import pytest_asyncio
+from fastapi import FastAPI
 from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, async_playwright
 
 from core.clock import Clock
@@ -64,7 +65,11 @@ async def browser(chromium_executable: str) -> AsyncIterator[Browser]:
 
 @dataclass
 class LiveApp:
-    """The app served by uvicorn on loopback, with the SMTP server it sends to and a container over its database."""
+    """The app served by uvicorn on loopback, with the SMTP server it sends to and a container over its database.
+
+    `app` is the served application: `app.state.container` is the server's own container, living in the server's
+    thread and event loop (a test may swap one of its repositories to hold requests at a chosen point).
+    """
 
     url: str
     settings: Settings
@@ -72,6 +77,7 @@ class LiveApp:
     container: Container
     http: httpx.AsyncClient
     server: LiveServer = field(repr=False)
+    app: FastAPI = field(repr=False)
 
     def link(self, path: str) -> str:
         """An absolute URL on the app."""
@@ -103,11 +109,14 @@ async def make_live_app(
             **overrides,
         }
         settings = make_settings(**values)
-        server = LiveServer(create_app(settings, clock=clock), sock=sock)
+        application = create_app(settings, clock=clock)
+        server = LiveServer(application, sock=sock)
         await asyncio.to_thread(server.start)
         container = await build_container(settings, clock=clock)
         http = httpx.AsyncClient(base_url=url, timeout=30)
-        live = LiveApp(url=url, settings=settings, smtp=smtp, container=container, http=http, server=server)
+        live = LiveApp(
+            url=url, settings=settings, smtp=smtp, container=container, http=http, server=server, app=application
+        )
         started.append(live)
         return live
 
@@ -139,17 +148,21 @@ class WatchedPage(NamedTuple):
 async def new_page(browser: Browser, live_app: LiveApp) -> AsyncIterator[Callable[..., Awaitable[WatchedPage]]]:
     """Open pages, each in a fresh context (no shared cookies) at a named viewport; checked when the test ends.
 
-    Relative URLs go to `live_app`. At teardown every page must have stayed on the app's origin and logged no
-    console error, CSP violation, uncaught exception or failed subresource (`watch.clear()` forgets a deliberate one).
+    Relative URLs go to `live_app`; `java_script_enabled=False` opens a context with the pages' JavaScript off. At
+    teardown every page must have stayed on the app's origin and logged no console error, CSP violation, uncaught
+    exception or failed subresource (`watch.clear()` forgets a deliberate one).
     """
     opened: list[tuple[BrowserContext, PageWatch]] = []
 
-    async def open_page(viewport: str = "phone", *, base_url: str | None = None) -> WatchedPage:
+    async def open_page(
+        viewport: str = "phone", *, base_url: str | None = None, java_script_enabled: bool = True
+    ) -> WatchedPage:
         size = VIEWPORTS[viewport]
         context = await browser.new_context(
             viewport=ViewportSize(width=size["width"], height=size["height"]),
             base_url=base_url or live_app.url,
             locale="en-US",
+            java_script_enabled=java_script_enabled,
         )
         context.set_default_timeout(10_000)
         page = await context.new_page()

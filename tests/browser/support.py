@@ -135,6 +135,12 @@ async def assert_accessible(page: Page, *, tags: tuple[str, ...] = WCAG_TAGS) ->
     )
 
 
+async def assert_fits_width(page: Page) -> None:
+    """The page needs no horizontal scrolling at its viewport (nothing sticks out to the right)."""
+    scroll_width, inner_width = await page.evaluate("() => [document.scrollingElement.scrollWidth, window.innerWidth]")
+    assert scroll_width <= inner_width, f"{page.url} scrolls sideways: {scroll_width} px wide in {inner_width} px"
+
+
 def email_links(message: EmailMessage) -> list[str]:
     """Every http(s) URL in the message's text and HTML parts, in order, without duplicates."""
     found: list[str] = []

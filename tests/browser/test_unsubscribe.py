@@ -9,7 +9,7 @@ from playwright.async_api import Page, expect
 from domain.consent import unsubscribe_url
 from models.enums import Channel, ConsentStatus
 from tests.browser.conftest import LiveApp
-from tests.browser.support import assert_accessible
+from tests.browser.support import assert_accessible, assert_fits_width
 
 
 async def test_a_patient_unsubscribes_from_the_emailed_link(page: Page, live_app: LiveApp) -> None:
@@ -24,6 +24,7 @@ async def test_a_patient_unsubscribes_from_the_emailed_link(page: Page, live_app
     assert response is not None and response.status == 200
     await expect(page.get_by_role("heading", level=1)).to_contain_text(live_app.settings.CLINIC_NAME)
     await assert_accessible(page)
+    await assert_fits_width(page)
     stored = await container.repos.patients.get(patient.id)
     assert stored is not None and Channel.EMAIL not in stored.opted_out_channels  # GET changes nothing
 
@@ -31,6 +32,7 @@ async def test_a_patient_unsubscribes_from_the_emailed_link(page: Page, live_app
 
     await expect(page.get_by_role("heading", level=1)).to_contain_text(re.compile("unsubscribed", re.IGNORECASE))
     await assert_accessible(page)
+    await assert_fits_width(page)
     stored = await container.repos.patients.get(patient.id)
     assert stored is not None
     assert Channel.EMAIL in stored.opted_out_channels

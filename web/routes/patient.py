@@ -55,8 +55,9 @@ async def render_book(
     message: str | None = None,
     notice: str | None = None,
     status_code: int = 200,
+    fresh: bool = False,
 ) -> HTMLResponse:
-    """The booking page: visit, calendar, times, the patient's details."""
+    """The booking page: visit, calendar, times, the patient's details (`fresh`: after a slot was just lost)."""
     settings = booking.settings
     picker = await build_picker(
         booking,
@@ -66,6 +67,7 @@ async def render_book(
         month=month,
         day=day,
         link=lambda m, d: book_link(settings, choice, c, m, d),
+        fresh=fresh,
     )
     errors = errors or {}
     context: dict[str, Any] = {
@@ -151,6 +153,7 @@ async def book(
             errors=errors,
             message=message,
             status_code=status_code,
+            fresh=status_code == 409,  # the slot was lost: offer the times as they are now
         )
 
     errors = {**slot.errors, **contact.errors}
@@ -249,8 +252,9 @@ async def render_reschedule(
     errors: dict[str, str] | None = None,
     message: str | None = None,
     status_code: int = 200,
+    fresh: bool = False,
 ) -> HTMLResponse:
-    """The picker for a new time of the same visit with the same doctor."""
+    """The picker for a new time of the same visit with the same doctor (`fresh`: after a slot was just lost)."""
     settings = booking.settings
     context = manage_context(token, appointment, settings, clock)
     picker: Picker | None = None
@@ -263,6 +267,7 @@ async def render_reschedule(
             month=month,
             day=day,
             link=lambda m, d: reschedule_link(token, m, d),
+            fresh=fresh,
         )
     context.update(picker=picker, errors=errors or {}, message=message, notice=picker.notice if picker else None)
     return page(request, "reschedule.html", context, status_code=status_code)
@@ -322,5 +327,6 @@ async def reschedule(
             day=slot.day,
             message=sentence(exc.detail),
             status_code=status,
+            fresh=status == 409,
         )
     return RedirectResponse(f"{manage_path(token)}?moved=1", status_code=SEE_OTHER)
