@@ -59,16 +59,13 @@ BODY_ERRORS = (400, 413, 422)
 
 
 # FastAPI documents a `model` under the route's own media type; an HTML route's errors are JSON all the same.
-_JSON_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorRead"}}}
 _RETRY_AFTER = {"headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}}
 
 
-def error_responses(
-    *codes: int, notes: dict[int, str] | None = None, html_route: bool = False
-) -> dict[int | str, dict[str, Any]]:
+def error_responses(*codes: int, notes: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` documenting the error body for these status codes (`notes` override descriptions)."""
     described = {**ERROR_DESCRIPTIONS, **(notes or {})}
-    body: dict[str, Any] = {"content": _JSON_ERROR} if html_route else {"model": ErrorRead}
+    body: dict[str, Any] = {"model": ErrorRead}
     return {
         code: {**body, "description": described[code], **(_RETRY_AFTER if code == 503 else {})}
         for code in sorted(set(codes))
