@@ -35,12 +35,9 @@ class NavItem:
     admin_only: bool = False
 
 
+# Only pages that exist: campaigns, handoffs, appointments and users join as they are built (issue 15).
 NAV = (
     NavItem("dashboard", "Dashboard", HOME),
-    NavItem("campaigns", "Campaigns", "/console/campaigns"),
-    NavItem("handoffs", "Handoffs", "/console/handoffs"),
-    NavItem("appointments", "Appointments", "/console/appointments"),
-    NavItem("users", "Users", "/console/users", admin_only=True),
     NavItem("audit", "Audit", "/console/audit", admin_only=True),
 )
 
