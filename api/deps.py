@@ -14,6 +14,7 @@ from domain.auth import AuthService
 from domain.booking import BookingService
 from domain.campaigns_admin import CampaignAdminService
 from domain.consent import ConsentService
+from domain.console_sessions import ConsoleSessionService
 from domain.dashboard import DashboardService
 from domain.inbox import InboxService
 from domain.outreach import OutreachService
@@ -79,6 +80,14 @@ def client_ip(request: Request) -> str | None:
 
 
 ClientIP = Annotated[str | None, Depends(client_ip)]
+
+
+def get_console_sessions(container: ContainerDep) -> ConsoleSessionService:
+    """Staff console sessions."""
+    return container.console_sessions()
+
+
+ConsoleSessionsDep = Annotated[ConsoleSessionService, Depends(get_console_sessions)]
 
 
 def get_booking_service(container: ContainerDep) -> BookingService:

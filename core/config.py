@@ -81,6 +81,7 @@ class Settings(BaseSettings):
     JWT_SECRET_KEY: str = DEFAULT_JWT_SECRET
     JWT_ALGORITHM: Literal["HS256", "HS384", "HS512"] = "HS256"
     ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=30, ge=1, le=24 * 60)
+    CONSOLE_SESSION_MINUTES: int = Field(default=30, gt=0, le=24 * 60)  # a console session ends after this idle time
     TZ: str = "UTC"
     LOG_LEVEL: str = "INFO"
     METRICS_ENABLED: bool = True
@@ -283,7 +284,7 @@ class Settings(BaseSettings):
         return self.EMAIL_BACKEND == "smtp" and bool(self.SMTP_HOST)
 
     def key(self, purpose: Purpose) -> bytes:
-        """The signing key of one purpose (access, manage, unsubscribe, campaign), derived from JWT_SECRET_KEY."""
+        """The signing key of one purpose (see core/keys.py Purpose), derived from JWT_SECRET_KEY."""
         return derive_key(self.JWT_SECRET_KEY, purpose)
 
     @property

@@ -27,6 +27,7 @@ from domain.auth import AuthService
 from domain.booking import Availability, BookingService
 from domain.campaigns_admin import CampaignAdminService
 from domain.consent import ConsentService
+from domain.console_sessions import ConsoleSessionService
 from domain.dashboard import DashboardService, DashboardStats
 from domain.inbox import InboxService
 from domain.outreach import OutreachService, worker_id
@@ -116,6 +117,16 @@ class Container:
             rate_limits=repos.rate_limits,
             audit=repos.audit,
             passwords=self.passwords,
+        )
+
+    def console_sessions(self) -> ConsoleSessionService:
+        """Staff console sign-in, sessions and form tokens, over the same credential check as the API."""
+        return ConsoleSessionService(
+            settings=self.settings,
+            clock=self.clock,
+            auth=self.auth(),
+            sessions=self.repos.console_sessions,
+            users=self.repos.users,
         )
 
     def consent(self) -> ConsentService:

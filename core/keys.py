@@ -7,8 +7,9 @@ import hmac
 from functools import cache
 from typing import Literal
 
-# access: staff JWTs; manage: patients' appointment links; unsubscribe: opt-out links; campaign: /book?c= links.
-Purpose = Literal["access", "manage", "unsubscribe", "campaign"]
+# access: staff JWTs; manage: patients' appointment links; unsubscribe: opt-out links; campaign: /book?c= links;
+# console: the staff console's sign-in form token.
+Purpose = Literal["access", "manage", "unsubscribe", "campaign", "console"]
 KEY_LENGTH = 64  # bytes: PyJWT wants at least the hash size, and HS512 is the largest algorithm allowed
 _SALT = b"medcampaign-keys-v1"  # fixed: the secret is already random; changing it rotates every key
 _HASH_LENGTH = hashlib.sha256().digest_size

@@ -86,6 +86,10 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("actor", ASCENDING), ("at", DESCENDING)], name="actor_at"),
     ],
     "kb_articles": [IndexModel("tags", name="tags")],
+    "console_sessions": [
+        IndexModel("token_hash", name="token_hash_unique", unique=True),
+        IndexModel("expires_at", name="expires_ttl", expireAfterSeconds=0),
+    ],
 }
 
 

@@ -56,10 +56,24 @@ class AuthService:
 
     async def login(self, email: str, password: str, *, ip: str | None) -> IssuedToken:
         """Check credentials; unknown user and wrong password fail identically."""
-        async with self.passwords.slot():
-            return await self._login(email.strip().lower(), password, ip=ip)
+        user = await self.verify_credentials(email, password, ip=ip)
+        expires = timedelta(minutes=self.settings.ACCESS_TOKEN_EXPIRE_MINUTES)
+        token = create_access_token(
+            subject=user.id,
+            role=user.role.value,
+            key=self.settings.key("access"),
+            algorithm=self.settings.JWT_ALGORITHM,
+            expires=expires,
+            now=self.clock.now(),
+        )
+        return IssuedToken(access_token=token, expires_in=int(expires.total_seconds()))
 
-    async def _login(self, email: str, password: str, *, ip: str | None) -> IssuedToken:
+    async def verify_credentials(self, email: str, password: str, *, ip: str | None, action: str = "login") -> User:
+        """The active user these credentials belong to, under the per-IP limit and lockout, audited as `action`."""
+        async with self.passwords.slot():
+            return await self._verify(email.strip().lower(), password, ip=ip, action=action)
+
+    async def _verify(self, email: str, password: str, *, ip: str | None, action: str) -> User:
         now = self.clock.now()
         await self._limit_ip(ip, now)
         key = sha256_hex(email)
@@ -74,7 +88,7 @@ class AuthService:
             lockout=lockout,
         )
         if not allowed:
-            await self._audit(email, "login", AuditOutcome.DENIED, ip)
+            await self._audit(email, action, AuditOutcome.DENIED, ip)
             raise TooManyRequests("Too many failed login attempts; try again later", error="account_locked")
         user = await self.users.get_by_email(email)
         ok = await self.passwords.verify(password, user.password_hash if user else None)
@@ -82,20 +96,11 @@ class AuthService:
             await self.attempts.record_failure(
                 key, now=self.clock.now(), max_attempts=settings.LOGIN_MAX_FAILURES, lockout=lockout
             )
-            await self._audit(email, "login", AuditOutcome.FAILURE, ip)
+            await self._audit(email, action, AuditOutcome.FAILURE, ip)
             raise Unauthorized(INVALID_CREDENTIALS, error="invalid_credentials")
         await self.attempts.reset(key)
-        await self._audit(email, "login", AuditOutcome.SUCCESS, ip)
-        expires = timedelta(minutes=settings.ACCESS_TOKEN_EXPIRE_MINUTES)
-        token = create_access_token(
-            subject=user.id,
-            role=user.role.value,
-            key=settings.key("access"),
-            algorithm=settings.JWT_ALGORITHM,
-            expires=expires,
-            now=now,
-        )
-        return IssuedToken(access_token=token, expires_in=int(expires.total_seconds()))
+        await self._audit(email, action, AuditOutcome.SUCCESS, ip)
+        return user
 
     async def _limit_ip(self, ip: str | None, now: datetime) -> None:
         if not ip:
@@ -136,3 +141,7 @@ class AuthService:
         await self.audit.record(
             actor=actor, action=action, resource="auth", at=self.clock.now(), ip=ip, outcome=outcome
         )
+
+    async def audit_action(self, actor: str, action: str, *, ip: str | None) -> None:
+        """Record a successful auth event other than a credential check (e.g. a console logout)."""
+        await self._audit(actor, action, AuditOutcome.SUCCESS, ip)

@@ -54,3 +54,17 @@ class KbArticle(Document):
     answer: str
     tags: list[str] = Field(default_factory=list)
     updated_at: datetime
+
+
+class ConsoleSession(Document):
+    """A signed-in staff console session; only the sha256 of its cookie value is stored."""
+
+    object_id_fields = ("user_id",)
+
+    token_hash: str
+    user_id: str
+    role: Role
+    csrf_token: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime

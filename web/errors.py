@@ -27,7 +27,7 @@ Handler = Callable[[Request, Exception], Awaitable[Response]]
 # What Starlette keeps in app.exception_handlers (a handler may be sync or async).
 AnyHandler = Callable[[Request, Any], Response | Awaitable[Response]]
 # Paths the pages own (each matched as itself or followed by "/"); every error under them is an HTML page.
-PAGE_PATHS = ("/book", "/manage", "/unsubscribe", "/api/v1/unsubscribe", "/static")
+PAGE_PATHS = ("/book", "/manage", "/unsubscribe", "/api/v1/unsubscribe", "/static", "/console")
 INVALID_LINK_ERRORS = {"invalid_manage_link", "invalid_unsubscribe_link", "invalid_link"}
 # Booking limits are counted in fixed UTC windows (domain/limits.py): retry when the window turns.
 RETRY_WINDOWS = {"rate_limited": timedelta(hours=1), "reschedule_limit": timedelta(days=1)}
@@ -47,7 +47,7 @@ def _retry_after(exc: TooManyRequests, now: datetime) -> int:
     return max(1, int((window_start(now, window) + window - now).total_seconds()))
 
 
-def _wait_words(seconds: int) -> str:
+def wait_words(seconds: int) -> str:
     if seconds < 90:
         return "in a minute"
     if seconds < 90 * 60:
@@ -58,10 +58,12 @@ def _wait_words(seconds: int) -> str:
 def error_page(
     request: Request, status: int, *, title: str, message: str, headers: Mapping[str, str] | None = None
 ) -> Response:
-    """The friendly error page: what happened, and the clinic's phone."""
+    """The friendly error page: what happened, and the clinic's phone (on console paths: the way back in)."""
+    path = request.url.path
+    console = path == "/console" or path.startswith("/console/")
     return page(
         request,
-        "error.html",
+        "console/error.html" if console else "error.html",
         {"title": title, "message": message, "status": status},
         status_code=status,
         headers=dict(headers or {}),
@@ -84,10 +86,10 @@ async def app_error_page(request: Request, exc: Exception) -> Response:
             request,
             429,
             title="Please try again later",
-            message=f"{exc.detail.rstrip('.')}. You can try again {_wait_words(seconds)}.",
+            message=f"{exc.detail.rstrip('.')}. You can try again {wait_words(seconds)}.",
             headers={"Retry-After": str(seconds)},
         )
-    title = "Page not found" if exc.status_code == 404 else "Something went wrong"
+    title = {404: "Page not found", 403: "Not allowed"}.get(exc.status_code, "Something went wrong")
     return error_page(request, exc.status_code, title=title, message=exc.detail)
 
 

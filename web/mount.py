@@ -7,9 +7,10 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from web.console import SignInRequired, sign_in_redirect
 from web.errors import install_page_errors
 from web.rendering import STATIC
-from web.routes import patient, unsubscribe
+from web.routes import console, patient, unsubscribe
 
 # Page assets are linked with a content hash (?v=...), so a linked version never changes.
 HASHED_CACHE = "public, max-age=31536000, immutable"
@@ -29,8 +30,10 @@ class StaticAssets(StaticFiles):
 
 
 def install_web(app: FastAPI) -> None:
-    """Add the patient pages; call after the API's error handlers are installed (their handlers are wrapped)."""
+    """Add the patient pages and the staff console; call after the API's error handlers are installed."""
     app.include_router(patient.router)
     app.include_router(unsubscribe.router)
+    app.include_router(console.router)
     app.mount("/static", StaticAssets(directory=STATIC), name="static")
     install_page_errors(app)
+    app.add_exception_handler(SignInRequired, sign_in_redirect)

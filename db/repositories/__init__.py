@@ -10,6 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from db.repositories.appointments import AppointmentRepository
 from db.repositories.audit import AuditRepository
 from db.repositories.campaigns import CampaignRepository
+from db.repositories.console_sessions import ConsoleSessionRepository
 from db.repositories.gmail_state import GmailStateRepository
 from db.repositories.inbound_events import InboundEventRepository
 from db.repositories.interactions import InteractionRepository
@@ -43,6 +44,7 @@ class Repositories:
     rate_limits: RateLimitRepository
     audit: AuditRepository
     kb_articles: KbArticleRepository
+    console_sessions: ConsoleSessionRepository
 
     @classmethod
     def over(cls, db: AsyncDatabase[dict[str, Any]]) -> Repositories:
@@ -63,4 +65,5 @@ class Repositories:
             rate_limits=RateLimitRepository(db),
             audit=AuditRepository(db),
             kb_articles=KbArticleRepository(db),
+            console_sessions=ConsoleSessionRepository(db),
         )

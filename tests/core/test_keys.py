@@ -29,7 +29,7 @@ def test_each_purpose_has_its_own_key_and_none_is_the_secret() -> None:
     settings = Settings(_env_file=None, ENVIRONMENT="test", JWT_SECRET_KEY=SECRET)  # type: ignore[call-arg]
     keys = {purpose: settings.key(purpose) for purpose in get_args(Purpose)}
 
-    assert set(keys) == {"access", "manage", "unsubscribe", "campaign"}
+    assert set(keys) == {"access", "manage", "unsubscribe", "campaign", "console"}
     assert len(set(keys.values())) == len(keys)
     assert all(len(key) == KEY_LENGTH and SECRET.encode() not in key for key in keys.values())
     assert keys["manage"] == derive_key(SECRET, "manage")  # stable: links sent yesterday still verify
