@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from core.config import Settings
+from core.logging import make_handler
 from domain.campaign_links import verify_campaign_token
 
 TEST_JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
@@ -42,3 +47,16 @@ def without_campaign_token(url: str, settings: Settings, *, now: datetime) -> st
     if match is None or verify_campaign_token(settings, match.group(1), now=now) is None:
         return url
     return url[: match.start()] + url[match.end() :]
+
+
+@contextmanager
+def root_log_capture() -> Iterator[io.StringIO]:
+    """Everything logged while inside, as the production JSON handler renders it."""
+    stream = io.StringIO()
+    handler = make_handler(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)

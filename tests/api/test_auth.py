@@ -19,11 +19,10 @@ from api.deps import CurrentAdmin
 from core.clock import FixedClock
 from core.container import Container
 from core.keys import derive_key
-from core.logging import make_handler
 from core.security import create_access_token
 from main import create_app
 from models.enums import AuditOutcome, Role
-from tests.support import TEST_JWT_SECRET
+from tests.support import TEST_JWT_SECRET, root_log_capture
 
 LOGIN = "/api/v1/auth/login"
 ME = "/api/v1/auth/me"
@@ -33,12 +32,8 @@ STAFF_PHONE = "+15557654321"
 @pytest.fixture(autouse=True)
 def captured_logs(app: FastAPI) -> Iterator[io.StringIO]:
     """Everything the app logs during each auth test, as the production handler renders it."""
-    stream = io.StringIO()
-    handler = make_handler(stream)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    yield stream
-    root.removeHandler(handler)
+    with root_log_capture() as stream:
+        yield stream
     output = stream.getvalue()
     # Whatever the test did, no address, phone number or token may have reached the logs.
     assert "@clinic.test" not in output.lower()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -15,10 +14,10 @@ from fastapi import FastAPI
 
 from core.config import Settings
 from core.container import Container
-from core.logging import make_handler
 from core.security import hash_password, sha256_hex
 from main import create_app
 from models.enums import AuditOutcome, Role
+from tests.support import root_log_capture
 from tests.web.conftest import Clinic
 from tests.web.pages import Page, html_page
 from web.console import safe_next
@@ -36,12 +35,8 @@ PRODUCTION = {
 @pytest.fixture(autouse=True)
 def captured_logs() -> Iterator[io.StringIO]:
     """Whatever a test does, no staff address or password reaches the logs."""
-    stream = io.StringIO()
-    handler = make_handler(stream)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    yield stream
-    root.removeHandler(handler)
+    with root_log_capture() as stream:
+        yield stream
     output = stream.getvalue().lower()
     assert "@clinic.test" not in output and PASSWORD not in output and "wrong password" not in output
 
