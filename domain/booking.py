@@ -57,6 +57,16 @@ HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
 
+def manage_url(settings: Settings, token: str) -> str:
+    """The patient's manage page (web/); the JSON routes under /api/v1/appointments/manage/ stay for API clients."""
+    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/manage/{token}"
+
+
+def too_late_to_change(appointment: Appointment, *, settings: Settings, now: datetime) -> bool:
+    """True inside the notice window: online changes only up to CANCEL_MIN_NOTICE_HOURS before the start."""
+    return appointment.start - now < timedelta(hours=settings.CANCEL_MIN_NOTICE_HOURS)
+
+
 class SlotUnavailable(Conflict):
     """409: the requested time is taken or is not an offered slot."""
 
@@ -328,8 +338,7 @@ class BookingService:
             )
 
     def _manage_url(self, token: str) -> str:
-        """The patient's manage page (web/); the JSON routes under /api/v1/appointments/manage/ stay for API clients."""
-        return f"{self.settings.PUBLIC_BASE_URL.rstrip('/')}/manage/{token}"
+        return manage_url(self.settings, token)
 
     async def _token_campaign(self, token: str | None) -> tuple[Campaign, Patient] | None:
         """The campaign a valid campaign token names and its patient; None when bad, expired or either is gone."""
@@ -449,8 +458,7 @@ class BookingService:
     def _check_changeable(self, appointment: Appointment) -> None:
         if appointment.status != AppointmentStatus.BOOKED:
             raise Conflict(f"This appointment is already {appointment.status.value}", error="not_changeable")
-        notice = timedelta(hours=self.settings.CANCEL_MIN_NOTICE_HOURS)
-        if appointment.start - self.clock.now() < notice:
+        if too_late_to_change(appointment, settings=self.settings, now=self.clock.now()):
             raise Conflict(
                 f"Appointments can only be changed online up to {self.settings.CANCEL_MIN_NOTICE_HOURS} hours"
                 f" before; please call {self.settings.CLINIC_PHONE}",

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from core.clock import Clock
 from core.config import ClinicService, Settings
+from domain.booking import manage_url, too_late_to_change
 from models.appointment import Appointment
 from models.enums import AppointmentStatus
 from web.forms import MAX_CHOICE, bounded
@@ -84,8 +85,7 @@ def appointment_view(appointment: Appointment, settings: Settings, clock: Clock)
     start = appointment.start.astimezone(settings.zone)
     end = start + timedelta(minutes=appointment.duration_minutes)
     booked = appointment.status == AppointmentStatus.BOOKED
-    # The same rule as BookingService's: changes online only up to CANCEL_MIN_NOTICE_HOURS before the start.
-    early_enough = appointment.start - clock.now() >= timedelta(hours=settings.CANCEL_MIN_NOTICE_HOURS)
+    early_enough = not too_late_to_change(appointment, settings=settings, now=clock.now())
     return AppointmentView(
         day=start.date(),
         time=f"{start:%H:%M}",
@@ -107,7 +107,7 @@ def manage_context(token: str, appointment: Appointment, settings: Settings, clo
     return {
         "appointment": appointment_view(appointment, settings, clock),
         "manage_path": path,
-        "manage_url": settings.PUBLIC_BASE_URL.rstrip("/") + path,
+        "manage_url": manage_url(settings, token),
         "ics_path": f"{path}/appointment.ics",
         "message": None,
     }
