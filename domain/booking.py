@@ -62,6 +62,12 @@ def manage_url(settings: Settings, token: str) -> str:
     return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/manage/{token}"
 
 
+def booking_horizon(settings: Settings, now: datetime) -> tuple[date, date]:
+    """The first and last bookable day: today in the clinic's timezone, and BOOKING_MAX_DAYS_AHEAD later."""
+    today = now.astimezone(settings.zone).date()
+    return today, today + timedelta(days=settings.BOOKING_MAX_DAYS_AHEAD)
+
+
 def too_late_to_change(appointment: Appointment, *, settings: Settings, now: datetime) -> bool:
     """True inside the notice window: online changes only up to CANCEL_MIN_NOTICE_HOURS before the start."""
     return appointment.start - now < timedelta(hours=settings.CANCEL_MIN_NOTICE_HOURS)
@@ -193,8 +199,7 @@ class BookingService:
         return service
 
     def _check_window(self, year: int, month: int, day: date | None) -> None:
-        today = self.clock.now().astimezone(self.settings.zone).date()
-        last = today + timedelta(days=self.settings.BOOKING_MAX_DAYS_AHEAD)
+        today, last = booking_horizon(self.settings, self.clock.now())
         if (year, month) < (today.year, today.month) or (year, month) > (last.year, last.month):
             raise Unprocessable(
                 f"month must be between {today:%Y-%m} and {last:%Y-%m} (the bookable range)", error="out_of_range"

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 from core.clock import Clock
 from core.config import Settings
-from domain.booking import Availability, BookingService
+from domain.booking import Availability, BookingService, booking_horizon
 from web.rendering import short_date
 
 # (month, day) -> the URL that shows that month (and day); each page builds its own links.
@@ -58,8 +58,8 @@ def _previous_month(month: date) -> date:
 
 def bookable_months(settings: Settings, clock: Clock) -> tuple[date, date]:
     """The first and last month of the booking horizon (today .. today + BOOKING_MAX_DAYS_AHEAD)."""
-    today = clock.now().astimezone(settings.zone).date()
-    return month_of(today), month_of(today + timedelta(days=settings.BOOKING_MAX_DAYS_AHEAD))
+    first, last = booking_horizon(settings, clock.now())
+    return month_of(first), month_of(last)
 
 
 def parse_month(value: str | None) -> date | None:
