@@ -15,11 +15,11 @@ from core.config import Settings
 from domain.auth import AuthService
 from domain.console_sessions import ConsoleSessionService, SignedIn
 from models.enums import Role
+from web.forms import SEE_OTHER
 from web.rendering import page
 
 HOME = "/console"
 LOGIN = "/console/login"
-SEE_OTHER = 303
 MAX_NEXT = 500
 # A local console path only: no scheme or host, no "//" or "\" a browser could read as another host.
 _SAFE_NEXT = re.compile(r"^/console(?:[/?#][\x21-\x7e]*)?$")

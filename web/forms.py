@@ -5,14 +5,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, time
+from typing import Annotated
 
 from email_validator import EmailNotValidError, validate_email
+from fastapi import Form
 
 from core.errors import Unprocessable
 from core.names import clean_person_name
 from core.phone import PHONE_INPUT_PATTERN
 from web.picker import parse_day
 
+SEE_OTHER = 303  # every page form answers with a redirect to a GET (POST-redirect-GET)
+FormText = Annotated[str, Form()]
 MAX_NAME = 200
 MAX_EMAIL = 254
 MAX_PHONE = 40

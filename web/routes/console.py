@@ -14,7 +14,6 @@ from schemas.auth import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH
 from web.console import (
     HOME,
     LOGIN,
-    SEE_OTHER,
     ConsoleAdmin,
     ConsoleForm,
     ConsoleUser,
@@ -26,10 +25,10 @@ from web.console import (
     set_cookie,
 )
 from web.errors import wait_words
+from web.forms import SEE_OTHER, FormText
 from web.rendering import page
 
 router = APIRouter(include_in_schema=False)
-FormText = Annotated[str, Form()]
 AUDIT_PAGE_SIZE = 50
 
 

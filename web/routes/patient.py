@@ -14,13 +14,22 @@ from core.errors import Conflict, NotFound, Unprocessable
 from domain.booking import BookingRequest, BookingService, SlotUnavailable
 from domain.calendar import appointment_ics
 from models.appointment import Appointment
-from web.forms import Contact, bounded, domain_errors, read_contact, read_slot, sentence, token_shape_ok
+from web.forms import (
+    SEE_OTHER,
+    Contact,
+    FormText,
+    bounded,
+    domain_errors,
+    read_contact,
+    read_slot,
+    sentence,
+    token_shape_ok,
+)
 from web.picker import Picker, build_picker, parse_day, parse_month
 from web.rendering import page
 from web.views import Choice, book_link, choose, manage_context, manage_path, reschedule_link
 
 router = APIRouter(include_in_schema=False)
-SEE_OTHER = 303
 
 
 def manage_token(token: str) -> str:
@@ -32,7 +41,6 @@ def manage_token(token: str) -> str:
 
 ManageToken = Annotated[str, Depends(manage_token)]
 QueryText = Annotated[str | None, Query()]
-FormText = Annotated[str, Form()]
 DayField = Annotated[str, Form(alias="date")]  # YYYY-MM-DD
 TimeField = Annotated[str, Form(alias="time")]  # HH:MM
 
