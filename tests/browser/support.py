@@ -17,6 +17,7 @@ WCAG_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
 _AXE = Axe()
 # Chromium logs the status of every failed load as a console error (see PageWatch._on_console).
 _STATUS_MESSAGE = re.compile(r"^Failed to load resource: the server responded with a status of \d+")
+ABORTED = "net::ERR_ABORTED"  # Chromium's failure text for a load the page itself cancelled
 _URL = re.compile(r"https?://[^\s\"'<>]+")
 
 
@@ -55,6 +56,8 @@ class PageWatch:
             self.third_party.append(f"{request.method} {url} ({request.resource_type})")
 
     def _on_request_failed(self, request: Request) -> None:
+        if request.failure == ABORTED:
+            return  # cancelled because the page navigated on (e.g. the icon still loading): nothing is broken
         self.failed.append(f"{request.method} {request.url} ({request.resource_type}): {request.failure}")
 
     def _on_response(self, response: Response) -> None:
