@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -35,9 +35,11 @@ class NavItem:
     admin_only: bool = False
 
 
-# Only pages that exist: campaigns, handoffs, appointments and users join as they are built (issue 15).
 NAV = (
     NavItem("dashboard", "Dashboard", HOME),
+    NavItem("campaigns", "Campaigns", "/console/campaigns"),
+    NavItem("handoffs", "Handoffs", "/console/handoffs"),
+    NavItem("appointments", "Appointments", "/console/appointments"),
     NavItem("audit", "Audit", "/console/audit", admin_only=True),
 )
 
@@ -133,3 +135,31 @@ def console_page(
     nav = [item for item in NAV if is_admin or not item.admin_only]
     base = {"staff": user.user, "csrf_token": user.csrf_token, "nav": nav, "current": current}
     return page(request, template, {**base, **(context or {})}, status_code=status_code)
+
+
+@dataclass(frozen=True)
+class Pager:
+    """Where a paged list is: its page, how many there are, and the links to the neighbours (None at the ends)."""
+
+    page: int
+    pages: int
+    total: int
+    previous_href: str | None
+    next_href: str | None
+
+
+def pager(request: Request, *, page: int, page_size: int, total: int) -> Pager:
+    """Links to the previous and next page of this list, keeping every other query parameter."""
+    pages = max(1, -(-total // page_size))
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "page"]
+
+    def href(number: int) -> str:
+        return f"{request.url.path}?{urlencode([*kept, ('page', str(number))])}"
+
+    return Pager(
+        page=page,
+        pages=pages,
+        total=total,
+        previous_href=href(page - 1) if page > 1 else None,
+        next_href=href(page + 1) if page < pages else None,
+    )

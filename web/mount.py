@@ -10,7 +10,15 @@ from starlette.types import Scope
 from web.console import SignInRequired, sign_in_redirect
 from web.errors import install_page_errors
 from web.rendering import STATIC
-from web.routes import console, patient, unsubscribe
+from web.routes import (
+    console,
+    console_appointments,
+    console_campaigns,
+    console_dashboard,
+    console_handoffs,
+    patient,
+    unsubscribe,
+)
 
 # Page assets are linked with a content hash (?v=...), so a linked version never changes.
 HASHED_CACHE = "public, max-age=31536000, immutable"
@@ -33,7 +41,8 @@ def install_web(app: FastAPI) -> None:
     """Add the patient pages and the staff console; call after the API's error handlers are installed."""
     app.include_router(patient.router)
     app.include_router(unsubscribe.router)
-    app.include_router(console.router)
+    for module in (console, console_dashboard, console_campaigns, console_handoffs, console_appointments):
+        app.include_router(module.router)
     app.mount("/static", StaticAssets(directory=STATIC), name="static")
     install_page_errors(app)
     app.add_exception_handler(SignInRequired, sign_in_redirect)

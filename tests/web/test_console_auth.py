@@ -19,11 +19,10 @@ from main import create_app
 from models.enums import AuditOutcome, Role
 from tests.support import root_log_capture
 from tests.web.conftest import Clinic
-from tests.web.pages import Page, html_page
+from tests.web.console import LOGIN, PASSWORD, console_csrf, login_form, sign_in
+from tests.web.pages import html_page
 from web.console import safe_next
 
-LOGIN = "/console/login"
-PASSWORD = "correct horse battery"
 PRODUCTION = {
     "ENVIRONMENT": "production",
     "ALLOWED_ORIGINS": "https://admin.example",
@@ -39,27 +38,6 @@ def captured_logs() -> Iterator[io.StringIO]:
         yield stream
     output = stream.getvalue().lower()
     assert "@clinic.test" not in output and PASSWORD not in output and "wrong password" not in output
-
-
-async def login_form(http: httpx.AsyncClient, path: str = LOGIN) -> Page:
-    """The sign-in page (its form token is now also the client's cookie)."""
-    return html_page(await http.get(path), 200)
-
-
-async def sign_in(
-    http: httpx.AsyncClient, email: str, password: str = PASSWORD, *, next_path: str | None = None
-) -> httpx.Response:
-    """Fill in and post the sign-in form the way a browser does."""
-    form = await login_form(http)
-    data = {"email": email, "password": password, "csrf_token": form.hidden["csrf_token"]}
-    if next_path is not None:
-        data["next"] = next_path
-    return await http.post(LOGIN, data=data)
-
-
-async def console_csrf(http: httpx.AsyncClient) -> str:
-    """The CSRF token the signed-in dashboard's forms carry."""
-    return html_page(await http.get("/console"), 200).hidden["csrf_token"]
 
 
 def set_cookies(response: httpx.Response) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The staff console: sign in and out, the dashboard skeleton and the admin-only audit page."""
+"""The staff console: sign in and out, and the admin-only audit page."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from web.console import (
     LOGIN,
     ConsoleAdmin,
     ConsoleForm,
-    ConsoleUser,
     clear_cookie,
     console_page,
     login_cookie,
@@ -127,12 +126,6 @@ async def logout(request: Request, user: ConsoleForm, sessions: ConsoleSessionsD
     response = RedirectResponse(LOGIN, status_code=SEE_OTHER)
     clear_cookie(response, settings, session_cookie(settings))
     return response
-
-
-@router.get(HOME, response_class=HTMLResponse)
-async def dashboard(request: Request, user: ConsoleUser) -> HTMLResponse:
-    """The console's start page (its figures come with the dashboard item)."""
-    return console_page(request, "console/dashboard.html", user, "dashboard")
 
 
 @router.get("/console/audit", response_class=HTMLResponse)
