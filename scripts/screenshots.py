@@ -1,9 +1,10 @@
-"""`make screenshots`: PNGs of every patient page at phone and desktop size, in docs/screenshots/.
+"""`make screenshots`: PNGs of every patient and console page at phone and desktop size, in docs/screenshots/.
 
 Starts an embedded SecantusDB in a temporary directory, seeds the demo dataset (so the day picker shows a
 realistic week), serves the app on a loopback port and drives the system Chromium through each page: booking,
 booking with a slot chosen, confirmation, manage, cancel confirm, reschedule, unsubscribe (and done), an error
-page. A page that fails is reported in the summary and the run goes on; `--strict` exits 1 when any did.
+page, and the staff console's pages (signed in as the demo admin through the sign-in form). A page that fails is
+reported in the summary and the run goes on; `--strict` exits 1 when any did.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -28,7 +30,7 @@ from db.embedded import EmbeddedMongo
 from domain.consent import unsubscribe_url
 from main import create_app
 from scripts.common import open_container
-from scripts.seed_demo import SECOND_DOCTOR, seed
+from scripts.seed_demo import DEMO_ADMIN_EMAIL, SECOND_DOCTOR, demo_admin_password, ensure_demo_admin, seed
 from services.browser import INSTALL_HINT, VIEWPORTS, find_chromium, launch_options
 from services.loopback import LiveServer, bind_loopback
 
@@ -88,6 +90,7 @@ class Links:
     manage_token: str | None
     unsubscribe_token: str | None
     notes: list[str]
+    handoff_campaign_id: str | None = None  # a demo campaign waiting for staff, with its conversation
 
 
 def demo_settings(*, mongo_uri: str, base_url: str) -> Settings:
@@ -138,7 +141,11 @@ async def demo_links(settings: Settings, base_url: str) -> Links:
         unsubscribe_token = None
         if patient is not None:
             unsubscribe_token = unsubscribe_url(settings, patient.id, now=container.clock.now()).rsplit("/", 1)[-1]
-    return Links(manage_token=manage_token, unsubscribe_token=unsubscribe_token, notes=notes)
+        waiting, _ = await container.repos.campaigns.handoffs(skip=0, limit=1)
+    handoff = waiting[0].summary.campaign.id if waiting else None
+    if handoff is None:
+        notes.append("no demo handoff: the campaign and handoff pages show a missing campaign")
+    return Links(manage_token, unsubscribe_token, notes, handoff_campaign_id=handoff)
 
 
 async def _choose_slot(page: Page) -> str:
@@ -181,6 +188,39 @@ async def _unsubscribe(page: Page, viewport: str) -> str:
     return "clicked unsubscribe"
 
 
+async def _console_sign_in(page: Page, _: str) -> str:
+    """Sign in as the demo admin on the sign-in page; the form goes on to the page its `next` names."""
+    await page.get_by_label("Email").fill(DEMO_ADMIN_EMAIL)
+    await page.get_by_label("Password").fill(demo_admin_password())
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_load_state()
+    if "/console/login" in page.url:
+        raise LookupError("the demo admin could not sign in")
+    return "signed in"
+
+
+def signed_in(path: str) -> str:
+    """The sign-in page that goes on to `path`."""
+    return f"/console/login?{urlencode({'next': path})}"
+
+
+def console_pages(links: Links) -> list[tuple[str, str]]:
+    """(name, path) of each console page shot signed in."""
+    campaign = f"/console/campaigns/{links.handoff_campaign_id or '0' * 24}"
+    handoff = f"/console/handoffs/{links.handoff_campaign_id or '0' * 24}"
+    return [
+        ("console-dashboard", "/console"),
+        ("console-campaigns", "/console/campaigns"),
+        ("console-campaign", campaign),
+        ("console-new-campaign", "/console/campaigns/new"),
+        ("console-handoffs", "/console/handoffs"),
+        ("console-handoff", handoff),
+        ("console-appointments", "/console/appointments?view=week"),
+        ("console-phone-booking", "/console/appointments/new"),
+        ("console-audit", "/console/audit"),
+    ]
+
+
 Action = Callable[["Page", str], Awaitable[str]]
 
 
@@ -202,6 +242,8 @@ def pages(links: Links) -> list[tuple[str, str, Action | None]]:
         ("unsubscribe", unsubscribe, None),
         ("unsubscribed", unsubscribe, _unsubscribe),
         (ERROR_PAGE, "/manage/this-link-is-not-valid-00000000000000", None),
+        ("console-login", "/console/login", None),
+        *((name, signed_in(path), _console_sign_in) for name, path in console_pages(links)),
     ]
 
 
@@ -275,6 +317,7 @@ async def run(out: Path, chromium: str, patients: int, only: Collection[str] = (
             started = time.monotonic()
             async with open_container(settings) as container:
                 await seed(container, patients=patients, progress=False)
+                await ensure_demo_admin(container)
             typer.echo(f"Seeded {patients} demo patients in {time.monotonic() - started:.1f} s.")
             server = LiveServer(create_app(settings), sock=sock)
             await asyncio.to_thread(server.start)
@@ -296,7 +339,7 @@ def main(
     page: list[str] = typer.Option([], help="Only this page (repeatable): " + ", ".join(PAGE_NAMES) + "."),
     strict: bool = typer.Option(False, help="Exit 1 when any page failed or answered other than 2xx."),
 ) -> None:
-    """Write <page>-<phone|desktop>.png for every patient page."""
+    """Write <page>-<phone|desktop>.png for every patient and console page."""
     unknown = sorted(set(page) - set(PAGE_NAMES))
     if unknown:
         raise typer.BadParameter(f"unknown page(s) {', '.join(unknown)}; known: {', '.join(PAGE_NAMES)}")

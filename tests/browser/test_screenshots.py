@@ -6,6 +6,7 @@ from pathlib import Path
 
 from domain.consent import unsubscribe_url
 from scripts.screenshots import PAGE_NAMES, Links, shoot
+from scripts.seed_demo import ensure_demo_admin
 from services.browser import VIEWPORTS
 from tests.browser.conftest import LiveApp
 
@@ -22,9 +23,11 @@ async def test_every_page_is_shot_or_reported_and_a_missing_page_does_not_stop_t
     )
     token = unsubscribe_url(live_app.settings, patient.id, now=now).rsplit("/", 1)[-1]
     links = Links(manage_token=None, unsubscribe_token=token, notes=[])
+    await ensure_demo_admin(container)
 
-    # A page that renders, one whose action fails today (no slot until /book exists) and the error page.
-    only = ("book-slot", "unsubscribe", "error")
+    # A page that renders, one whose action fails today (no slot until /book exists), the error page and a console
+    # page behind the sign-in form.
+    only = ("book-slot", "unsubscribe", "error", "console-dashboard")
     shots = await shoot(base_url=live_app.url, chromium=chromium_executable, out=tmp_path, links=links, only=only)
 
     expected = {(name, viewport) for name in only for viewport in VIEWPORTS}
@@ -39,3 +42,5 @@ async def test_every_page_is_shot_or_reported_and_a_missing_page_does_not_stop_t
     assert set(only) <= set(PAGE_NAMES)
     # An unknown manage link is the error page: it must render (whatever its look) at both sizes.
     assert {s.viewport for s in shots if s.page == "error" and s.path is not None} == set(VIEWPORTS)
+    console = [s for s in shots if s.page == "console-dashboard"]
+    assert all(s.ok and s.note == "HTTP 200 (signed in)" for s in console), console
