@@ -88,7 +88,7 @@ async def agenda(
         "here": here(request.url.path, request.url.query),
         "agenda": [],
         "total": 0,
-        "limit": AGENDA_LIMIT,
+        "shown": 0,
     }
     if query.problems:
         return console_page(request, "console/appointments.html", user, NAV_KEY, context, status_code=422)
