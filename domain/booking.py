@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Literal
 
 from core.cache import TTLCache
 from core.clock import Clock
@@ -53,6 +54,9 @@ BUCKET = timedelta(minutes=15)  # one slot claim (domain.slots.buckets)
 ORPHAN_CLAIM_AGE = timedelta(seconds=30)
 CONFIRMATION_RETRY_DELAYS = (2.0, 4.0)  # three tries in all
 STAFF_TRANSITIONS = {AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW, AppointmentStatus.CANCELLED}
+# The staff list's pseudo status: every status but cancelled, what the dashboard counts as booked.
+NOT_CANCELLED: Literal["not_cancelled"] = "not_cancelled"
+StatusFilter = AppointmentStatus | Literal["not_cancelled"]
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
@@ -539,12 +543,13 @@ class BookingService:
         *,
         start_from: date | None,
         start_to: date | None,
-        status: AppointmentStatus | None,
+        status: StatusFilter | None,
         q: str | None,
         page: int,
         page_size: int,
+        doctor: str | None = None,
     ) -> tuple[list[StaffAppointment], int]:
-        """Appointments by local date range, status and patient search, sorted by start; audited."""
+        """Appointments by local date range, status (or not cancelled), doctor and patient search, by start; audited."""
         zone = self.settings.zone
         low = local_midnight_utc(zone, start_from) if start_from else None
         high = local_midnight_utc(zone, start_to + timedelta(days=1)) if start_to else None
@@ -552,7 +557,9 @@ class BookingService:
         items, total = await self.repos.appointments.page(
             start_from=low,
             start_to=high,
-            status=status,
+            status=status if isinstance(status, AppointmentStatus) else None,
+            not_status=AppointmentStatus.CANCELLED if status == NOT_CANCELLED else None,
+            doctor=doctor,
             patient_ids=patient_ids,
             skip=(page - 1) * page_size,
             limit=page_size,
@@ -560,6 +567,26 @@ class BookingService:
         patients = await self.repos.patients.get_many([a.patient_id for a in items])
         await self.audit.record(actor, "appointments.list", "appointments")
         return [StaffAppointment(a, patients.get(a.patient_id)) for a in items], total
+
+    async def book_for_staff(self, actor: Actor, request: BookingRequest) -> Booked:
+        """Staff book for a patient on the phone: the patient's booking with its guards, audited.
+
+        No per-address limit (the desk books for many callers from one address); the per-email limit stays.
+        """
+        booked = await self.book(request, ip=None)
+        appointment = booked.appointment
+        await self.audit.record(
+            actor, "appointments.book", f"appointments/{appointment.id}", patient_id=appointment.patient_id
+        )
+        return booked
+
+    async def patient_for_staff(self, actor: Actor, patient_id: str) -> Patient:
+        """The patient staff are booking for (name, email, phone to pre-fill), or 404; audited."""
+        patient = await self.repos.patients.get(patient_id)
+        if patient is None:
+            raise NotFound("Patient not found", error="patient_not_found")
+        await self.audit.record(actor, "patients.read", f"patients/{patient_id}", patient_id=patient_id)
+        return patient
 
     async def set_status(self, actor: Actor, appointment_id: str, status: AppointmentStatus) -> Appointment:
         """Staff marks an appointment completed, no-show or cancelled (cancel frees the slot); audited."""

@@ -43,8 +43,18 @@ def choose(settings: Settings, service: str | None, doctor: str | None) -> Choic
     return Choice(chosen, doctor_name if doctor_name in settings.doctors else settings.doctors[0])
 
 
-def book_link(settings: Settings, choice: Choice, c: str | None, month: date, day: date | None) -> str:
-    """The booking page for a month (and day) of this choice, keeping the campaign token."""
+def book_link(
+    settings: Settings,
+    choice: Choice,
+    c: str | None,
+    month: date,
+    day: date | None,
+    *,
+    path: str = "/book",
+    keep: dict[str, str] | None = None,
+) -> str:
+    """The booking page (or the console's, at `path`) for a month (and day) of this choice, keeping the campaign
+    token and the `keep` parameters."""
     params = {"service": choice.service.name}
     if len(settings.doctors) > 1:
         params["doctor"] = choice.doctor
@@ -53,7 +63,8 @@ def book_link(settings: Settings, choice: Choice, c: str | None, month: date, da
         params["day"] = day.isoformat()
     if c:
         params["c"] = c
-    return f"/book?{urlencode(params)}" + ("#times" if day else "#calendar")
+    params.update(keep or {})
+    return f"{path}?{urlencode(params)}" + ("#times" if day else "#calendar")
 
 
 def reschedule_link(token: str, month: date, day: date | None) -> str:

@@ -90,13 +90,19 @@ class AppointmentRepository(Repository[Appointment]):
         patient_ids: list[str] | None,
         skip: int,
         limit: int,
+        not_status: AppointmentStatus | None = None,
+        doctor: str | None = None,
     ) -> tuple[list[Appointment], int]:
-        """Appointments by filters, sorted by start, with the total."""
+        """Appointments by filters (`not_status`: any status but that one), sorted by start, with the total."""
         query: dict[str, Any] = {}
         if start_from or start_to:
             query["start"] = {k: v for k, v in (("$gte", start_from), ("$lt", start_to)) if v is not None}
         if status:
             query["status"] = status.value
+        elif not_status:
+            query["status"] = {"$ne": not_status.value}
+        if doctor is not None:
+            query["doctor"] = doctor
         if patient_ids is not None:
             query["patient_id"] = {"$in": [oid(i) for i in patient_ids]}
         cursor = self.collection.find(query).sort([("start", 1), ("_id", 1)]).skip(skip).limit(limit)
