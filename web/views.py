@@ -53,8 +53,7 @@ def book_link(
     path: str = "/book",
     keep: dict[str, str] | None = None,
 ) -> str:
-    """The booking page (or the console's, at `path`) for a month (and day) of this choice, keeping the campaign
-    token and the `keep` parameters."""
+    """The booking page (or the console's, at `path`) for a month (and day), keeping the token and `keep`."""
     params = {"service": choice.service.name}
     if len(settings.doctors) > 1:
         params["doctor"] = choice.doctor
