@@ -98,6 +98,12 @@ def _answer_page(
     return console_page(request, "console/handoff.html", user, "handoffs", context, status_code=status_code)
 
 
+def _closed_page(request: Request, user: SignedIn, campaign_id: str, exc: Conflict) -> HTMLResponse:
+    """409: answered or resolved already; nothing was sent."""
+    context = {"message": sentence(exc.detail), "campaign_id": campaign_id}
+    return console_page(request, "console/handoff_closed.html", user, "handoffs", context, status_code=exc.status_code)
+
+
 @router.get(QUEUE, response_class=HTMLResponse)
 async def queue(
     request: Request,
@@ -137,7 +143,10 @@ async def answer(
     request: Request, campaign_id: str, user: ConsoleUser, service: StaffReplyServiceDep, ip: ClientIP
 ) -> HTMLResponse:
     """The patient's last message, the conversation's last turns and a suggested reply to edit and send."""
-    draft = await service.draft(_actor(user, ip), campaign_id)
+    try:
+        draft = await service.draft(_actor(user, ip), campaign_id)
+    except Conflict as exc:
+        return _closed_page(request, user, campaign_id, exc)
     return _answer_page(request, user, service, draft.thread, text=draft.text, source=draft.source)
 
 
@@ -161,6 +170,5 @@ async def reply(
             request, user, service, thread, text=text, message=sentence(exc.detail), status_code=exc.status_code
         )
     except Conflict as exc:
-        context = {"message": sentence(exc.detail), "campaign_id": campaign_id}
-        return console_page(request, "console/handoff_closed.html", user, "handoffs", context, status_code=409)
+        return _closed_page(request, user, campaign_id, exc)
     return RedirectResponse(f"{QUEUE}?done=answered", status_code=SEE_OTHER)
