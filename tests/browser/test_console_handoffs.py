@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 from playwright.async_api import Page, expect
 
-from tests.browser.conftest import LiveApp, WatchedPage
+from tests.browser.conftest import LiveApp
 from tests.browser.console import sign_in
 from tests.browser.support import assert_accessible, assert_fits_width
 from tests.web.handoffs import QUESTION, SUBJECT, seed_handoff
@@ -15,9 +14,7 @@ from tests.web.handoffs import QUESTION, SUBJECT, seed_handoff
 ANSWER = "Of course, bring your daughter along: we will book two chairs side by side on the same morning."
 
 
-async def test_staff_answer_a_handoff_in_the_patients_thread_exactly_once(
-    page: Page, live_app: LiveApp, new_page: Callable[..., Awaitable[WatchedPage]], viewport: str
-) -> None:
+async def test_staff_answer_a_handoff_in_the_patients_thread_exactly_once(page: Page, live_app: LiveApp) -> None:
     seeded = await seed_handoff(live_app.container)
     await sign_in(page, live_app)
 
@@ -40,8 +37,7 @@ async def test_staff_answer_a_handoff_in_the_patients_thread_exactly_once(
     await assert_fits_width(page)
 
     # A second tab of the same staff member holds the same form, to be submitted after the first one.
-    stale = (await new_page(viewport)).page
-    await stale.context.add_cookies(await page.context.cookies())
+    stale = await page.context.new_page()
     await stale.goto(f"/console/handoffs/{seeded.campaign.id}")
 
     edited = suggested.replace("Thank you for your message, and sorry to keep you waiting for an answer.", ANSWER)
