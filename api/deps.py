@@ -19,6 +19,7 @@ from domain.dashboard import DashboardService
 from domain.inbox import InboxService
 from domain.outreach import OutreachService
 from domain.replies import ReplyService
+from domain.staff_replies import StaffReplyService
 from models.enums import Role
 from models.system import User
 
@@ -144,3 +145,11 @@ def get_inbox_service(container: ContainerDep) -> InboxService:
 
 
 InboxServiceDep = Annotated[InboxService, Depends(get_inbox_service)]
+
+
+def get_staff_reply_service(container: ContainerDep) -> StaffReplyService:
+    """The handoff queue and staff answers in the patient's thread."""
+    return container.staff_replies()
+
+
+StaffReplyServiceDep = Annotated[StaffReplyService, Depends(get_staff_reply_service)]

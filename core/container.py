@@ -32,11 +32,12 @@ from domain.dashboard import DashboardService, DashboardStats
 from domain.inbox import InboxService
 from domain.outreach import OutreachService, worker_id
 from domain.replies import REPLY_LEASE, ReplyService, worker_owner
+from domain.staff_replies import StaffReplyService
 from email_reply_agent.context import ReplyContext
 from email_reply_agent.graph import ReplyGraph, build_reply_graph
 from email_reply_agent.runner import GraphReplyAgent
 from services.email.fake import FakeEmail
-from services.email.port import EmailPort
+from services.email.port import EmailPort, ReplySender
 from services.email.replies import SmtpReplies
 from services.email.smtp import SmtpEmail
 from services.gmail.port import GmailPort
@@ -164,14 +165,13 @@ class Container:
     def replies(self, owner: str | None = None) -> ReplyService:
         """A ReplyService: Gmail when configured, else SMTP replies with threading headers."""
         owner = owner or worker_owner()
-        sender = GmailReplies(self.gmail) if self.gmail is not None else SmtpReplies(self.email)
         context = ReplyContext(
             settings=self.settings,
             clock=self.clock,
             repos=self.repos,
             llm=self.llm,
             templates=self.templates,
-            sender=sender,
+            sender=self.reply_sender(),
             open_slots=self.booking().next_open_slots,
             knowledge_base=self.knowledge_base,
             owner=owner,
@@ -184,6 +184,24 @@ class Container:
             agent=GraphReplyAgent(self.reply_graph, context),
             gmail=self.gmail,
             owner=owner,
+        )
+
+    def reply_sender(self) -> ReplySender:
+        """Replies in the patient's thread: Gmail when configured, else SMTP with threading headers."""
+        return GmailReplies(self.gmail) if self.gmail is not None else SmtpReplies(self.email)
+
+    def staff_replies(self) -> StaffReplyService:
+        """The handoff queue and staff answers, sent like the reply agent's; resolving marks the dashboard stale."""
+        return StaffReplyService(
+            settings=self.settings,
+            clock=self.clock,
+            repos=self.repos,
+            admin=self.campaign_admin(),
+            sender=self.reply_sender(),
+            llm=self.llm,
+            templates=self.templates,
+            knowledge_base=self.knowledge_base,
+            owner=worker_owner(),
         )
 
     def inbox(self, owner: str | None = None) -> InboxService:

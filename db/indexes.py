@@ -65,6 +65,8 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("source", ASCENDING), ("status", ASCENDING), ("updated_at", ASCENDING)], name="source_status_updated"
         ),
     ],
+    # One staff answer per handoff ("<campaign id>:<handoff time>"): the claim a double submit cannot pass.
+    "staff_replies": [IndexModel("key", name="key_unique", unique=True)],
     "reply_slots": [
         IndexModel("key", name="key_unique", unique=True),
         IndexModel("until", name="until_ttl", expireAfterSeconds=0),

@@ -7,15 +7,15 @@ lease, and they mark the dashboard snapshot stale.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
 
 from core.clock import Clock
 from core.config import Settings
-from core.errors import AppError, Conflict, NotFound, Unprocessable
+from core.errors import Conflict, NotFound, Unprocessable
 from core.phone import phone_field
 from db.repositories import Repositories
 from db.repositories.campaigns import ActiveKeyTaken, CampaignQuery
@@ -24,7 +24,7 @@ from domain.campaign_start import ActiveCampaignExists, NewCampaign, first_attem
 from domain.campaigns import attempting_status
 from domain.slots import local_midnight_utc
 from models.campaign import Campaign, CampaignDetail, CampaignSummary, Handoff, HandoffItem
-from models.enums import ACTIVE_STATUSES, AuditOutcome, CampaignStatus, CampaignType, Channel
+from models.enums import ACTIVE_STATUSES, CampaignStatus, CampaignType, Channel
 from models.patient import Patient
 from models.system import AuditRecord
 
@@ -75,20 +75,11 @@ class CampaignAdminService:
         self.audit = AuditTrail(repo=repos.audit, clock=clock)
         self._on_change = on_change or (lambda: None)
 
-    @asynccontextmanager
-    async def _audited(
+    def _audited(
         self, actor: Actor, action: str, resource: str, patient_id: str | None = None
-    ) -> AsyncIterator[dict[str, str | None]]:
+    ) -> AbstractAsyncContextManager[dict[str, str | None]]:
         """Record the action with its outcome: success, or failure when an expected error ends it."""
-        subject: dict[str, str | None] = {"patient_id": patient_id}
-        try:
-            yield subject
-        except AppError:
-            await self.audit.record(
-                actor, action, resource, patient_id=subject["patient_id"], outcome=AuditOutcome.FAILURE
-            )
-            raise
-        await self.audit.record(actor, action, resource, patient_id=subject["patient_id"])
+        return self.audit.audited(actor, action, resource, patient_id)
 
     # ---- reads ----------------------------------------------------------------------------------------------
 

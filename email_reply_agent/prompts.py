@@ -1,7 +1,6 @@
 """Reply texts. Every link and fact in a reply comes from here, the settings or an approved KB article."""
 
-GREETING = "Hi {first_name},"
-SIGN_OFF = "\n\nKind regards,\n{clinic_name}\n{clinic_phone}"
+# The greeting and sign-off around these are in domain/reply_text.py (staff replies share them).
 
 BOOKING_REPLY = (
     "Thank you for getting back to us. You can choose a time that suits you here: {booking_link}\n\n"

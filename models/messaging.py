@@ -46,6 +46,22 @@ class InboundEvent(Document):
     updated_at: datetime
 
 
+class StaffReply(Document):
+    """The one staff answer to a handoff: claimed before the email goes out, sent or failed (may be retried)."""
+
+    object_id_fields = ("campaign_id",)
+
+    key: str  # "<campaign id>:<handoff time in ms>": unique
+    campaign_id: str
+    actor: str  # the staff user who sends it
+    status: OutboundStatus = OutboundStatus.CLAIMED
+    provider_message_id: str | None = None
+    error: str | None = None
+    lease: Lease | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
 class ReplySlot(Document):
     """One of the limited auto-replies (a thread's one per hour, a patient's N per day), held by one message."""
 

@@ -22,6 +22,7 @@ from db.repositories.patients import PatientRepository
 from db.repositories.rate_limits import RateLimitRepository
 from db.repositories.reply_slots import ReplySlotRepository
 from db.repositories.slot_claims import SlotClaimRepository
+from db.repositories.staff_replies import StaffReplyRepository
 from db.repositories.users import UserRepository
 
 
@@ -45,6 +46,7 @@ class Repositories:
     audit: AuditRepository
     kb_articles: KbArticleRepository
     console_sessions: ConsoleSessionRepository
+    staff_replies: StaffReplyRepository
 
     @classmethod
     def over(cls, db: AsyncDatabase[dict[str, Any]]) -> Repositories:
@@ -66,4 +68,5 @@ class Repositories:
             audit=AuditRepository(db),
             kb_articles=KbArticleRepository(db),
             console_sessions=ConsoleSessionRepository(db),
+            staff_replies=StaffReplyRepository(db),
         )

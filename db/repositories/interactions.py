@@ -10,6 +10,7 @@ from pymongo import DESCENDING
 
 from db.group_commit import grouped_lookup
 from db.repositories.base import Mongo, Repository, oid
+from models.enums import Direction
 from models.interaction import Interaction
 
 
@@ -36,6 +37,19 @@ class InteractionRepository(Repository[Interaction]):
         async for doc in cursor:
             by_campaign.setdefault(str(doc["campaign_id"]), []).append(Interaction.from_mongo(doc))
         return by_campaign
+
+    async def last_outgoing(self, campaign_ids: list[str]) -> dict[str, Interaction]:
+        """Each campaign's latest outgoing interaction (campaigns without one are left out): ONE aggregate."""
+        keys = [key for key in (oid(i) for i in campaign_ids) if key is not None]
+        if not keys:
+            return {}
+        pipeline: list[Mongo] = [
+            {"$match": {"campaign_id": {"$in": keys}, "direction": Direction.OUTGOING.value}},
+            {"$sort": {"timestamp": -1, "_id": -1}},
+            {"$group": {"_id": "$campaign_id", "doc": {"$first": "$$ROOT"}}},
+        ]
+        cursor = await self.collection.aggregate(pipeline, hint="campaign_direction_timestamp")
+        return {str(row["_id"]): Interaction.from_mongo(row["doc"]) async for row in cursor}
 
     async def recent_for_campaign(self, campaign_id: str, *, limit: int) -> list[Interaction]:
         """The last `limit` interactions of a campaign, oldest first (concurrent calls share one find)."""

@@ -49,7 +49,15 @@ class ReplySender(Protocol):
     """Sends a reply in the patient's thread (Gmail when configured, else SMTP with threading headers)."""
 
     async def send_reply(
-        self, *, to: str, subject: str, text: str, thread_id: str, in_reply_to: str | None, references: str | None
+        self,
+        *,
+        to: str,
+        subject: str,
+        text: str,
+        thread_id: str,
+        in_reply_to: str | None,
+        references: str | None,
+        automatic: bool = True,
     ) -> str:
-        """Send; returns the provider's id (Gmail id or Message-ID)."""
+        """Send (marked Auto-Submitted unless a person wrote it); returns the provider's id (Gmail id or Message-ID)."""
         ...

@@ -12,10 +12,18 @@ class SmtpReplies:
         self.email = email
 
     async def send_reply(
-        self, *, to: str, subject: str, text: str, thread_id: str, in_reply_to: str | None, references: str | None
+        self,
+        *,
+        to: str,
+        subject: str,
+        text: str,
+        thread_id: str,
+        in_reply_to: str | None,
+        references: str | None,
+        automatic: bool = True,
     ) -> str:
         """Send with In-Reply-To / References so mail clients thread it."""
-        headers = {"Auto-Submitted": "auto-replied"}
+        headers = {"Auto-Submitted": "auto-replied"} if automatic else {}
         if in_reply_to:
             headers["In-Reply-To"] = in_reply_to
         if references:

@@ -12,7 +12,15 @@ class GmailReplies:
         self.gmail = gmail
 
     async def send_reply(
-        self, *, to: str, subject: str, text: str, thread_id: str, in_reply_to: str | None, references: str | None
+        self,
+        *,
+        to: str,
+        subject: str,
+        text: str,
+        thread_id: str,
+        in_reply_to: str | None,
+        references: str | None,
+        automatic: bool = True,
     ) -> str:
         """users.messages.send with threadId and threading headers."""
         return await self.gmail.send_reply(
@@ -22,5 +30,5 @@ class GmailReplies:
             text=text,
             in_reply_to=in_reply_to,
             references=references,
-            extra_headers={"Auto-Submitted": "auto-replied"},
+            extra_headers={"Auto-Submitted": "auto-replied"} if automatic else {},
         )

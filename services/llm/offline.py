@@ -16,7 +16,7 @@ from services.llm.classifier import (
     retrieve,
     strip_quoted,
 )
-from services.llm.port import LLMPort
+from services.llm.port import LLMError, LLMPort
 from services.llm.schemas import (
     REPLY_SUMMARY_MAX,
     SUMMARY_MAX,
@@ -26,11 +26,14 @@ from services.llm.schemas import (
     OutreachMessage,
     OutreachRequest,
     ReplyUnderstanding,
+    SuggestedReply,
 )
 from services.llm.templates import render
-from services.llm.validation import validate_outreach, validate_understanding
+from services.llm.validation import validate_outreach, validate_suggestion, validate_understanding
 
 QUOTE_MAX = 120
+DRAFT_OPENING = "Thank you for your message, and sorry to keep you waiting for an answer."
+DRAFT_KB = DRAFT_OPENING + "\n\n{answer}"
 
 _CHANNEL_NOUNS = {
     Channel.EMAIL.value: ("email", "emails"),
@@ -133,6 +136,16 @@ class OfflineLLM(LLMPort):
             kb_article_id=kb_article_id,
         )
         return validate_understanding(understanding, [article.id for article in kb])
+
+    async def draft_reply(self, *, email_text: str, kb: list[KbCandidate]) -> SuggestedReply:
+        """For a question an approved article answers: that answer; else an opening for staff to complete."""
+        understanding = await self.understand_reply(email_text=email_text, kb=kb)
+        article = next((a for a in kb if a.id == understanding.kb_article_id), None)
+        body = DRAFT_KB.format(answer=article.answer) if article else DRAFT_OPENING
+        try:
+            return validate_suggestion(SuggestedReply(body=body))
+        except (ValueError, LLMError):  # an article too long or with a link of its own: staff write the answer
+            return SuggestedReply(body=DRAFT_OPENING)
 
     async def aclose(self) -> None:
         """Nothing to release."""

@@ -25,8 +25,9 @@ from services.llm.schemas import (
     OutreachMessage,
     OutreachRequest,
     ReplyUnderstanding,
+    SuggestedReply,
 )
-from services.llm.validation import validate_outreach, validate_understanding
+from services.llm.validation import validate_outreach, validate_suggestion, validate_understanding
 
 if TYPE_CHECKING:
     from langchain_core.runnables import Runnable
@@ -56,6 +57,15 @@ def _as_llm_error(exc: Exception) -> LLMError:
     return LLMError(f"LLM output is invalid ({type(exc).__name__})", reason="invalid_output")
 
 
+def _kb_json(kb: list[KbCandidate]) -> str:
+    """The offered articles as the JSON the prompts show between their markers."""
+    return json.dumps(
+        [{"id": a.id, "title": a.title, "answer": a.answer[: prompts.KB_ANSWER_PREVIEW]} for a in kb],
+        ensure_ascii=False,
+        indent=1,
+    )
+
+
 class OpenAILLM(LLMPort):
     """One ChatOpenAI structured-output call per method; outputs validated, every failure an LLMError."""
 
@@ -82,6 +92,7 @@ class OpenAILLM(LLMPort):
         self._outreach = self._structured(OutreachMessage)
         self._summary = self._structured(ConversationSummary)
         self._understanding = self._structured(ReplyUnderstanding)
+        self._suggestion = self._structured(SuggestedReply)
 
     def _structured(self, model: type[BaseModel]) -> Runnable[Any, Any]:
         """ChatOpenAI answering in `model`'s strict JSON schema, computed once here.
@@ -136,19 +147,23 @@ class OpenAILLM(LLMPort):
 
     async def understand_reply(self, *, email_text: str, kb: list[KbCandidate]) -> ReplyUnderstanding:
         """Classify the email, given as untrusted data, against the fixed intents and the offered KB ids."""
-        kb_json = json.dumps(
-            [{"id": a.id, "title": a.title, "answer": a.answer[: prompts.KB_ANSWER_PREVIEW]} for a in kb],
-            ensure_ascii=False,
-            indent=1,
-        )
         user = prompts.UNDERSTAND_USER.format(
-            kb_json=prompts.neutralise_markers(kb_json),
+            kb_json=prompts.neutralise_markers(_kb_json(kb)),
             email=prompts.neutralise_markers(email_text[: prompts.EMAIL_MAX_CHARS]),
         )
         result = await self._call(
             self._understanding, ReplyUnderstanding, prompts.UNDERSTAND_SYSTEM, user, "understanding"
         )
         return validate_understanding(result, [article.id for article in kb])
+
+    async def draft_reply(self, *, email_text: str, kb: list[KbCandidate]) -> SuggestedReply:
+        """Suggest a staff answer to the email, given as untrusted data, from the offered approved answers only."""
+        user = prompts.DRAFT_USER.format(
+            kb_json=prompts.neutralise_markers(_kb_json(kb)),
+            email=prompts.neutralise_markers(email_text[: prompts.EMAIL_MAX_CHARS]),
+        )
+        result = await self._call(self._suggestion, SuggestedReply, prompts.DRAFT_SYSTEM, user, "draft")
+        return validate_suggestion(result)
 
     async def aclose(self) -> None:
         """Close the HTTP client."""

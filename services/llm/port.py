@@ -1,4 +1,4 @@
-"""The LLM port in domain terms: write outreach, summarise a conversation, understand a reply."""
+"""The LLM port in domain terms: write outreach, summarise a conversation, understand a reply, draft an answer."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from services.llm.schemas import (
     OutreachMessage,
     OutreachRequest,
     ReplyUnderstanding,
+    SuggestedReply,
 )
 
 LLMErrorReason = Literal["timeout", "transport", "invalid_output", "refused"]
@@ -37,6 +38,10 @@ class LLMPort(Protocol):
 
     async def understand_reply(self, *, email_text: str, kb: list[KbCandidate]) -> ReplyUnderstanding:
         """Classify a patient's email reply; `kb_article_id` is one of `kb`'s ids or None."""
+        ...
+
+    async def draft_reply(self, *, email_text: str, kb: list[KbCandidate]) -> SuggestedReply:
+        """Suggest the body of a staff answer to a patient's email, from `kb`'s approved answers only."""
         ...
 
     async def aclose(self) -> None:

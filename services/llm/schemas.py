@@ -95,6 +95,14 @@ class ReplyUnderstanding(BaseModel):
         return Intent(self.intent)
 
 
+class SuggestedReply(BaseModel):
+    """The middle of a reply staff may send to a patient's message (greeting, links and sign-off are added)."""
+
+    body: Body = Field(
+        description=f"Plain-text reply body, at most {BODY_MAX} characters, without greeting, sign-off or links."
+    )
+
+
 class KbCandidate(BaseModel):
     """A knowledge-base article offered to the classifier as a possible answer."""
 

@@ -17,6 +17,7 @@ from services.llm.schemas import (
     OutreachMessage,
     OutreachRequest,
     ReplyUnderstanding,
+    SuggestedReply,
 )
 
 # Any scheme (http, https, ftp, ...), a www. host, or a bare domain with a common TLD (not an email address's);
@@ -114,3 +115,17 @@ def validate_understanding(u: ReplyUnderstanding, kb_ids: Iterable[str]) -> Repl
         # Only a question is answered from the knowledge base; the id is meaningless for other intents.
         checked = checked.model_copy(update={"kb_article_id": None})
     return checked
+
+
+def validate_suggestion(reply: SuggestedReply) -> SuggestedReply:
+    """Return `reply` when it is plain text without any link (we add the booking link), else raise LLMError."""
+    body = reply.body
+    if _HTML_TAG.search(body):
+        raise LLMError("body contains HTML")
+    if _MARKDOWN_LINK.search(body):
+        raise LLMError("body contains a markdown link")
+    if _PLACEHOLDER.search(body):
+        raise LLMError("body contains an unfilled placeholder")
+    if find_urls(body):
+        raise LLMError("body contains a link")
+    return reply

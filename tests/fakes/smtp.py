@@ -107,6 +107,11 @@ class SmtpSink:
         with self._handler.lock:
             self._handler.rejections[address.lower()] = reply
 
+    def accept(self, address: str) -> None:
+        """Accept `address` again after `reject`."""
+        with self._handler.lock:
+            self._handler.rejections.pop(address.lower(), None)
+
     def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
         """Block until at least `count` messages arrived (the timeout only bounds a failing test)."""
         with self._handler.arrived:
