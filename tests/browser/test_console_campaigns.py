@@ -13,8 +13,9 @@ from tests.browser.console import sign_in
 from tests.browser.support import assert_accessible, assert_fits_width
 
 
-async def seed(live_app: LiveApp) -> str:
-    """Ann's active recovery campaign with a two-message conversation, and others around it; Ann's campaign id."""
+async def seed(live_app: LiveApp) -> tuple[str, str]:
+    """Ann's active recovery campaign with a two-message conversation, and others around it (one waiting for
+    staff); the ids of Ann's campaign and of the handoff."""
     db = live_app.container.db
     now = live_app.container.clock.now()
     ann = patient_doc("Ann Lee", "ann.lee@example.com", at=now, phone="+4915112345678")
@@ -29,6 +30,7 @@ async def seed(live_app: LiveApp) -> str:
         active_key=f"{ann['_id']}:RECOVERY",
     )
     rest = [campaign_doc(p["_id"], "RECALL", "ENGAGED", created_at=now - timedelta(days=1)) for p in others]
+    rest[0].update(status="HANDOFF", handoff={"reason": "asked for a person", "at": now, "resolved_at": None})
     await db.campaigns.insert_many([campaign, *rest])
     await db.interactions.insert_many(
         [
@@ -45,7 +47,7 @@ async def seed(live_app: LiveApp) -> str:
             ),
         ]
     )
-    return str(campaign["_id"])
+    return str(campaign["_id"]), str(rest[0]["_id"])
 
 
 async def checked(page: Page) -> None:
@@ -57,7 +59,7 @@ async def checked(page: Page) -> None:
 async def test_staff_filter_read_a_conversation_pause_resume_and_start_a_campaign(
     page: Page, live_app: LiveApp
 ) -> None:
-    campaign_id = await seed(live_app)
+    campaign_id, handoff_id = await seed(live_app)
     await sign_in(page, live_app)
 
     await page.get_by_role("navigation", name="Console").get_by_role("link", name="Campaigns").click()
@@ -109,3 +111,13 @@ async def test_staff_filter_read_a_conversation_pause_resume_and_start_a_campaig
     await page.get_by_role("button", name="Start campaign").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Ann Lee: Recall campaign")
     await expect(page.get_by_role("status")).to_contain_text("The campaign is started")
+
+    await page.goto(f"/console/campaigns/{handoff_id}")
+    await expect(page.locator("#campaign-status")).to_have_text("Waiting for staff (handoff)")
+    await checked(page)
+    await page.get_by_label("Note").fill("Called them; they will book online.")
+    await page.get_by_label("Close the campaign (declined)").check()
+    await page.get_by_role("button", name="Resolve handoff").click()
+    await expect(page.get_by_role("status")).to_contain_text("The handoff is resolved")
+    await expect(page.locator("#campaign-handoff-note")).to_have_text("Called them; they will book online.")
+    await expect(page.locator("#campaign-status")).to_have_text("Declined")

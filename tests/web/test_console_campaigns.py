@@ -298,12 +298,18 @@ async def test_handoff_details_and_the_actions_that_apply(clinic: Clinic) -> Non
     assert failed.ids["no-actions"] and text_of(failed, "campaign-failure") == "no reply after 3 attempts"
 
 
-@pytest.mark.parametrize("path", ["0123456789abcdef01234567", "not-an-id", "NEW", "0123456789ABCDEF01234567"])
-async def test_an_unknown_or_malformed_campaign_is_a_404_page(clinic: Clinic, path: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "audited"),
+    [("0123456789abcdef01234567", 1), ("not-an-id", 0), ("NEW", 0), ("0123456789ABCDEF01234567", 0), ("a" * 300, 0)],
+)
+async def test_an_unknown_or_malformed_campaign_is_a_404_page(clinic: Clinic, path: str, audited: int) -> None:
     http, container = clinic.http, clinic.container
     await signed_in(http, container)
     page = html_page(await http.get(f"{LIST}/{path}"), 404)
     assert page.h1 == "Page not found" and page.ids["error-message"]
+    # A malformed id is refused before the use case: it never reaches the audit trail.
+    failures = {"action": "campaigns.read", "outcome": AuditOutcome.FAILURE.value}
+    assert await container.repos.audit.count(failures) == audited
 
 
 # ---- actions --------------------------------------------------------------------------------------------------
