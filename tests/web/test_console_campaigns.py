@@ -208,6 +208,8 @@ async def test_pages_of_25_whose_links_keep_the_filters(clinic: Clinic) -> None:
     assert row_ids(second) == [str(d["_id"]) for d in docs[25:]]
     assert "Page 2 of 2" in second.html and "page-next" not in second.ids
     assert second.ids["page-previous"]["href"] == f"{LIST}?type=RECALL&status=active&sort=-created_at&page=1"
+    past = html_page(await http.get(f"{LIST}?type=RECALL&page=3"), 200)
+    assert row_ids(past) == [] and "Page 3 is past the last page of these campaigns (2)." in past.html
 
 
 async def test_bad_filter_values_are_a_422_page_saying_what_is_wrong(clinic: Clinic) -> None:
@@ -503,7 +505,8 @@ async def test_a_second_active_campaign_of_a_type_is_a_409_linking_to_the_active
     assert await container.repos.campaigns.count() == before
     unknown = {**data, "patient_id": "0123456789abcdef01234567"}
     assert html_page(await http.post(f"{LIST}/new", data=unknown), 404).h1 == "Page not found"
-    assert html_page(await http.get(f"{LIST}/new?patient_id=nope"), 404).h1 == "Page not found"
+    for bad in ("nope", seeded["ann"] + "ff"):
+        assert html_page(await http.get(f"{LIST}/new?patient_id={bad}"), 404).h1 == "Page not found"
 
 
 async def test_admins_use_the_same_pages(clinic: Clinic) -> None:
