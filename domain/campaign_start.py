@@ -21,6 +21,7 @@ class ActiveCampaignExists(Conflict):
     """409: the patient already has an active campaign of that type."""
 
     error = "active_campaign_exists"
+    campaign_id: str | None = None  # the active one, when the caller looked it up
 
 
 @dataclass(frozen=True)

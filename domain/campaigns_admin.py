@@ -29,6 +29,8 @@ from models.patient import Patient
 from models.system import AuditRecord
 
 SORTS = ("-updated_at", "updated_at", "-created_at", "created_at")
+ACTIVE_GROUP = "active"  # the status filter's group value: ATTEMPTING_*, ENGAGED or HANDOFF
+StatusFilter = CampaignStatus | Literal["active"]
 
 
 class InvalidTransition(Conflict):
@@ -42,11 +44,19 @@ class CampaignFilters:
     """What staff filter the campaign list by (local dates, inclusive)."""
 
     campaign_type: CampaignType | None = None
-    status: CampaignStatus | None = None
+    status: StatusFilter | None = None
     q: str | None = None
     created_from: date | None = None
     created_to: date | None = None
+    converted_from: date | None = None
+    converted_to: date | None = None
     sort: str = "-updated_at"
+
+    def statuses(self) -> tuple[CampaignStatus, ...]:
+        """The statuses the filter stands for (none: any)."""
+        if self.status == ACTIVE_GROUP:
+            return ACTIVE_STATUSES
+        return (CampaignStatus(self.status),) if self.status else ()
 
 
 @dataclass(frozen=True)
@@ -86,20 +96,28 @@ class CampaignAdminService:
     async def list_campaigns(
         self, actor: Actor, filters: CampaignFilters, *, page: int, page_size: int
     ) -> tuple[list[CampaignSummary], int]:
-        """Campaigns by type, status, patient search and local creation dates, sorted and paged; audited."""
+        """Campaigns by type, status (or the active group), patient search and local creation and conversion dates
+        (inclusive), sorted and paged; audited."""
         if filters.sort not in SORTS:
             raise Unprocessable(f"sort must be one of {', '.join(SORTS)}", error="invalid_sort")
         zone = self.settings.zone
+
+        def start(day: date | None) -> datetime | None:
+            return local_midnight_utc(zone, day) if day else None
+
+        def end(day: date | None) -> datetime | None:
+            return local_midnight_utc(zone, day + timedelta(days=1)) if day else None
+
         async with self._audited(actor, "campaigns.list", "campaigns"):
             patient_ids = await self.repos.patients.search_ids(filters.q) if filters.q else None
             query = CampaignQuery(
                 campaign_type=filters.campaign_type,
-                status=filters.status,
+                statuses=filters.statuses(),
                 patient_ids=patient_ids,
-                created_from=local_midnight_utc(zone, filters.created_from) if filters.created_from else None,
-                created_to=(
-                    local_midnight_utc(zone, filters.created_to + timedelta(days=1)) if filters.created_to else None
-                ),
+                created_from=start(filters.created_from),
+                created_to=end(filters.created_to),
+                converted_from=start(filters.converted_from),
+                converted_to=end(filters.converted_to),
                 sort=filters.sort,
             )
             return await self.repos.campaigns.page(query, skip=(page - 1) * page_size, limit=page_size)
@@ -112,6 +130,14 @@ class CampaignAdminService:
                 raise NotFound("Campaign not found", error="campaign_not_found")
             subject["patient_id"] = found.campaign.patient_id
             return found
+
+    async def patient(self, actor: Actor, patient_id: str) -> Patient:
+        """One patient (to start a campaign for them); audited."""
+        async with self._audited(actor, "patients.read", f"patients/{patient_id}", patient_id):
+            patient = await self.repos.patients.get(patient_id)
+            if patient is None:
+                raise NotFound("Patient not found", error="patient_not_found")
+            return patient
 
     async def handoffs(self, actor: Actor, *, page: int, page_size: int) -> tuple[list[HandoffItem], int]:
         """Campaigns waiting for staff, longest waiting first, with reason and last incoming message; audited."""
@@ -149,7 +175,12 @@ class CampaignAdminService:
                 raise Unprocessable("The patient has no email address for an email campaign", error="no_contact")
             if new.channel in (Channel.SMS, Channel.CALL) and not patient.phone:
                 raise Unprocessable("The patient has no phone number for an SMS or call campaign", error="no_contact")
-            campaign = await start_campaign(self.repos, new, settings=self.settings, patient_id=patient.id, now=now)
+            try:
+                campaign = await start_campaign(self.repos, new, settings=self.settings, patient_id=patient.id, now=now)
+            except ActiveCampaignExists as exc:
+                active = await self.repos.campaigns.active_of_type(patient.id, new.campaign_type)
+                exc.campaign_id = active.id if active else None
+                raise
         self._on_change()
         return CreatedCampaign(campaign, patient, created)
 

@@ -70,10 +70,12 @@ class CampaignQuery:
     """Filters and sort of the staff campaign list (datetimes in UTC)."""
 
     campaign_type: CampaignType | None = None
-    status: CampaignStatus | None = None
+    statuses: tuple[CampaignStatus, ...] = ()  # any of these (none: every status)
     patient_ids: list[str] | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+    converted_from: datetime | None = None
+    converted_to: datetime | None = None
     sort: str = "-updated_at"
 
     def filter(self) -> Mongo:
@@ -81,25 +83,31 @@ class CampaignQuery:
         query: Mongo = {}
         if self.campaign_type:
             query["campaign_type"] = self.campaign_type.value
-        if self.status:
-            query["status"] = self.status.value
+        if len(self.statuses) == 1:
+            query["status"] = self.statuses[0].value
+        elif self.statuses:
+            query["status"] = {"$in": [s.value for s in self.statuses]}
         if self.patient_ids is not None:
             query["patient_id"] = {"$in": [oid(i) for i in self.patient_ids]}
-        if self.created_from or self.created_to:
-            query["created_at"] = {
-                op: v for op, v in (("$gte", self.created_from), ("$lt", self.created_to)) if v is not None
-            }
+        for field, start, end in (
+            ("created_at", self.created_from, self.created_to),
+            ("converted_at", self.converted_from, self.converted_to),
+        ):
+            if start or end:
+                query[field] = {op: v for op, v in (("$gte", start), ("$lt", end)) if v is not None}
         return query
 
     def hint(self) -> str:
         """The index serving this combination of filters (the most selective one first)."""
         if self.patient_ids is not None:
             return "patient_type"
+        if self.converted_from or self.converted_to:
+            return "dashboard"  # (type, status, created_at, converted_at): bounds on every field given
         if self.created_from or self.created_to:
             return "created_at"
         if self.campaign_type:
             return "type_status_updated"
-        if self.status:
+        if self.statuses:
             return "status_updated"
         return self.sort.lstrip("-")
 

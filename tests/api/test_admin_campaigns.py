@@ -88,6 +88,11 @@ async def test_list_defaults_to_latest_update_first_with_patient_name_and_email(
             lambda c, p: p["email"].endswith(".example") and c["status"] == "ENGAGED",
         ),
         ({"q": "nobody-matches"}, lambda c, p: False),
+        ({"status": "active"}, lambda c, p: c["status"] in ("ENGAGED", "HANDOFF")),
+        (
+            {"type": "RECALL", "status": "active"},
+            lambda c, p: c["campaign_type"] == "RECALL" and c["status"] in ("ENGAGED", "HANDOFF"),
+        ),
     ],
 )
 async def test_list_filters_and_search(
@@ -129,9 +134,43 @@ async def test_list_created_range_uses_local_days(
     assert {i["id"] for i in response.json()["items"]} == {str(c["_id"]) for c in wanted}
 
 
+async def test_list_converted_range_uses_local_days(
+    client: httpx.AsyncClient, container: Container, staff: dict[str, str]
+) -> None:
+    patient = patient_doc("Ada Lovelace", "ada@analytical.org", at=datetime.now(UTC))
+    await container.db.patients.insert_one(patient)
+    # 00:30 on 1 March in Berlin is still 28 February in UTC; 23:30 on 28 February in Berlin is not March.
+    march = campaign_doc(
+        patient["_id"],
+        "RECOVERY",
+        "BOOKING_COMPLETED",
+        created_at=datetime(2030, 2, 1, tzinfo=UTC),
+        converted_at=datetime(2030, 2, 28, 23, 30, tzinfo=UTC),
+    )
+    february = campaign_doc(
+        patient["_id"],
+        "RECOVERY",
+        "BOOKING_COMPLETED",
+        created_at=datetime(2030, 2, 1, tzinfo=UTC),
+        converted_at=datetime(2030, 2, 28, 22, 30, tzinfo=UTC),
+    )
+    await container.db.campaigns.insert_many([march, february])
+    params = {
+        "type": "RECOVERY",
+        "status": "BOOKING_COMPLETED",
+        "converted_from": "2030-03-01",
+        "converted_to": "2030-03-31",
+    }
+    response = await client.get(CAMPAIGNS, headers=staff, params=params)
+    assert response.status_code == 200, response.text
+    assert [i["id"] for i in response.json()["items"]] == [str(march["_id"])] and response.json()["total"] == 1
+
+
 @pytest.mark.parametrize(
     "params",
     [
+        {"converted_to": "2025-13-01"},
+        {"status": "ACTIVE"},
         {"type": "OTHER"},
         {"status": "nope"},
         {"page": 0},

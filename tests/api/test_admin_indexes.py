@@ -110,6 +110,15 @@ async def test_every_admin_read_is_an_index_scan(container: Container, make_sett
             CampaignFilters(q="example.com", status=CampaignStatus.ENGAGED),
             CampaignFilters(created_from=today - timedelta(days=5), created_to=today),
             CampaignFilters(created_from=date(2020, 1, 1), status=CampaignStatus.ENGAGED),
+            CampaignFilters(campaign_type=CampaignType.RECOVERY, status="active"),
+            CampaignFilters(status="active"),
+            CampaignFilters(
+                campaign_type=CampaignType.RECOVERY,
+                status=CampaignStatus.BOOKING_COMPLETED,
+                converted_from=today.replace(day=1),
+                converted_to=today,
+            ),
+            CampaignFilters(converted_from=today - timedelta(days=30)),
         ):
             await admin.list_campaigns(actor, filters, page=1, page_size=5)
         await admin.detail(actor, campaign_id)
@@ -156,7 +165,8 @@ def test_query_hints_name_existing_indexes() -> None:
         CampaignQuery(),
         CampaignQuery(sort="-created_at"),
         CampaignQuery(patient_ids=[]),
-        CampaignQuery(status=CampaignStatus.ENGAGED),
+        CampaignQuery(statuses=(CampaignStatus.ENGAGED,)),
+        CampaignQuery(converted_to=datetime.now(UTC)),
         CampaignQuery(campaign_type=CampaignType.RECALL),
         CampaignQuery(created_from=datetime.now(UTC)),
     ):

@@ -11,9 +11,9 @@ from api.deps import CampaignAdminServiceDep, ClientIP, CurrentAdmin, CurrentSta
 from domain.audit import Actor
 from domain.campaign_start import NewCampaign
 from domain.campaigns import NewPatient
-from domain.campaigns_admin import CampaignFilters, CreatedCampaign
+from domain.campaigns_admin import CampaignFilters, CreatedCampaign, StatusFilter
 from models.campaign import Campaign, CampaignDetail, CampaignSummary, HandoffItem
-from models.enums import CampaignStatus, CampaignType
+from models.enums import CampaignType
 from schemas.admin import (
     AuditPage,
     AuditRead,
@@ -91,17 +91,28 @@ async def list_campaigns(
     admin: CampaignAdminServiceDep,
     ip: ClientIP,
     campaign_type: Annotated[CampaignType | None, Query(alias="type")] = None,
-    status: CampaignStatus | None = None,
+    status: Annotated[
+        StatusFilter | None, Query(description="a status, or `active` (ATTEMPTING_*, ENGAGED, HANDOFF)")
+    ] = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100, description="patient name or email")] = None,
     created_from: Annotated[date | None, Query(description="first local day of creation, YYYY-MM-DD")] = None,
     created_to: Annotated[date | None, Query(description="last local day of creation, YYYY-MM-DD")] = None,
+    converted_from: Annotated[date | None, Query(description="first local day of conversion, YYYY-MM-DD")] = None,
+    converted_to: Annotated[date | None, Query(description="last local day of conversion, YYYY-MM-DD")] = None,
     sort: Literal["-updated_at", "updated_at", "-created_at", "created_at"] = "-updated_at",
     page: Page = 1,
     page_size: PageSize = 50,
 ) -> CampaignPage:
     """Campaigns with their patient's name and email, filtered, sorted (newest update first) and paged."""
     filters = CampaignFilters(
-        campaign_type=campaign_type, status=status, q=q, created_from=created_from, created_to=created_to, sort=sort
+        campaign_type=campaign_type,
+        status=status,
+        q=q,
+        created_from=created_from,
+        created_to=created_to,
+        converted_from=converted_from,
+        converted_to=converted_to,
+        sort=sort,
     )
     items, total = await admin.list_campaigns(Actor(user.email, ip), filters, page=page, page_size=page_size)
     return CampaignPage(items=[list_item(i) for i in items], total=total, page=page, page_size=page_size)
