@@ -580,14 +580,6 @@ class BookingService:
         )
         return booked
 
-    async def patient_for_staff(self, actor: Actor, patient_id: str) -> Patient:
-        """The patient staff are booking for (name, email, phone to pre-fill), or 404; audited."""
-        patient = await self.repos.patients.get(patient_id)
-        if patient is None:
-            raise NotFound("Patient not found", error="patient_not_found")
-        await self.audit.record(actor, "patients.read", f"patients/{patient_id}", patient_id=patient_id)
-        return patient
-
     async def set_status(self, actor: Actor, appointment_id: str, status: AppointmentStatus) -> Appointment:
         """Staff marks an appointment completed, no-show or cancelled (cancel frees the slot); audited."""
         appointment = await self.repos.appointments.get(appointment_id)

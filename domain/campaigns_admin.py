@@ -96,8 +96,7 @@ class CampaignAdminService:
     async def list_campaigns(
         self, actor: Actor, filters: CampaignFilters, *, page: int, page_size: int
     ) -> tuple[list[CampaignSummary], int]:
-        """Campaigns by type, status (or the active group), patient search and local creation and conversion dates
-        (inclusive), sorted and paged; audited."""
+        """Campaigns by type, status (or the active group), patient, local creation/conversion days; paged, audited."""
         if filters.sort not in SORTS:
             raise Unprocessable(f"sort must be one of {', '.join(SORTS)}", error="invalid_sort")
         zone = self.settings.zone

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.deps import BookingServiceDep, ClientIP, ClockDep
+from api.deps import BookingServiceDep, CampaignAdminServiceDep, ClientIP, ClockDep
 from core.clock import Clock
 from core.errors import Conflict, NotFound, Unprocessable, UpstreamError
 from domain.audit import Actor
@@ -231,6 +231,7 @@ async def new_page(
     user: ConsoleUser,
     booking: BookingServiceDep,
     clock: ClockDep,
+    admin: CampaignAdminServiceDep,
     ip: ClientIP,
     service: QueryText = None,
     doctor: QueryText = None,
@@ -244,7 +245,7 @@ async def new_page(
     if patient_id:
         if not _OBJECT_ID.match(patient_id):
             raise NotFound("Patient not found", error="patient_not_found")
-        patient = await booking.patient_for_staff(actor(user, ip), patient_id)
+        patient = await admin.patient(actor(user, ip), patient_id)
         contact = Contact(name=patient.name, email=patient.email or "", phone=patient.phone or "")
     return await render_new(
         request,

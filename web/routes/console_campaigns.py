@@ -39,6 +39,8 @@ MAX_Q = 100
 MAX_NOTE = 2000
 MAX_ATTEMPTS = 10
 _OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
+# One more than an id: a longer value then fails the shape check instead of being cut into another valid id.
+ID_BOUND = 25
 _PHONE = re.compile(PHONE_INPUT_PATTERN)
 _PAGE = re.compile(r"^[0-9]{1,5}$")
 
@@ -298,7 +300,7 @@ async def new_campaign_page(
     request: Request, user: ConsoleUser, admin: CampaignAdminServiceDep, ip: ClientIP, patient_id: str = ""
 ) -> HTMLResponse:
     """The form to start a campaign, for a new patient or (with `patient_id`) an existing one."""
-    patient = await known_patient(admin, actor_of(user, ip), bounded(patient_id, 24))
+    patient = await known_patient(admin, actor_of(user, ip), bounded(patient_id, ID_BOUND))
     return render_new(request, user, NewForm(patient_id=patient.id if patient else ""), patient)
 
 
@@ -319,7 +321,7 @@ async def new_campaign(
     """Start the campaign through the API's use case, then its page (303); 422/409 show the form again."""
     actor = actor_of(user, ip)
     form = NewForm(
-        patient_id=bounded(patient_id, 24),
+        patient_id=bounded(patient_id, ID_BOUND),
         name=bounded(name, MAX_NAME),
         email=bounded(email, MAX_EMAIL),
         phone=bounded(phone, MAX_PHONE),
