@@ -26,7 +26,7 @@ from web.rendering import STATIC
 sys.meta_path[:] = [finder for finder in sys.meta_path if not isinstance(finder, pygal.PluginImportFixer)]
 
 STYLESHEET = STATIC / "charts.css"
-WIDTH, HEIGHT = 480, 320  # viewBox units; the SVG scales to its box (390 px phones up to desktop)
+WIDTH, HEIGHT = 420, 300  # viewBox units; the SVG scales to its box (390 px phones up to desktop)
 FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
 # The site's ink on white; series colours have at least 3:1 contrast with white (WCAG 1.4.11).
 STYLE = Style(

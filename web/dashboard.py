@@ -25,23 +25,25 @@ KPI_LABELS = {
 }
 RATE_WINDOWS = (("month", "This month"), ("trailing_90d", "Last 90 days"), ("lifetime", "All time"))
 PERFORMANCE_COLUMNS = (
-    ("recovery_started", "Recovery started"),
-    ("recovery_converted", "Recovery converted"),
-    ("recall_started", "Recall started"),
-    ("recall_converted", "Recall converted"),
+    ("recovery_started", "Started"),
+    ("recovery_converted", "Converted"),
+    ("recall_started", "Started"),
+    ("recall_converted", "Converted"),
 )
+PERFORMANCE_GROUPS = (("Recovery", 2), ("Recall", 2))
 APPOINTMENT_COLUMNS = (
     ("booked", "Booked"),
     ("completed", "Completed"),
     ("cancelled", "Cancelled"),
     ("no_show", "No-show"),
 )
+# (field, table row heading, chart label)
 BREAKDOWN_ROWS = (
-    ("active", "Active (contacting or engaged)"),
-    ("recovered", "Recovered (booked)"),
-    ("failed", "Failed"),
-    ("declined", "Declined"),
-    ("handoffs", "Waiting for staff (handoffs)"),
+    ("active", "Active (contacting or engaged)", "Active"),
+    ("recovered", "Recovered (booked)", "Recovered"),
+    ("failed", "Failed", "Failed"),
+    ("declined", "Declined", "Declined"),
+    ("handoffs", "Waiting for staff (handoffs)", "Handoffs"),
 )
 
 
@@ -90,10 +92,12 @@ class Kpi:
 
 @dataclass(frozen=True)
 class Table:
-    """A chart's numbers: column headings, and per row its heading (and machine-readable month) and cells."""
+    """A chart's numbers: column headings (under optional group headings: title, span), and per row its heading,
+    machine-readable month and cells."""
 
     columns: list[str]
     rows: list[tuple[str, str | None, list[int]]]
+    groups: tuple[tuple[str, int], ...] = ()
 
 
 def _charts(stats: DashboardStats) -> dict[str, tuple[Markup, Table]]:
@@ -101,18 +105,23 @@ def _charts(stats: DashboardStats) -> dict[str, tuple[Markup, Table]]:
     months = [p.month for p in charts.performance_12m]
     short = [month_name(m)[0] for m in months]
 
-    def monthly(name: str, label: str, items: list[Any], columns: tuple[tuple[str, str], ...]) -> tuple[Markup, Table]:
+    def monthly(
+        name: str, label: str, items: list[Any], columns: tuple[tuple[str, str], ...], groups: tuple[Any, ...] = ()
+    ) -> tuple[Markup, Table]:
         values = [[getattr(item, field) for item in items] for field, _ in columns]
         rows = [(month_name(item.month)[1], item.month, [getattr(item, f) for f, _ in columns]) for item in items]
-        return chart_svg(name, label, short, values), Table([t for _, t in columns], rows)
+        return chart_svg(name, label, short, values), Table([t for _, t in columns], rows, groups)
 
-    breakdown = [getattr(charts.campaign_breakdown, field) for field, _ in BREAKDOWN_ROWS]
+    breakdown = [getattr(charts.campaign_breakdown, field) for field, _, _ in BREAKDOWN_ROWS]
+    # pygal draws a horizontal bar chart's first label at the bottom: reversed, it reads top-down like the table.
+    chart_labels = [label for _, _, label in reversed(BREAKDOWN_ROWS)]
     return {
         "performance": monthly(
             "performance",
             "Line chart of recovery and recall campaigns started and converted per month, last 12 months",
             charts.performance_12m,
             PERFORMANCE_COLUMNS,
+            PERFORMANCE_GROUPS,
         ),
         "appointments": monthly(
             "appointments",
@@ -121,8 +130,8 @@ def _charts(stats: DashboardStats) -> dict[str, tuple[Markup, Table]]:
             APPOINTMENT_COLUMNS,
         ),
         "breakdown": (
-            chart_svg("breakdown", "Bar chart of all campaigns by state", [t for _, t in BREAKDOWN_ROWS], [breakdown]),
-            Table(["Campaigns"], [(title, None, [n]) for (_, title), n in zip(BREAKDOWN_ROWS, breakdown, strict=True)]),
+            chart_svg("breakdown", "Bar chart of all campaigns by state", chart_labels, [breakdown[::-1]]),
+            Table(["Campaigns"], [(row[1], None, [n]) for row, n in zip(BREAKDOWN_ROWS, breakdown, strict=True)]),
         ),
     }
 

@@ -34,7 +34,7 @@ VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "met
 
 @dataclass
 class Dashboard:
-    """What the test reads off the page: each id's attributes and text, each table's rows and row months."""
+    """What the test reads off the page: each id's attributes and text, each table's body rows and their months."""
 
     attrs: dict[str, dict[str, str]] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
@@ -47,7 +47,7 @@ class Dashboard:
 
     def numbers(self, table_id: str) -> list[list[int]]:
         """The table's body cells (after the row header) as numbers."""
-        return [[int(cell.replace(",", "")) for cell in row[1:]] for row in self.tables[table_id][1:]]
+        return [[int(cell.replace(",", "")) for cell in row[1:]] for row in self.tables[table_id]]
 
 
 class _Reader(HTMLParser):
@@ -56,6 +56,7 @@ class _Reader(HTMLParser):
         self.found = found
         self.open: list[str] = []  # the ids of the open elements ("" for none)
         self.table = ""
+        self.in_body = False
         self.cell: list[str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -69,9 +70,11 @@ class _Reader(HTMLParser):
         if tag == "table":
             self.table = element_id
             self.found.tables[element_id], self.found.months[element_id] = [], []
-        elif tag == "tr" and self.table:
+        elif tag == "tbody":
+            self.in_body = True
+        elif tag == "tr" and self.table and self.in_body:
             self.found.tables[self.table].append([])
-        elif tag in ("th", "td") and self.table:
+        elif tag in ("th", "td") and self.table and self.in_body:
             self.cell = []
         elif tag == "time" and self.table:
             self.found.months[self.table].append(values["datetime"])
@@ -83,6 +86,8 @@ class _Reader(HTMLParser):
         if tag in ("th", "td") and self.cell is not None:
             self.found.tables[self.table][-1].append(" ".join("".join(self.cell).split()))
             self.cell = None
+        elif tag == "tbody":
+            self.in_body = False
         elif tag == "table":
             self.table = ""
 

@@ -152,7 +152,7 @@ async def test_charts_are_inline_svg_images_styled_by_a_same_origin_stylesheet(c
     for chart in ("performance", "appointments", "breakdown"):
         svg = page.attrs[f"chart-{chart}"]
         assert svg["role"] == "img" and svg["aria-label"].endswith(("12 months", "by state"))
-        assert svg["viewbox"] == "0 0 480 320" and "width" not in svg and "height" not in svg
+        assert svg["viewbox"] == "0 0 420 300" and "width" not in svg and "height" not in svg
         caption = page.attrs[f"{chart}-caption"]
         assert page.attrs[f"{chart}-table"] and caption
     assert "<script" not in html and "<style" not in html and "pygal.js" not in html
