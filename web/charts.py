@@ -117,15 +117,17 @@ def _chart(name: str, labels: Sequence[str], values: Sequence[Sequence[int]]) ->
 
 
 def _tree(name: str, labels: Sequence[str], values: Sequence[Sequence[int]]) -> tuple[ElementTree.Element, str]:
-    """The chart's SVG tree without its <style>, <script>, comments and script-only tooltip, and the CSS it had."""
+    """The chart's SVG tree without its <style>, <script>, comments and script-only tooltips, and the CSS it had."""
     root: ElementTree.Element = _chart(name, labels, values).render_tree()
     css = ""
     for parent in root.iter():
         for child in list(parent):
             if child.tag == "style":
                 css += child.text or ""
-            # The tooltip layer is only ever shown by pygal's script, and it carries a style attribute.
-            if child.tag in ("style", "script", ElementTree.Comment) or "tooltip-overlay" in child.get("class", ""):
+            # The tooltip layer and the <desc> data it is filled from are only used by pygal's script (the layer
+            # also carries a style attribute); the numbers are in the table beside the chart.
+            dropped = ("style", "script", "desc", ElementTree.Comment)
+            if child.tag in dropped or "tooltip-overlay" in child.get("class", ""):
                 parent.remove(child)
     return root, css
 
