@@ -29,7 +29,15 @@ import httpx
 from bson import ObjectId
 from pymongo import MongoClient
 
-from bench.common import BENCH_JWT_SECRET, LoadResult, app_server, embedded_database, generate_load, print_table
+from bench.common import (
+    BENCH_JWT_SECRET,
+    LoadResult,
+    api_login,
+    app_server,
+    embedded_database,
+    generate_load,
+    print_table,
+)
 from core.clock import SystemClock
 from core.config import Settings
 from core.security import hash_password
@@ -250,12 +258,6 @@ def _describe(label: str, result: LoadResult) -> str:
     )
 
 
-def _login(base_url: str) -> dict[str, str]:
-    response = httpx.post(f"{base_url}/api/v1/auth/login", data={"username": EMAIL, "password": PASSWORD}, timeout=30.0)
-    response.raise_for_status()
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
 def run_size(mongo_uri: str, n: int) -> list[list[object]]:
     """Generate, time one computation, then load the endpoint at each maximum age; returns table rows."""
     db_name = f"bench_dashboard_{n}"
@@ -274,7 +276,7 @@ def run_size(mongo_uri: str, n: int) -> list[list[object]]:
     for max_age in MAX_AGES:
         env = {"TZ": TZ, "DASHBOARD_MAX_AGE_SECONDS": str(max_age)}
         with app_server(mongo_uri, db_name, extra_env=env) as app:
-            auth = _login(app.url)
+            auth = api_login(app.url, EMAIL, PASSWORD)
             url = app.url + "/api/v1/admin/dashboard-stats"
             started = time.perf_counter()
             primed = httpx.get(url, headers=auth, timeout=300.0)

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from bson import ObjectId
 from pymongo import MongoClient
 
-from bench.common import app_server, embedded_database, generate_load, print_table
+from bench.common import api_login, app_server, embedded_database, generate_load, print_table
 from core.security import hash_password
 
 CONCURRENCY = 16
@@ -36,18 +35,12 @@ def _create_admin(mongo_uri: str) -> None:
         client[DB_NAME]["users"].insert_one(user)
 
 
-def _login(base_url: str) -> dict[str, str]:
-    response = httpx.post(f"{base_url}/api/v1/auth/login", data={"username": EMAIL, "password": PASSWORD}, timeout=10.0)
-    response.raise_for_status()
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
 def main() -> None:
     """Run both endpoints and print the table."""
     with embedded_database() as mongo_uri:
         _create_admin(mongo_uri)
         with app_server(mongo_uri, DB_NAME) as app:
-            auth = _login(app.url)
+            auth = api_login(app.url, EMAIL, PASSWORD)
             cases = [("GET /", {}), ("GET /api/v1/auth/me", auth)]
             print(f"{CONCURRENCY} concurrent clients, {DURATION_SECONDS:.0f} s per endpoint, one uvicorn worker")
             rows = []

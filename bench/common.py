@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,8 @@ from db.embedded import EmbeddedMongo, free_port
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCH_JWT_SECRET = "bench-secret-that-is-long-enough-for-hs256-0123456789"  # noqa: S105 - bench only
 START_TIMEOUT_SECONDS = 60.0
+LOGIN_TIMEOUT_SECONDS = 30.0
+_CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 STOP_TIMEOUT_SECONDS = 20.0
 
 
@@ -216,3 +219,25 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
     print("-+-".join("-" * w for w in widths))
     for row in cells[1:]:
         print(line(row))
+
+
+def api_login(base_url: str, email: str, password: str) -> dict[str, str]:
+    """Authorization headers from POST /api/v1/auth/login."""
+    response = httpx.post(
+        f"{base_url}/api/v1/auth/login", data={"username": email, "password": password}, timeout=LOGIN_TIMEOUT_SECONDS
+    )
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def console_login(base_url: str, email: str, password: str) -> dict[str, str]:
+    """A Cookie header for a console session, signed in through the real sign-in form (form token and all)."""
+    with httpx.Client(base_url=base_url, timeout=LOGIN_TIMEOUT_SECONDS) as http:
+        form = http.get("/console/login")
+        found = _CSRF_FIELD.search(form.text)
+        if form.status_code != 200 or found is None:
+            raise RuntimeError(f"GET /console/login answered {form.status_code} without a sign-in form")
+        done = http.post("/console/login", data={"email": email, "password": password, "csrf_token": found[1]})
+        if done.status_code != 303 or "mc_session" not in done.cookies:
+            raise RuntimeError(f"console sign-in answered {done.status_code}: {done.text[:200]}")
+        return {"Cookie": f"mc_session={done.cookies['mc_session']}"}
