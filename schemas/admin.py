@@ -222,6 +222,23 @@ class HandoffResolve(BaseModel):
     outcome: Literal["engaged", "closed"]
 
 
+class HandoffDraftRead(BaseModel):
+    """A suggested answer to a handoff, and the key that sends it at most once."""
+
+    campaign_id: str
+    key: str = Field(description="send it back with the reply: one answer per handoff")
+    text: str
+    source: Literal["llm", "template"]
+    acknowledged: bool = Field(description="the agent already sent an automatic reply to the last message")
+
+
+class HandoffReply(BaseModel):
+    """Staff's answer to a handoff, sent in the patient's email thread."""
+
+    text: str = Field(min_length=1, max_length=5000)
+    key: str = Field(min_length=1, max_length=100, description="the draft's key")
+
+
 class LastMessageRead(_FromAttributes):
     """The patient's last incoming message."""
 

@@ -7,7 +7,14 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from api.deps import CampaignAdminServiceDep, ClientIP, CurrentAdmin, CurrentStaff, DashboardServiceDep
+from api.deps import (
+    CampaignAdminServiceDep,
+    ClientIP,
+    CurrentAdmin,
+    CurrentStaff,
+    DashboardServiceDep,
+    StaffReplyServiceDep,
+)
 from domain.audit import Actor
 from domain.campaign_start import NewCampaign
 from domain.campaigns import NewPatient
@@ -23,8 +30,10 @@ from schemas.admin import (
     CampaignPage,
     CampaignRead,
     DashboardRead,
+    HandoffDraftRead,
     HandoffPage,
     HandoffRead,
+    HandoffReply,
     HandoffResolve,
     InteractionRead,
     LastMessageRead,
@@ -183,6 +192,35 @@ async def handoffs(
     """Campaigns waiting for staff, longest waiting first, with the reason and the last incoming message."""
     items, total = await admin.handoffs(Actor(user.email, ip), page=page, page_size=page_size)
     return HandoffPage(items=[handoff_read(i) for i in items], total=total, page=page, page_size=page_size)
+
+
+@router.get("/handoffs/{campaign_id}/draft", response_model=HandoffDraftRead, responses=ACTION_ERRORS)
+async def handoff_draft(
+    campaign_id: CampaignIdPath, user: CurrentStaff, replies: StaffReplyServiceDep, ip: ClientIP
+) -> HandoffDraftRead:
+    """A suggested answer to the patient's last message (the LLM's, or the template's); 409 if not in handoff."""
+    draft = await replies.draft(Actor(user.email, ip), campaign_id)
+    thread = draft.thread
+    return HandoffDraftRead(
+        campaign_id=thread.campaign.id,
+        key=thread.key,
+        text=draft.text,
+        source=draft.source,
+        acknowledged=thread.acknowledged,
+    )
+
+
+@router.post(
+    "/handoffs/{campaign_id}/reply",
+    response_model=CampaignRead,
+    responses=error_responses(*BODY_ERRORS, 401, 404, 409, 502, 503, notes={502: "the mail service failed"}),
+)
+async def handoff_reply(
+    campaign_id: CampaignIdPath, body: HandoffReply, user: CurrentStaff, replies: StaffReplyServiceDep, ip: ClientIP
+) -> CampaignRead:
+    """Send staff's answer in the patient's thread once per handoff, record it and resolve the handoff."""
+    answer = await replies.send(Actor(user.email, ip), campaign_id, text=body.text, key=body.key)
+    return campaign_read(answer.campaign)
 
 
 @router.get("/audit", response_model=AuditPage, responses=error_responses(401, 403, 422, 503))
