@@ -680,8 +680,15 @@ async def test_staff_list_filters_pages_and_audits(
     assert search.json()["items"][0]["patient_email"] == "zed@example.com"
     status = await client.get("/api/v1/appointments", params={"status": "cancelled"}, headers=headers)
     assert status.json()["total"] == 0
+    first = body["items"][0]["id"]
+    cancel = await client.patch(f"/api/v1/appointments/{first}", json={"status": "cancelled"}, headers=headers)
+    assert cancel.status_code == 200
+    kept = await client.get("/api/v1/appointments", params={"status": "not_cancelled"}, headers=headers)
+    assert kept.json()["total"] == 3 and first not in [i["id"] for i in kept.json()["items"]]
+    bad = await client.get("/api/v1/appointments", params={"status": "gone"}, headers=headers)
+    assert bad.status_code == 422
     records, _ = await container.repos.audit.page(skip=0, limit=50)
-    assert sum(r.action == "appointments.list" for r in records) == 4
+    assert sum(r.action == "appointments.list" for r in records) == 5
 
 
 async def test_staff_patch_status_and_cancel_frees_slot(

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 from api.deps import BookingServiceDep, ClientIP, CurrentStaff, SettingsDep
 from core.config import Settings
 from domain.audit import Actor
-from domain.booking import StaffAppointment
+from domain.booking import StaffAppointment, StatusFilter
 from models.enums import AppointmentStatus
 from schemas.booking import (
     AppointmentPage,
@@ -50,7 +50,7 @@ async def list_appointments(
     ip: ClientIP,
     start_from: Annotated[date | None, Query(alias="from", description="first local day, YYYY-MM-DD")] = None,
     start_to: Annotated[date | None, Query(alias="to", description="last local day, YYYY-MM-DD")] = None,
-    status: AppointmentStatus | None = None,
+    status: Annotated[StatusFilter | None, Query(description="a status, or not_cancelled")] = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100, description="patient name or email")] = None,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
