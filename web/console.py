@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import ConsoleSessionsDep
 from core.config import Settings
+from core.errors import NotFound
 from domain.auth import AuthService
 from domain.console_sessions import ConsoleSessionService, SignedIn
 from models.enums import Role
@@ -21,6 +22,7 @@ from web.rendering import page
 HOME = "/console"
 LOGIN = "/console/login"
 MAX_NEXT = 500
+_OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 # A local console path only: no scheme or host, no "//" or "\" a browser could read as another host.
 _SAFE_NEXT = re.compile(r"^/console(?:[/?#][\x21-\x7e]*)?$")
 
@@ -42,6 +44,21 @@ NAV = (
     NavItem("appointments", "Appointments", "/console/appointments"),
     NavItem("audit", "Audit", "/console/audit", admin_only=True),
 )
+
+
+def is_id(value: str) -> bool:
+    """Whether a path or form value has the shape of a stored id (others are refused before anything is read)."""
+    return bool(_OBJECT_ID.match(value))
+
+
+def campaign_id_path(campaign_id: str) -> str:
+    """The path's campaign id when it has an id's shape (else the 404 page, before anything is read or audited)."""
+    if not is_id(campaign_id):
+        raise NotFound("There is no campaign at this address.", error="campaign_not_found")
+    return campaign_id
+
+
+CampaignId = Annotated[str, Depends(campaign_id_path)]
 
 
 def session_cookie(settings: Settings) -> str:

@@ -228,6 +228,15 @@ async def test_an_answered_or_resolved_handoff_is_a_409_page(desk: Desk, smtp: S
     assert html_page(await desk.http.get("/console/handoffs/ffffffffffffffffffffffff"), 404)
 
 
+async def test_a_malformed_handoff_address_is_a_404_page_that_reads_and_audits_nothing(desk: Desk) -> None:
+    before = await desk.container.repos.audit.count()
+    for path in ("/console/handoffs/nonsense", "/console/handoffs/" + "a" * 25):
+        assert html_page(await desk.http.get(path), 404).h1 == "Page not found"
+    form = {"csrf_token": desk.csrf, "text": "Hello", "key": "k"}
+    assert html_page(await desk.http.post("/console/handoffs/nonsense/reply", data=form), 404)
+    assert await desk.container.repos.audit.count() == before
+
+
 # ---- sending --------------------------------------------------------------------------------------------------
 
 

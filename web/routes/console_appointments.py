@@ -27,7 +27,7 @@ from web.agenda import (
     read_list,
     staff_row,
 )
-from web.console import ConsoleForm, ConsoleUser, console_page, pager
+from web.console import ConsoleForm, ConsoleUser, console_page, is_id, pager
 from web.errors import error_page
 from web.forms import SEE_OTHER, Contact, FormText, bounded, domain_errors, read_contact, read_slot, sentence
 from web.picker import build_picker, parse_day, parse_month
@@ -45,7 +45,6 @@ QueryText = Annotated[str | None, Query()]
 DayField = Annotated[str, Form(alias="date")]
 TimeField = Annotated[str, Form(alias="time")]
 NextField = Annotated[str, Form(alias="next")]
-_OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 _PHONE_SPACING = re.compile(r"[\s\-().]")
 STAFF_STATUSES = {s.value: s for s in STAFF_TRANSITIONS}
 
@@ -243,7 +242,7 @@ async def new_page(
     contact = Contact(name="", email="", phone="")
     known = bounded(patient_id, 24)
     if patient_id:
-        if not _OBJECT_ID.match(patient_id):
+        if not is_id(patient_id):
             raise NotFound("Patient not found", error="patient_not_found")
         patient = await admin.patient(actor(user, ip), patient_id)
         contact = Contact(name=patient.name, email=patient.email or "", phone=patient.phone or "")
@@ -280,7 +279,7 @@ async def book(
     choice = choose(booking.settings, service, doctor)
     slot = read_slot(day, at)
     contact = read_contact(name, email, phone)
-    known = patient_id if _OBJECT_ID.match(patient_id) else ""
+    known = patient_id if is_id(patient_id) else ""
 
     async def again(status_code: int, *, errors: dict[str, str] | None = None, message: str | None = None) -> Response:
         """The form again with what staff typed and fresh times (after a lost slot: as they are now)."""

@@ -6,11 +6,11 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import CampaignAdminServiceDep, ClientIP
@@ -25,7 +25,7 @@ from domain.console_sessions import SignedIn
 from models.campaign import CampaignDetail, CampaignSummary
 from models.enums import ACTIVE_STATUSES, CampaignStatus, CampaignType, Channel, Direction
 from models.patient import Patient
-from web.console import ConsoleForm, ConsoleUser, console_page, pager
+from web.console import CampaignId, ConsoleForm, ConsoleUser, console_page, is_id, pager
 from web.forms import MAX_EMAIL, MAX_NAME, MAX_PHONE, SEE_OTHER, FormText, bounded, sentence
 from web.picker import parse_day
 
@@ -38,7 +38,6 @@ MAX_PAGE = 10_000
 MAX_Q = 100
 MAX_NOTE = 2000
 MAX_ATTEMPTS = 10
-_OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 # One more than an id: a longer value then fails the shape check instead of being cut into another valid id.
 ID_BOUND = 25
 _PHONE = re.compile(PHONE_INPUT_PATTERN)
@@ -77,16 +76,6 @@ DONE_NOTICES = {
     "closed": "The handoff is resolved: the campaign is closed (declined).",
 }
 OUTCOMES: dict[str, Literal["engaged", "closed"]] = {"engaged": "engaged", "closed": "closed"}
-
-
-def campaign_id_path(campaign_id: str) -> str:
-    """The path's campaign id when it has an id's shape (else the 404 page, before anything is read)."""
-    if not _OBJECT_ID.match(campaign_id):
-        raise NotFound("There is no campaign at this address.", error="campaign_not_found")
-    return campaign_id
-
-
-CampaignId = Annotated[str, Depends(campaign_id_path)]
 
 
 def actor_of(user: SignedIn, ip: str | None) -> Actor:
@@ -275,7 +264,7 @@ async def known_patient(admin: CampaignAdminService, actor: Actor, patient_id: s
     """The existing patient the form is for (404 page for an id of the wrong shape or unknown), or None."""
     if not patient_id:
         return None
-    if not _OBJECT_ID.match(patient_id):
+    if not is_id(patient_id):
         raise NotFound("There is no such patient.", error="patient_not_found")
     return await admin.patient(actor, patient_id)
 

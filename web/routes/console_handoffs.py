@@ -17,7 +17,7 @@ from domain.reply_text import first_name, split_note
 from domain.staff_replies import TEXT_MAX, AnswerNotSent, HandoffThread, StaffReplyService
 from models.enums import Direction
 from models.interaction import Interaction
-from web.console import ConsoleForm, ConsoleUser, console_page, pager
+from web.console import CampaignId, ConsoleForm, ConsoleUser, console_page, pager
 from web.forms import SEE_OTHER, FormText, bounded, sentence
 
 router = APIRouter(include_in_schema=False)
@@ -140,7 +140,7 @@ async def queue(
 
 @router.get(QUEUE + "/{campaign_id}", response_class=HTMLResponse)
 async def answer(
-    request: Request, campaign_id: str, user: ConsoleUser, service: StaffReplyServiceDep, ip: ClientIP
+    request: Request, campaign_id: CampaignId, user: ConsoleUser, service: StaffReplyServiceDep, ip: ClientIP
 ) -> HTMLResponse:
     """The patient's last message, the conversation's last turns and a suggested reply to edit and send."""
     try:
@@ -153,7 +153,7 @@ async def answer(
 @router.post(QUEUE + "/{campaign_id}/reply", response_class=HTMLResponse)
 async def reply(
     request: Request,
-    campaign_id: str,
+    campaign_id: CampaignId,
     user: ConsoleForm,
     service: StaffReplyServiceDep,
     ip: ClientIP,
