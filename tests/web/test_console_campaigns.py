@@ -294,8 +294,10 @@ async def test_handoff_details_and_the_actions_that_apply(clinic: Clinic) -> Non
     handoff = html_page(await http.get(f"{LIST}/{ids['bob_recovery']}"), 200)
     assert "asked for a person (since 2030-12-01 08:00)" in text_of(handoff, "campaign-handoff")
     assert "resolve-form" in handoff.ids and "pause-button" in handoff.ids and "resume-button" not in handoff.ids
+    assert handoff.ids["answer-link"]["href"] == f"/console/handoffs/{ids['bob_recovery']}"
     paused = html_page(await http.get(f"{LIST}/{ids['dan_paused']}"), 200)
     assert "resume-button" in paused.ids and "pause-button" not in paused.ids and "resolve-form" not in paused.ids
+    assert "answer-link" not in paused.ids
     failed = html_page(await http.get(f"{LIST}/{ids['dan_failed']}"), 200)
     assert failed.ids["no-actions"] and text_of(failed, "campaign-failure") == "no reply after 3 attempts"
 
