@@ -28,6 +28,7 @@ REPLY_TESTS = (
     "tests/agent/test_reply_manual.py",
 )
 LOGIN_TESTS = ("tests/api/test_auth.py", "tests/api/test_auth_throttle.py")
+CONSOLE_TESTS = ("tests/web/test_console_auth.py", "tests/web/test_console_campaigns.py")
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,30 @@ MUTANTS = (
         'name="active_key_unique", unique=True',
         'name="active_key_unique", unique=False',
         ("tests/api/test_admin_campaigns.py",),
+    ),
+    Mutant(
+        "console CSRF",
+        "a console form accepted without its session's token",
+        "domain/console_sessions.py",
+        "        if not same(given, signed_in.csrf_token):\n",
+        "        if False:\n",
+        CONSOLE_TESTS,
+    ),
+    Mutant(
+        "console roles",
+        "admin-only console pages open to staff",
+        "web/console.py",
+        "    AuthService.require_role(user.user, Role.ADMIN)\n",
+        "",
+        ("tests/web/test_console_auth.py",),
+    ),
+    Mutant(
+        "one staff answer per handoff",
+        "unique key index of staff_replies dropped",
+        "db/indexes.py",
+        '"staff_replies": [IndexModel("key", name="key_unique", unique=True)]',
+        '"staff_replies": [IndexModel("key", name="key_unique", unique=False)]',
+        ("tests/web/test_console_handoffs.py",),
     ),
 )
 
