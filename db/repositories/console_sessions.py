@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from db.repositories.base import Repository, oid
+from pymongo.asynchronous.database import AsyncDatabase
+
+from db.group_commit import grouped_lookup
+from db.repositories.base import Mongo, Repository, oid
 from models.system import ConsoleSession
 
 
@@ -14,9 +17,20 @@ class ConsoleSessionRepository(Repository[ConsoleSession]):
     collection_name = "console_sessions"
     model = ConsoleSession
 
+    def __init__(self, db: AsyncDatabase[Mongo]):
+        super().__init__(db)
+        # Every console page looks its session up: concurrent lookups share one find, as user lookups do.
+        self._by_hash = grouped_lookup(self._find_by_hashes)
+
+    async def _find_by_hashes(self, hashes: list[str]) -> list[Mongo | None]:
+        query = {"token_hash": {"$in": list(set(hashes))}}
+        found = {doc["token_hash"]: doc async for doc in self.collection.find(query)}
+        return [found.get(h) for h in hashes]
+
     async def live(self, token_hash: str, *, now: datetime) -> ConsoleSession | None:
         """The session with this hash unless it has expired (the TTL monitor deletes expired ones only later)."""
-        return self._load(await self.collection.find_one({"token_hash": token_hash, "expires_at": {"$gt": now}}))
+        session = self._load(await self._by_hash.submit(token_hash))
+        return session if session is not None and session.expires_at > now else None
 
     async def touch(self, session_id: str, *, now: datetime, expires_at: datetime, every: timedelta) -> bool:
         """Slide the expiry, at most once per `every` (one conditional update); True when it was written."""

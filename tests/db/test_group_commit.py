@@ -14,12 +14,14 @@ from pymongo.errors import DuplicateKeyError, InvalidOperation
 
 from db.group_commit import GroupCommit, grouped_inserts, grouped_updates
 from db.monitoring import CommandCounter
+from db.repositories.console_sessions import ConsoleSessionRepository
 from db.repositories.interactions import InteractionRepository
 from db.repositories.patients import PatientRepository
 from models.base import new_id
-from models.enums import Channel, Direction
+from models.enums import Channel, Direction, Role
 from models.interaction import Interaction
 from models.patient import Patient
+from models.system import ConsoleSession
 
 WRITERS = 40
 NOW = datetime(2026, 3, 29, 10, 15, tzinfo=UTC)
@@ -208,3 +210,29 @@ async def test_concurrent_interaction_lookups_answer_like_lone_ones_with_fewer_f
     assert [r.timestamp for r in recent] == sorted(r.timestamp for r in recent) and len(recent) == 3
     assert recent[-1].id == max((r for r in rows if r.campaign_id == campaigns[0]), key=lambda r: r.timestamp).id
     assert together[27][-3:] == recent and len(together[27]) == 5 and together[28] == []
+
+
+async def test_concurrent_console_session_lookups_share_finds_and_expired_ones_are_not_live(counted_db: Any) -> None:
+    db, counter = counted_db
+    repo = ConsoleSessionRepository(db)
+
+    def session(n: int, *, expires_in: timedelta) -> ConsoleSession:
+        return ConsoleSession(
+            id=new_id(),
+            token_hash=f"hash-{n}",
+            user_id=new_id(),
+            role=Role.STAFF,
+            csrf_token=f"csrf-{n}",
+            created_at=NOW - timedelta(minutes=5),
+            last_seen_at=NOW - timedelta(minutes=5),
+            expires_at=NOW + expires_in,
+        )
+
+    sessions = [session(n, expires_in=timedelta(minutes=25)) for n in range(WRITERS)]
+    expired = session(WRITERS, expires_in=-timedelta(seconds=1))
+    await db["console_sessions"].insert_many([s.to_mongo() for s in [*sessions, expired]])
+    counter.names.clear()
+    asked = [s.token_hash for s in sessions] * 2 + [expired.token_hash, "hash-unknown"]
+    found = await asyncio.gather(*(repo.live(h, now=NOW) for h in asked))
+    assert [f.csrf_token if f else None for f in found] == [s.csrf_token for s in sessions] * 2 + [None, None]
+    assert counter.names.count("find") < len(asked) / 4
