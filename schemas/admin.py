@@ -232,7 +232,7 @@ class HandoffDraftRead(BaseModel):
     acknowledged: bool = Field(description="the agent already sent an automatic reply to the last message")
 
 
-class HandoffReply(BaseModel):
+class HandoffReplyCreate(BaseModel):
     """Staff's answer to a handoff, sent in the patient's email thread."""
 
     text: str = Field(min_length=1, max_length=5000)

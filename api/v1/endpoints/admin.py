@@ -33,7 +33,7 @@ from schemas.admin import (
     HandoffDraftRead,
     HandoffPage,
     HandoffRead,
-    HandoffReply,
+    HandoffReplyCreate,
     HandoffResolve,
     InteractionRead,
     LastMessageRead,
@@ -216,7 +216,11 @@ async def handoff_draft(
     responses=error_responses(*BODY_ERRORS, 401, 404, 409, 502, 503, notes={502: "the mail service failed"}),
 )
 async def handoff_reply(
-    campaign_id: CampaignIdPath, body: HandoffReply, user: CurrentStaff, replies: StaffReplyServiceDep, ip: ClientIP
+    campaign_id: CampaignIdPath,
+    body: HandoffReplyCreate,
+    user: CurrentStaff,
+    replies: StaffReplyServiceDep,
+    ip: ClientIP,
 ) -> CampaignRead:
     """Send staff's answer in the patient's thread once per handoff, record it and resolve the handoff."""
     answer = await replies.send(Actor(user.email, ip), campaign_id, text=body.text, key=body.key)
