@@ -42,6 +42,10 @@ NAV = (
     NavItem("campaigns", "Campaigns", "/console/campaigns"),
     NavItem("handoffs", "Handoffs", "/console/handoffs"),
     NavItem("appointments", "Appointments", "/console/appointments"),
+    NavItem("patients", "Patients", "/console/patients"),
+    NavItem("kb", "Knowledge base", "/console/kb"),
+    NavItem("outbox", "Outbox", "/console/outbox"),
+    NavItem("users", "Users", "/console/users", admin_only=True),
     NavItem("audit", "Audit", "/console/audit", admin_only=True),
 )
 

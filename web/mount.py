@@ -16,6 +16,10 @@ from web.routes import (
     console_campaigns,
     console_dashboard,
     console_handoffs,
+    console_kb,
+    console_outbox,
+    console_patients,
+    console_users,
     patient,
     unsubscribe,
 )
@@ -41,7 +45,8 @@ def install_web(app: FastAPI) -> None:
     """Add the patient pages and the staff console; call after the API's error handlers are installed."""
     app.include_router(patient.router)
     app.include_router(unsubscribe.router)
-    for module in (console, console_dashboard, console_campaigns, console_handoffs, console_appointments):
+    consoles = (console, console_dashboard, console_campaigns, console_handoffs, console_appointments)
+    for module in (*consoles, console_patients, console_kb, console_users, console_outbox):
         app.include_router(module.router)
     app.mount("/static", StaticAssets(directory=STATIC), name="static")
     install_page_errors(app)
