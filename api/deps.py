@@ -17,6 +17,7 @@ from domain.consent import ConsentService
 from domain.console_sessions import ConsoleSessionService
 from domain.dashboard import DashboardService
 from domain.inbox import InboxService
+from domain.outbox import OutboxService
 from domain.outreach import OutreachService
 from domain.replies import ReplyService
 from domain.staff_replies import StaffReplyService
@@ -105,6 +106,14 @@ def get_outreach_service(container: ContainerDep) -> OutreachService:
 
 
 OutreachServiceDep = Annotated[OutreachService, Depends(get_outreach_service)]
+
+
+def get_outbox_service(container: ContainerDep) -> OutboxService:
+    """The development outbox's audited reads."""
+    return container.outbox()
+
+
+OutboxServiceDep = Annotated[OutboxService, Depends(get_outbox_service)]
 
 
 def get_consent_service(container: ContainerDep) -> ConsentService:

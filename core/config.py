@@ -283,6 +283,26 @@ class Settings(BaseSettings):
         """True when email should go out through SMTP (EMAIL_BACKEND=smtp and a host configured)."""
         return self.EMAIL_BACKEND == "smtp" and bool(self.SMTP_HOST)
 
+    @property
+    def sms_enabled(self) -> bool:
+        """True when texts and calls go out through Twilio (account, token and sending number configured)."""
+        return bool(self.TWILIO_ACCOUNT_SID and self.TWILIO_AUTH_TOKEN and self.TWILIO_PHONE_NUMBER)
+
+    @property
+    def email_outbox(self) -> bool:
+        """In development without SMTP, emails are kept in the outbox collection (never in production)."""
+        return self.ENVIRONMENT == "development" and not self.email_enabled
+
+    @property
+    def sms_outbox(self) -> bool:
+        """In development without Twilio, texts and calls are kept in the outbox collection (never in production)."""
+        return self.ENVIRONMENT == "development" and not self.sms_enabled
+
+    @property
+    def outbox_enabled(self) -> bool:
+        """The console's Outbox is shown: some channel is kept instead of sent."""
+        return self.email_outbox or self.sms_outbox
+
     def key(self, purpose: Purpose) -> bytes:
         """The signing key of one purpose (see core/keys.py Purpose), derived from JWT_SECRET_KEY."""
         return derive_key(self.JWT_SECRET_KEY, purpose)

@@ -30,6 +30,7 @@ from domain.consent import ConsentService
 from domain.console_sessions import ConsoleSessionService
 from domain.dashboard import DashboardService, DashboardStats
 from domain.inbox import InboxService
+from domain.outbox import OutboxService
 from domain.outreach import OutreachService, worker_id
 from domain.replies import REPLY_LEASE, ReplyService, worker_owner
 from domain.staff_replies import StaffReplyService
@@ -44,6 +45,8 @@ from services.gmail.port import GmailPort
 from services.gmail.replies import GmailReplies
 from services.llm.offline import OfflineLLM
 from services.llm.port import LLMPort
+from services.outbox.adapters import OutboxEmail, OutboxSms
+from services.outbox.port import OutboxStore
 from services.sms.port import SmsPort
 from services.sms.twilio_adapter import TwilioSms
 
@@ -106,6 +109,10 @@ class Container:
             runner=OutreachGraphRunner(self.outreach_graph, context),
             owner=owner,
         )
+
+    def outbox(self) -> OutboxService:
+        """The development outbox's audited reads."""
+        return OutboxService(settings=self.settings, clock=self.clock, repos=self.repos)
 
     def auth(self) -> AuthService:
         """Staff login, tokens and roles."""
@@ -238,18 +245,26 @@ class Container:
         await self.client.close()
 
 
-def build_email(settings: Settings) -> EmailPort:
-    """SMTP when configured; otherwise an in-memory outbox so a fresh install runs (nothing leaves the host)."""
+def build_email(settings: Settings, outbox: OutboxStore, clock: Clock) -> EmailPort:
+    """SMTP when configured; in development the outbox collection; otherwise an in-memory outbox (nothing leaves
+    the host)."""
     if settings.email_enabled:
         return SmtpEmail.from_settings(settings)
+    if settings.email_outbox:
+        log.warning("no SMTP_HOST in development: emails are kept in the console's Outbox and not delivered")
+        return OutboxEmail(
+            store=outbox, clock=clock, from_email=settings.SMTP_FROM_EMAIL, from_name=settings.SMTP_FROM_NAME
+        )
     log.warning("EMAIL_BACKEND=disabled or no SMTP_HOST: emails are kept in an in-memory outbox and not delivered")
     return FakeEmail(domain=settings.SMTP_FROM_EMAIL.rpartition("@")[2] or "localhost")
 
 
-def build_sms(settings: Settings) -> SmsPort | None:
-    """Twilio when configured, else no SMS/voice channel."""
-    if settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN and settings.TWILIO_PHONE_NUMBER:
+def build_sms(settings: Settings, outbox: OutboxStore, clock: Clock) -> SmsPort | None:
+    """Twilio when configured; in development the outbox collection; else no SMS/voice channel."""
+    if settings.sms_enabled:
         return TwilioSms.from_settings(settings)
+    if settings.sms_outbox:
+        return OutboxSms(store=outbox, clock=clock, from_number=settings.TWILIO_PHONE_NUMBER)
     return None
 
 
@@ -274,20 +289,22 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
         from services.gmail.client import GoogleGmail
 
         gmail = GoogleGmail.from_settings(settings)
+    repos = Repositories.over(db)
+    clock = clock or SystemClock()
     return Container(
         settings=settings,
         client=client,
         db=db,
-        repos=Repositories.over(db),
-        email=build_email(settings),
-        sms=build_sms(settings),
+        repos=repos,
+        email=build_email(settings, repos.outbox, clock),
+        sms=build_sms(settings, repos.outbox, clock),
         passwords=Passwords(
             concurrency=settings.LOGIN_HASH_CONCURRENCY,
             queue=settings.LOGIN_HASH_QUEUE,
             nice=settings.LOGIN_HASH_NICE,
             busy_delay=settings.LOGIN_BUSY_DELAY_SECONDS,
         ),
-        clock=clock or SystemClock(),
+        clock=clock,
         availability_cache=TTLCache(settings.AVAILABILITY_CACHE_SECONDS),
         kb_cache=TTLCache(settings.KB_CACHE_SECONDS),
         llm=llm,

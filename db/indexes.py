@@ -88,6 +88,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("actor", ASCENDING), ("at", DESCENDING)], name="actor_at"),
     ],
     "kb_articles": [IndexModel("tags", name="tags")],
+    "outbox": [IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)], name="created_at")],
     "console_sessions": [
         IndexModel("token_hash", name="token_hash_unique", unique=True),
         IndexModel("expires_at", name="expires_ttl", expireAfterSeconds=0),

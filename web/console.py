@@ -10,7 +10,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.deps import ConsoleSessionsDep
+from api.deps import ConsoleSessionsDep, get_container
 from core.config import Settings
 from core.errors import NotFound
 from domain.auth import AuthService
@@ -153,7 +153,8 @@ def console_page(
 ) -> HTMLResponse:
     """A console page: the navigation (admin links for admins), who is signed in and the CSRF token for its forms."""
     is_admin = user.user.role == Role.ADMIN
-    nav = [item for item in NAV if is_admin or not item.admin_only]
+    outbox = get_container(request).settings.outbox_enabled
+    nav = [item for item in NAV if (is_admin or not item.admin_only) and (outbox or item.key != "outbox")]
     base = {"staff": user.user, "csrf_token": user.csrf_token, "nav": nav, "current": current}
     return page(request, template, {**base, **(context or {})}, status_code=status_code)
 
