@@ -246,8 +246,8 @@ class Container:
 
 
 def build_email(settings: Settings, outbox: OutboxStore, clock: Clock) -> EmailPort:
-    """SMTP when configured; in development the outbox collection; otherwise an in-memory outbox (nothing leaves
-    the host)."""
+    """SMTP when configured; in development without SMTP_HOST the outbox collection; otherwise (EMAIL_BACKEND=disabled)
+    an in-memory list (nothing leaves the host)."""
     if settings.email_enabled:
         return SmtpEmail.from_settings(settings)
     if settings.email_outbox:
