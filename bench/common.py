@@ -61,6 +61,8 @@ def app_server(
         "JWT_SECRET_KEY": BENCH_JWT_SECRET,
         "LOG_LEVEL": "WARNING",
         "WORKER_ENABLED": "false",
+        # Mail is dropped in memory, as before the development outbox: benchmarks measure the app, not the outbox.
+        "EMAIL_BACKEND": "disabled",
         "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),
     }
