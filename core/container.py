@@ -225,13 +225,13 @@ class Container:
     def kb_admin(self) -> KnowledgeBaseService:
         """Staff editing of the knowledge base, and the reply agent's choice previewed; edits clear the KB cache."""
         return KnowledgeBaseService(
+            settings=self.settings,
             clock=self.clock,
             articles=self.repos.kb_articles,
             audit=AuditTrail(repo=self.repos.audit, clock=self.clock),
             knowledge_base=self.knowledge_base,
             llm=self.llm,
             templates=self.templates,
-            min_confidence=self.settings.REPLY_MIN_CONFIDENCE,
             wants_opt_out=wants_email_opt_out,
             on_change=self.kb_cache.invalidate,
         )

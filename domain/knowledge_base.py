@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from core.clock import Clock
+from core.config import Settings
 from core.errors import Conflict, NotFound, Unprocessable
 from db.repositories.kb_articles import KbArticleRepository
 from domain.audit import Actor, AuditTrail
@@ -122,23 +123,24 @@ class KnowledgeBaseService:
     def __init__(
         self,
         *,
+        settings: Settings,
         clock: Clock,
         articles: KbArticleRepository,
         audit: AuditTrail,
         knowledge_base: Callable[[], Awaitable[list[KbArticle]]],
         llm: LLMPort | None,
         templates: LLMPort,
-        min_confidence: float,
         wants_opt_out: Callable[[str], bool],
         on_change: Callable[[], None],
     ):
+        self.settings = settings
         self.clock = clock
         self.articles = articles
         self.audit = audit
         self.knowledge_base = knowledge_base  # the reply agent's own (cached) view of the articles
         self.llm = llm
         self.templates = templates
-        self.min_confidence = min_confidence
+        self.min_confidence = settings.REPLY_MIN_CONFIDENCE  # the reply agent's bar for acting on a reading
         self.wants_opt_out = wants_opt_out
         self.on_change = on_change
 

@@ -12,8 +12,12 @@ from bson import ObjectId
 
 from core.config import Settings
 from core.container import Container
+from db.repositories.kb_articles import KbArticleRepository
+from domain.audit import Actor
+from domain.knowledge_base import ArticleChanged, ArticleDraft
 from main import create_app
 from models.enums import AuditOutcome, Role
+from models.system import KbArticle
 from services.llm.fake_server import FakeOpenAI
 from tests.support import staff_headers
 
@@ -40,7 +44,7 @@ async def create(client: httpx.AsyncClient, headers: dict[str, str], body: dict[
 async def kb_audit(container: Container) -> list[tuple[str, str, AuditOutcome]]:
     """The kb.* audit records as (action, actor, outcome), oldest first."""
     records, _ = await container.repos.audit.page(skip=0, limit=500)
-    return [(r.action, r.actor, r.outcome) for r in reversed(records) if r.action.startswith("kb.")]
+    return [(r.action, r.actor, r.outcome) for r in sorted(records, key=lambda r: r.id) if r.action.startswith("kb.")]
 
 
 async def test_create_read_list_update_delete_each_audited(
@@ -156,26 +160,25 @@ async def test_an_edit_based_on_an_old_version_is_409_and_changes_nothing(
     assert stored is not None and stored.answer == "Open 8 to 20." and stored.version == 2
 
 
-async def test_a_lost_race_between_read_and_write_is_409(container: Container, staff: dict[str, str]) -> None:
-    from domain.audit import Actor
-    from domain.knowledge_base import ArticleChanged, ArticleDraft
+class EditedWhileRead(KbArticleRepository):
+    """The articles, where someone else saves each article right after it is read."""
 
+    async def get(self, item_id: str) -> KbArticle | None:
+        """Read, then another editor's save lands."""
+        found = await super().get(item_id)
+        await self.collection.update_one({"_id": ObjectId(item_id)}, {"$inc": {"version": 1}})
+        return found
+
+
+async def test_a_lost_race_between_read_and_write_is_409(container: Container, staff: dict[str, str]) -> None:
     service = container.kb_admin()
     actor = Actor("staff@clinic.test", None)
     article = await service.create(actor, ArticleDraft(HOURS["title"], HOURS["answer"]))
-    read = service.articles.get
-
-    async def read_then_someone_edits(article_id: str) -> Any:
-        found = await read(article_id)
-        await container.db.kb_articles.update_one({"_id": ObjectId(article_id)}, {"$inc": {"version": 1}})
-        return found
-
-    service.articles.get = read_then_someone_edits  # type: ignore[method-assign]
+    service.articles = EditedWhileRead(container.db)
     with pytest.raises(ArticleChanged):
         await service.update(actor, article.id, ArticleDraft(HOURS["title"], "Mine."))
-    service.articles.get = read  # type: ignore[method-assign]
     stored = await container.repos.kb_articles.get(article.id)
-    assert stored is not None and stored.answer == HOURS["answer"]
+    assert stored is not None and stored.answer == HOURS["answer"] and stored.version == 2
 
 
 async def test_edits_reach_the_reply_agents_cached_knowledge_base_at_once(
