@@ -111,6 +111,7 @@ async def articles(
         "rows": [],
         "pager": None,
         "notice": DONE_NOTICES.get(done or ""),
+        "zone": kb.settings.TZ,
     }
     if errors:
         return console_page(request, "console/kb.html", user, "kb", context, status_code=422)
