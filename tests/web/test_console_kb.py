@@ -212,10 +212,14 @@ async def test_a_title_in_use_or_an_edit_over_a_newer_version_is_a_409_page(clin
 async def test_unknown_or_malformed_article_addresses_are_404_pages(clinic: Clinic) -> None:
     http, container = clinic.http, clinic.container
     csrf = await signed_in(http, container)
-    for path in (f"{LIST}/{ObjectId()}", f"{LIST}/nope", f"{LIST}/{ObjectId()}/delete"):
+    for path in (f"{LIST}/nope", f"{LIST}/{'a' * 25}/delete"):
+        html_page(await http.get(path), 404)
+    html_page(await http.post(f"{LIST}/nope", data={"csrf_token": csrf, "title": "Q", "answer": "A"}), 404)
+    assert await kb_audit(container) == []  # refused by its shape, before anything is read
+    for path in (f"{LIST}/{ObjectId()}", f"{LIST}/{ObjectId()}/delete"):
         html_page(await http.get(path), 404)
     html_page(await http.post(f"{LIST}/{ObjectId()}/delete", data={"csrf_token": csrf}), 404)
-    html_page(await http.post(f"{LIST}/nope", data={"csrf_token": csrf, "title": "Q", "answer": "A"}), 404)
+    assert [outcome for _, _, outcome in await kb_audit(container)] == [AuditOutcome.FAILURE] * 3
 
 
 # ---- preview --------------------------------------------------------------------------------------------------
@@ -258,6 +262,8 @@ MESSAGES = (
     "I'd like to book an appointment please",
     "Thanks!\n\n> Is there parking?",
     "I want to book a visit. What are your opening hours?",  # two intents: too unsure to answer
+    # The question decides, not the whole text (which shares more words with the cancellation article).
+    "Is there parking? Your cancellation policy was explained well last time.",
 )
 
 
@@ -282,6 +288,7 @@ async def test_the_preview_picks_the_article_the_reply_agent_answers_the_same_me
         None,
         None,
         None,
+        "Is there parking?",
     ]
     audited = await kb_audit(container)
     assert audited.count(("kb.preview", STAFF, AuditOutcome.SUCCESS)) == len(MESSAGES)
