@@ -17,6 +17,7 @@ from domain.consent import ConsentService
 from domain.console_sessions import ConsoleSessionService
 from domain.dashboard import DashboardService
 from domain.inbox import InboxService
+from domain.knowledge_base import KnowledgeBaseService
 from domain.outbox import OutboxService
 from domain.outreach import OutreachService
 from domain.replies import ReplyService
@@ -162,3 +163,11 @@ def get_staff_reply_service(container: ContainerDep) -> StaffReplyService:
 
 
 StaffReplyServiceDep = Annotated[StaffReplyService, Depends(get_staff_reply_service)]
+
+
+def get_kb_admin(container: ContainerDep) -> KnowledgeBaseService:
+    """Knowledge-base editing and the reply agent's article choice, previewed."""
+    return container.kb_admin()
+
+
+KnowledgeBaseServiceDep = Annotated[KnowledgeBaseService, Depends(get_kb_admin)]

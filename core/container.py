@@ -23,6 +23,7 @@ from core.tasks import Coalescer
 from db.client import make_client
 from db.indexes import ensure_indexes
 from db.repositories import Repositories
+from domain.audit import AuditTrail
 from domain.auth import AuthService
 from domain.booking import Availability, BookingService
 from domain.campaigns_admin import CampaignAdminService
@@ -30,12 +31,14 @@ from domain.consent import ConsentService
 from domain.console_sessions import ConsoleSessionService
 from domain.dashboard import DashboardService, DashboardStats
 from domain.inbox import InboxService
+from domain.knowledge_base import KnowledgeBaseService
 from domain.outbox import OutboxService
 from domain.outreach import OutreachService, worker_id
 from domain.replies import REPLY_LEASE, ReplyService, worker_owner
 from domain.staff_replies import StaffReplyService
 from email_reply_agent.context import ReplyContext
 from email_reply_agent.graph import ReplyGraph, build_reply_graph
+from email_reply_agent.nodes.understand_message import wants_email_opt_out
 from email_reply_agent.runner import GraphReplyAgent
 from services.email.fake import FakeEmail
 from services.email.port import EmailPort, ReplySender
@@ -223,8 +226,22 @@ class Container:
         )
 
     async def knowledge_base(self) -> list[KbArticle]:
-        """Every KB article, cached for KB_CACHE_SECONDS."""
+        """Every KB article, cached for KB_CACHE_SECONDS (edits on this instance show at once)."""
         return list(await self.kb_cache.get("all", self.repos.kb_articles.all))
+
+    def kb_admin(self) -> KnowledgeBaseService:
+        """Staff editing of the knowledge base, and the reply agent's choice previewed; edits clear the KB cache."""
+        return KnowledgeBaseService(
+            settings=self.settings,
+            clock=self.clock,
+            articles=self.repos.kb_articles,
+            audit=AuditTrail(repo=self.repos.audit, clock=self.clock),
+            knowledge_base=self.knowledge_base,
+            llm=self.llm,
+            templates=self.templates,
+            wants_opt_out=wants_email_opt_out,
+            on_change=self.kb_cache.invalidate,
+        )
 
     async def drain(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - a bound for asyncio.wait, not a cancel
         """Wait for background work (e.g. confirmation emails) to finish."""

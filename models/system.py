@@ -54,6 +54,9 @@ class KbArticle(Document):
     answer: str
     tags: list[str] = Field(default_factory=list)
     updated_at: datetime
+    updated_by: str | None = None  # the staff email of the last edit; None for seeded or imported articles
+    # Bumped by every edit: an editor saving over a version it did not see is refused (lost-update guard).
+    version: int = 0
 
 
 class ConsoleSession(Document):
