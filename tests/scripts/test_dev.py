@@ -89,4 +89,4 @@ def test_a_worker_setting_in_dot_env_is_respected(tmp_path: Path, monkeypatch: p
 
     assert dev.enable_worker() is False
     assert "WORKER_ENABLED" not in os.environ
-    assert Settings(JWT_SECRET_KEY="s" * 48).WORKER_ENABLED is False  # type: ignore[call-arg]
+    assert Settings(JWT_SECRET_KEY="s" * 48).WORKER_ENABLED is False
