@@ -65,8 +65,8 @@ def _nudge_fields(state: OutreachState, ctx: OutreachContext) -> dict[str, Any]:
     now = ctx.clock.now()
     channel, outcome = state.get("channel"), state.get("send")
     then = state["nudge"].then
-    if channel is None or outcome is None:
-        return {"follow_up_details.next_follow_up_at": then}
+    if channel is None or outcome is None:  # no consent on its channel: nothing went out, staff get it at the hand-off
+        return {"follow_up_details.nudged_at": None, "follow_up_details.next_follow_up_at": then}
     if outcome.status in COUNTED:
         fields: dict[str, Any] = {
             "follow_up_details.attempts_made": state["attempt"],
