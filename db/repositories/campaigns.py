@@ -48,14 +48,6 @@ _PATIENT_SUMMARY: Mongo = {
 }
 
 
-def _due(status: str, now: datetime) -> Mongo:
-    """The due condition of one status on `next_follow_up_at` (an index range of the `due` index)."""
-    if status == CampaignStatus.ENGAGED.value:
-        # Engaged before the engaged schedule existed (null): due at once, to be given one.
-        return {"$not": {"$gt": now}}
-    return {"$lte": now}
-
-
 def active_key(patient_id: str, campaign_type: CampaignType) -> str:
     """The unique marker an active campaign carries: one active campaign per patient and type."""
     return f"{patient_id}:{campaign_type.value}"
@@ -152,7 +144,9 @@ class CampaignRepository(Repository[Campaign]):
         Each worker samples from a wider window of candidates so concurrent workers rarely reach for the same ones.
         """
         statuses = [s.value for s in WORKED_STATUSES]
-        still_due = [{"status": s, "follow_up_details.next_follow_up_at": _due(s, now)} for s in statuses]
+        still_due: list[Mongo] = [{"status": s, "follow_up_details.next_follow_up_at": {"$lte": now}} for s in statuses]
+        # Engaged before the engaged schedule existed, so nothing is scheduled: due at once, to be given one.
+        still_due.append({"status": CampaignStatus.ENGAGED.value, "follow_up_details.next_follow_up_at": None})
         for _ in range(CLAIM_ROUNDS):
             candidates: list[ObjectId] = []
             for query in still_due:
