@@ -94,7 +94,7 @@ async def seed_engaged(
         follow_up_details=FollowUpDetails(attempts_made=1, max_attempts=3, next_follow_up_at=nudge_at),
         engaged_at=engaged_at,
         created_at=since - 3 * DAY,
-        updated_at=since,
+        updated_at=since if engaged_at else ENGAGED_AT,  # a later write (a staff note, say) is not the reply
     )
     await container.repos.campaigns.insert(campaign)
     if replied_at is not None:
@@ -179,8 +179,14 @@ async def test_the_nudge_claim_is_taken_once(stack: Container, clock: FixedClock
     now = clock.now()
     [leased] = await stack.repos.campaigns.claim_due(owner="w1", now=now, ttl=timedelta(minutes=2), limit=5)
     assert leased.id == campaign.id
+    # Each at its own time, so every one of them would change the document if the guard let it.
     claims = await asyncio.gather(
-        *(stack.repos.campaigns.claim_nudge(campaign.id, owner="w1", now=now, engaged_at=ENGAGED_AT) for _ in range(5))
+        *(
+            stack.repos.campaigns.claim_nudge(
+                campaign.id, owner="w1", now=now + timedelta(milliseconds=i), engaged_at=ENGAGED_AT
+            )
+            for i in range(5)
+        )
     )
     assert sorted(claims) == [False, False, False, False, True]
     assert not await stack.repos.campaigns.claim_nudge(campaign.id, owner="w2", now=now, engaged_at=ENGAGED_AT)
