@@ -1,4 +1,7 @@
-"""Outreach graph wiring: prepare → choose channel → send → log → summarize → update → plan next → done."""
+"""Outreach graph wiring: prepare → choose channel → send → log → summarize → update → plan next → done.
+
+The same graph sends an engaged campaign's nudge (state `nudge`): same channel rules, claims and commit.
+"""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from typing import cast
 from agent.context import OutreachContext
 from agent.graph import OutreachGraph
 from agent.state import OutreachState
-from domain.outreach import OutreachAttempt
+from domain.outreach import Nudge, OutreachAttempt
 from models.campaign import Campaign
 from models.interaction import Interaction
 from models.patient import Patient
@@ -21,10 +21,12 @@ class OutreachGraphRunner:
         self.context = context
 
     async def run(
-        self, campaign: Campaign, patient: Patient, history: list[Interaction], attempt: int
+        self, campaign: Campaign, patient: Patient, history: list[Interaction], attempt: int, *, nudge: Nudge | None
     ) -> OutreachAttempt:
         """One pass through the graph, read back as the domain's OutreachAttempt."""
         state: OutreachState = {"campaign": campaign, "patient": patient, "history": history, "attempt": attempt}
+        if nudge is not None:
+            state["nudge"] = nudge
         final = cast(OutreachState, await self.graph.ainvoke(state, context=self.context))  # langgraph returns a dict
         send = final.get("send")
         return OutreachAttempt(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypedDict
 
-from domain.outreach import SendStatus
+from domain.outreach import Nudge, SendStatus
 from models.campaign import Campaign
 from models.enums import Channel
 from models.interaction import Interaction
@@ -30,6 +30,7 @@ class OutreachState(TypedDict, total=False):
     patient: Patient
     history: list[Interaction]  # the conversation before this run, oldest first
     attempt: int
+    nudge: Nudge  # present when this attempt is an engaged campaign's follow-up on the patient's reply
     message: OutreachMessage
     drafted_by: Literal["llm", "template"]
     booking_link: str  # the campaign's signed booking link the message carries

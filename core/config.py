@@ -139,6 +139,9 @@ class Settings(BaseSettings):
     OUTREACH_LEASE_SECONDS: int = Field(default=120, ge=5)
     WORKER_POLL_SECONDS: float = Field(default=5.0, gt=0)
     WORKER_BATCH_SIZE: int = Field(default=50, ge=1)
+    # Days after a campaign became ENGAGED without a booking: one follow-up on the reply, then a hand-off to staff.
+    ENGAGED_NUDGE_DAYS: int = Field(default=3, ge=1, le=365)
+    ENGAGED_TIMEOUT_DAYS: int = Field(default=7, ge=2, le=365)
 
     # SMTP
     EMAIL_BACKEND: Literal["smtp", "disabled"] = "smtp"
@@ -256,6 +259,8 @@ class Settings(BaseSettings):
     def _production_guards(self) -> Settings:
         if self.CLINIC_CLOSE <= self.CLINIC_OPEN:
             raise ValueError("CLINIC_CLOSE must be after CLINIC_OPEN")
+        if self.ENGAGED_TIMEOUT_DAYS <= self.ENGAGED_NUDGE_DAYS:
+            raise ValueError("ENGAGED_TIMEOUT_DAYS must be more than ENGAGED_NUDGE_DAYS (the nudge comes first)")
         if len(self.booking_url) > BOOKING_URL_MAX_LENGTH:
             raise ValueError(
                 f"BOOKING_URL (or PUBLIC_BASE_URL + /book) must be at most {BOOKING_URL_MAX_LENGTH} characters:"

@@ -111,6 +111,7 @@ class Container:
             repos=self.repos,
             runner=OutreachGraphRunner(self.outreach_graph, context),
             owner=owner,
+            on_change=self.dashboard_snapshot.mark_stale,
         )
 
     def outbox(self) -> OutboxService:

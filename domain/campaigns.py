@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from models.campaign import Campaign
-from models.enums import CampaignStatus, CampaignType, Channel, ConsentStatus
+from models.enums import CampaignStatus, CampaignType, Channel, ConsentStatus, Direction
+from models.interaction import Interaction
 from models.patient import Patient
 
 CHANNEL_ORDER = (Channel.EMAIL, Channel.SMS, Channel.CALL)
@@ -140,3 +142,22 @@ def next_follow_up_at(*, attempts_made: int, cadence_days: list[int], sent_at: d
     """When to touch again after attempt number `attempts_made` (the last cadence step repeats)."""
     step = cadence_days[min(attempts_made, len(cadence_days)) - 1] if attempts_made else cadence_days[0]
     return sent_at + timedelta(days=step)
+
+
+def becoming_engaged(now: datetime, *, nudge_days: int) -> dict[str, Any]:
+    """The fields of a campaign entering ENGAGED: its engaged clock starts, its one nudge is due `nudge_days` on."""
+    return {
+        "status": CampaignStatus.ENGAGED.value,
+        "engaged_at": now,
+        "follow_up_details.nudged_at": None,
+        "follow_up_details.next_follow_up_at": now + timedelta(days=nudge_days),
+    }
+
+
+def engaged_since(campaign: Campaign, history: list[Interaction]) -> datetime:
+    """When the campaign became ENGAGED; for one engaged before that was recorded, the patient's last message
+    (what engaged it), else its last update."""
+    if campaign.engaged_at is not None:
+        return campaign.engaged_at
+    incoming = [i.timestamp for i in history if i.direction == Direction.INCOMING]
+    return max(incoming, default=campaign.updated_at)

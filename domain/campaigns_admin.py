@@ -21,7 +21,7 @@ from db.repositories import Repositories
 from db.repositories.campaigns import ActiveKeyTaken, CampaignQuery
 from domain.audit import Actor, AuditTrail
 from domain.campaign_start import ActiveCampaignExists, NewCampaign, first_attempt, start_campaign
-from domain.campaigns import attempting_status
+from domain.campaigns import attempting_status, becoming_engaged
 from domain.slots import local_midnight_utc
 from models.campaign import Campaign, CampaignDetail, CampaignSummary, Handoff, HandoffItem
 from models.enums import ACTIVE_STATUSES, CampaignStatus, CampaignType, Channel
@@ -251,7 +251,8 @@ class CampaignAdminService:
             handoff = current.handoff or Handoff(reason="unspecified", at=now)
             resolved = handoff.model_copy(update={"resolved_at": now, "note": note}).model_dump()
             if outcome == "engaged":
-                return {"status": CampaignStatus.ENGAGED.value, "handoff": resolved}
+                # Engaged afresh from now: its own nudge and hand-off if no booking follows.
+                return {**becoming_engaged(now, nudge_days=self.settings.ENGAGED_NUDGE_DAYS), "handoff": resolved}
             return {
                 "status": CampaignStatus.DECLINED.value,
                 "handoff": resolved,

@@ -1,4 +1,8 @@
-"""Outreach use cases: claim due campaigns under a lease, check they should still run, run one attempt each."""
+"""Outreach use cases: claim due campaigns under a lease, check they should still run, run one attempt each.
+
+Engaged campaigns go through the same claims: one nudge (a follow-up on the patient's reply) ENGAGED_NUDGE_DAYS
+after they became engaged without a booking, and a hand-off to staff after ENGAGED_TIMEOUT_DAYS.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -17,9 +22,9 @@ from core.phone import phone_field
 from db.repositories import Repositories
 from domain.audit import Actor, AuditTrail
 from domain.campaign_start import ActiveCampaignExists, NewCampaign, start_campaign
-from domain.campaigns import NewPatient, SendWindow
+from domain.campaigns import NewPatient, SendWindow, engaged_since
 from models.appointment import Appointment
-from models.campaign import Campaign
+from models.campaign import Campaign, Handoff
 from models.enums import ATTEMPTING_STATUSES, AuditOutcome, CampaignStatus, Channel, ConsentStatus
 from models.interaction import Interaction
 from models.patient import ChannelConsent, Patient
@@ -29,7 +34,10 @@ log = logging.getLogger("medcampaign.outreach")
 # Each claim round takes up to this many campaigns per lane (amortises the claim's database commands).
 CLAIM_BATCH_PER_LANE = 4
 
-Action = Literal["sent", "deferred", "skipped", "closed", "converted", "retry_later", "failed", "declined"]
+Action = Literal[
+    "sent", "deferred", "skipped", "closed", "converted", "retry_later", "failed", "declined", "waiting", "handed_off"
+]
+ENGAGED_NO_BOOKING = "engaged_no_booking"  # the hand-off reason of an engaged campaign that never booked
 
 SendStatus = Literal[
     "sent",  # the provider accepted it now
@@ -56,13 +64,20 @@ class OutreachAttempt:
     channel_problem: str = ""
 
 
+@dataclass(frozen=True)
+class Nudge:
+    """The attempt is an engaged campaign's one follow-up on the patient's reply; it is looked at again `then`."""
+
+    then: datetime
+
+
 class OutreachRunner(Protocol):
     """Runs one outreach attempt for a leased campaign (the outreach graph implements it)."""
 
     async def run(
-        self, campaign: Campaign, patient: Patient, history: list[Interaction], attempt: int
+        self, campaign: Campaign, patient: Patient, history: list[Interaction], attempt: int, *, nudge: Nudge | None
     ) -> OutreachAttempt:
-        """Write, send, log and plan attempt number `attempt`, committing the campaign's new fields."""
+        """Write, send, log and plan attempt number `attempt` (a nudge when given), committing the new fields."""
         ...
 
 
@@ -112,12 +127,14 @@ class OutreachService:
         repos: Repositories,
         runner: OutreachRunner,
         owner: str,
+        on_change: Callable[[], None] | None = None,
     ):
         self.settings = settings
         self.clock = clock
         self.repos = repos
         self.runner = runner
         self.owner = owner  # the runner's writes are guarded by the same lease owner
+        self._on_change = on_change or (lambda: None)  # a status change marks the dashboard stale
         self.lease_ttl = timedelta(seconds=settings.OUTREACH_LEASE_SECONDS)
         self.audit = AuditTrail(repo=repos.audit, clock=clock)
         self.window = SendWindow(
@@ -185,9 +202,24 @@ class OutreachService:
 
     # ---- one campaign ---------------------------------------------------------------------------------------
 
-    async def _close(self, campaign: Campaign, action: Action, fields: dict[str, Any], detail: str) -> RunResult:
+    async def _close(
+        self,
+        campaign: Campaign,
+        action: Action,
+        fields: dict[str, Any],
+        detail: str,
+        *,
+        only_if: CampaignStatus | None = None,
+    ) -> RunResult:
         now = self.clock.now()
-        await self.repos.campaigns.commit(campaign.id, owner=self.owner, now=now, fields=fields)
+        committed = await self.repos.campaigns.commit(
+            campaign.id, owner=self.owner, now=now, fields=fields, status=only_if
+        )
+        if not committed:
+            log.warning("outreach outcome refused: lease lost or status changed", extra={"campaign_id": campaign.id})
+            return RunResult(campaign.id, "skipped", campaign.status, detail="changed meanwhile")
+        if "status" in fields:
+            self._on_change()
         status = CampaignStatus(fields.get("status", campaign.status))
         log.info("outreach skipped send", extra={"campaign_id": campaign.id, "action": action})
         return RunResult(
@@ -214,7 +246,8 @@ class OutreachService:
     async def process(self, campaign: Campaign, facts: Facts, *, respect_quiet_hours: bool = True) -> RunResult:
         """Re-check a leased campaign, then run its next attempt."""
         now = self.clock.now()
-        if campaign.status not in ATTEMPTING_STATUSES:
+        engaged = campaign.status == CampaignStatus.ENGAGED
+        if campaign.status not in ATTEMPTING_STATUSES and not engaged:
             return await self._close(campaign, "skipped", {}, f"campaign is {campaign.status.value}")
         patient, upcoming = facts.patient, facts.upcoming
         if patient is None:
@@ -246,6 +279,8 @@ class OutreachService:
                 },
                 "patient already had an upcoming appointment",
             )
+        if engaged:
+            return await self._follow_through(campaign, patient, facts.history, respect_quiet_hours)
         details = campaign.follow_up_details
         if details.attempts_made >= details.max_attempts:
             return await self._close(
@@ -266,12 +301,60 @@ class OutreachService:
                 )
         return await self._attempt(campaign, patient, facts.history)
 
-    async def _attempt(self, campaign: Campaign, patient: Patient, history: list[Interaction]) -> RunResult:
-        attempt = await self.runner.run(campaign, patient, history, campaign.follow_up_details.attempts_made + 1)
+    async def _follow_through(
+        self, campaign: Campaign, patient: Patient, history: list[Interaction], respect_quiet_hours: bool
+    ) -> RunResult:
+        """An engaged campaign without a booking: its one nudge when due, its hand-off to staff when overdue."""
+        now = self.clock.now()
+        since = engaged_since(campaign, history)
+        nudge_at = since + timedelta(days=self.settings.ENGAGED_NUDGE_DAYS)
+        handoff_at = since + timedelta(days=self.settings.ENGAGED_TIMEOUT_DAYS)
+        known = {"engaged_at": since}
+        if now >= handoff_at:
+            fields = {
+                **known,
+                "status": CampaignStatus.HANDOFF.value,
+                "handoff": Handoff(reason=ENGAGED_NO_BOOKING, at=now).model_dump(),
+                "follow_up_details.next_follow_up_at": None,
+            }
+            return await self._close(
+                campaign, "handed_off", fields, "engaged without a booking", only_if=CampaignStatus.ENGAGED
+            )
+        nudged = campaign.follow_up_details.nudged_at is not None
+        if nudged or now < nudge_at:
+            return await self._close(
+                campaign,
+                "waiting",
+                {**known, "follow_up_details.next_follow_up_at": handoff_at if nudged else nudge_at},
+                "nudged already" if nudged else "nudge not due yet",
+            )
+        if respect_quiet_hours:
+            opening = self.window.next_opening(now, patient)
+            if opening != now:
+                return await self._close(
+                    campaign,
+                    "deferred",
+                    {**known, "follow_up_details.next_follow_up_at": opening},
+                    "outside the send window",
+                )
+        if not await self.repos.campaigns.claim_nudge(campaign.id, owner=self.owner, now=now, engaged_at=since):
+            return await self._close(
+                campaign, "waiting", {"follow_up_details.next_follow_up_at": handoff_at}, "nudged already"
+            )
+        return await self._attempt(campaign, patient, history, nudge=Nudge(then=handoff_at))
+
+    async def _attempt(
+        self, campaign: Campaign, patient: Patient, history: list[Interaction], *, nudge: Nudge | None = None
+    ) -> RunResult:
+        attempt = await self.runner.run(
+            campaign, patient, history, campaign.follow_up_details.attempts_made + 1, nudge=nudge
+        )
         status = CampaignStatus(attempt.campaign_fields.get("status", campaign.status))
         send_status = attempt.send_status
         if attempt.channel is None:
             action: Action = "declined" if status == CampaignStatus.DECLINED else "failed"
+            if nudge is not None:
+                action = "skipped"  # no usable channel for the nudge: the hand-off follows
         elif send_status is None or send_status in COUNTED:
             action = "sent"
         elif send_status == "undeliverable":

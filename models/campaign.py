@@ -21,6 +21,7 @@ class FollowUpDetails(Stored):
     next_follow_up_at: datetime | None = None
     last_attempt_at: datetime | None = None
     cadence_days: list[int] = Field(default_factory=lambda: [2, 5, 10])
+    nudged_at: datetime | None = None  # when the engaged campaign's one follow-up on the reply was claimed
 
 
 class Handoff(Stored):
@@ -62,6 +63,7 @@ class Campaign(Document):
     handoff: Handoff | None = None
     failure_reason: str | None = None
     converted_at: datetime | None = None
+    engaged_at: datetime | None = None  # when it last became ENGAGED (None: before this was recorded)
     conversion: Conversion | None = None
     created_at: datetime
     updated_at: datetime

@@ -2,7 +2,8 @@
 
 Without MONGO_URI (and outside production) an embedded SecantusDB is started with its data under ./var/, so
 the data survives restarts; an empty database is seeded with the demo dataset. The demo admin (a published
-password) is created only on that embedded database, never on one MONGO_URI points at.
+password) is created only on that embedded database, never on one MONGO_URI points at. The follow-up worker runs
+inside the server (WORKER_ENABLED=true unless set otherwise), so campaigns go out and stop with it.
 """
 
 from __future__ import annotations
@@ -36,12 +37,13 @@ VAR = ROOT / "var"
 app = typer.Typer(add_completion=False, help=__doc__)
 
 
-class _ConfiguredSecret(BaseSettings):
-    """ENVIRONMENT and JWT_SECRET_KEY read as Settings reads them, without its guards (which refuse the default)."""
+class _Configured(BaseSettings):
+    """What the operator set, read as Settings reads it, without its guards (which refuse the default secret)."""
 
     model_config = Settings.model_config
     ENVIRONMENT: str = "development"
     JWT_SECRET_KEY: str = DEFAULT_JWT_SECRET
+    WORKER_ENABLED: bool | None = None  # None: not set in the environment or .env
 
 
 async def prepare(settings: Settings, *, embedded_uri: str | None) -> bool:
@@ -58,7 +60,7 @@ async def prepare(settings: Settings, *, embedded_uri: str | None) -> bool:
 
 def ensure_dev_secret() -> None:
     """Outside production, replace an unset or placeholder JWT secret with a random one kept under ./var."""
-    configured = _ConfiguredSecret()
+    configured = _Configured()
     if configured.ENVIRONMENT == "production" or configured.JWT_SECRET_KEY not in ("", DEFAULT_JWT_SECRET):
         return
     path = VAR / "jwt-secret"
@@ -67,6 +69,14 @@ def ensure_dev_secret() -> None:
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     os.environ["JWT_SECRET_KEY"] = path.read_text().strip()
+
+
+def enable_worker() -> bool:
+    """Run the follow-up worker inside the dev server unless WORKER_ENABLED is set; True when it will run."""
+    configured = _Configured().WORKER_ENABLED
+    if configured is None:
+        os.environ["WORKER_ENABLED"] = "true"
+    return configured is not False
 
 
 def start_embedded() -> EmbeddedMongo:
@@ -85,6 +95,7 @@ def main() -> None:
     # SIGTERM (e.g. from a process manager) must still reach the `finally` that stops the database.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ensure_dev_secret()
+    worker = enable_worker()
     settings = Settings()
     server: EmbeddedMongo | None = None
     try:
@@ -96,6 +107,8 @@ def main() -> None:
         typer.echo(f"MedCampaign: {base}")
         if settings.docs_enabled:
             typer.echo(f"API docs:    {base}/docs")
+        # The worker lives in the server's lifespan, so it stops when the server does (Ctrl+C).
+        typer.echo("Follow-ups:  sent by the worker in this process" if worker else "Follow-ups:  WORKER_ENABLED=false")
         if demo_admin:
             typer.echo(f"Demo login:  {DEMO_ADMIN_EMAIL} / {demo_admin_password()}")
         else:

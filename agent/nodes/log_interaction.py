@@ -29,7 +29,11 @@ async def log_interaction(state: OutreachState, runtime: Runtime[OutreachContext
         channel=channel,
         timestamp=ctx.clock.now(),
         body=logged_body(channel, message),
-        summary=f"Outreach attempt {state['attempt']} by {channel.value}",
+        summary=(
+            f"Follow-up on the patient's reply by {channel.value}"
+            if "nudge" in state
+            else f"Outreach attempt {state['attempt']} by {channel.value}"
+        ),
         provider_message_id=outcome.provider_message_id,
         message_id_header=state.get("message_id_header"),
     )

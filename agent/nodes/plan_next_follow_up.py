@@ -22,7 +22,9 @@ async def plan_next_follow_up(state: OutreachState, runtime: Runtime[OutreachCon
     fields = dict(state.get("campaign_fields", {}))
     now = ctx.clock.now()
     send = state.get("send")
-    if send is not None and send.status in COUNTED and "status" not in fields:
+    if "nudge" in state:
+        pass  # update_campaign planned it: the nudge is followed by the hand-off check, not by the cadence
+    elif send is not None and send.status in COUNTED and "status" not in fields:
         cadence = campaign.follow_up_details.cadence_days or ctx.settings.follow_up_cadence
         fields["follow_up_details.next_follow_up_at"] = next_follow_up_at(
             attempts_made=state["attempt"], cadence_days=cadence, sent_at=now

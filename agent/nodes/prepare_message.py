@@ -36,6 +36,7 @@ async def prepare_message(state: OutreachState, runtime: Runtime[OutreachContext
         clinic_name=ctx.settings.CLINIC_NAME,
         clinic_phone=ctx.settings.CLINIC_PHONE,
         booking_link=link,
+        purpose="engaged_nudge" if "nudge" in state else "outreach",
     )
     if ctx.llm is not None:
         try:

@@ -31,6 +31,8 @@ CLAIM_WINDOW_FACTOR = 4
 CLAIM_ROUNDS = 3
 # What a public booking converts (HANDOFF is left to staff).
 CONVERTIBLE_STATUSES = (*ATTEMPTING_STATUSES, CampaignStatus.ENGAGED)
+# What the follow-up worker claims: contacting campaigns, and engaged ones for their nudge and hand-off.
+WORKED_STATUSES = (*ATTEMPTING_STATUSES, CampaignStatus.ENGAGED)
 ACTIVE = [s.value for s in ACTIVE_STATUSES]
 # The conversation of one campaign is read in one batch (one command), whatever its length.
 CONVERSATION_BATCH = 10_000
@@ -134,20 +136,22 @@ class CampaignRepository(Repository[Campaign]):
         return [Campaign.from_mongo(doc) async for doc in cursor]
 
     async def claim_due(self, *, owner: str, now: datetime, ttl: timedelta, limit: int) -> list[Campaign]:
-        """Atomically lease up to `limit` due attempting campaigns (most overdue first, as a batch).
+        """Atomically lease up to `limit` due attempting or engaged campaigns (most overdue first, as a batch).
 
         Candidates come from one index range per status (no `$or`); ONE conditional update_many leases those still
         due, and a read by id returns the ones this call won. Claiming moves `next_follow_up_at` to the lease's end,
         so a held campaign is not due for anyone else and one whose worker vanished is due again when it runs out.
         Each worker samples from a wider window of candidates so concurrent workers rarely reach for the same ones.
         """
-        statuses = [s.value for s in ATTEMPTING_STATUSES]
-        due = {"$lte": now}
+        statuses = [s.value for s in WORKED_STATUSES]
+        still_due: list[Mongo] = [{"status": s, "follow_up_details.next_follow_up_at": {"$lte": now}} for s in statuses]
+        # Engaged before the engaged schedule existed, so nothing is scheduled: due at once, to be given one.
+        still_due.append({"status": CampaignStatus.ENGAGED.value, "follow_up_details.next_follow_up_at": None})
         for _ in range(CLAIM_ROUNDS):
             candidates: list[ObjectId] = []
-            for status in statuses:
+            for query in still_due:
                 cursor = (
-                    self.collection.find({"status": status, "follow_up_details.next_follow_up_at": due}, {"_id": 1})
+                    self.collection.find(query, {"_id": 1})
                     .sort("follow_up_details.next_follow_up_at", 1)
                     .limit(limit * CLAIM_WINDOW_FACTOR)
                 )
@@ -158,7 +162,7 @@ class CampaignRepository(Repository[Campaign]):
             token = new_id()
             until = now + ttl
             await self.collection.update_many(
-                {"_id": {"$in": picked}, "status": {"$in": statuses}, "follow_up_details.next_follow_up_at": due},
+                {"_id": {"$in": picked}, "$or": still_due},
                 {
                     "$set": {
                         "lease": Lease(owner=owner, until=until, claim=token).model_dump(),
@@ -199,11 +203,35 @@ class CampaignRepository(Repository[Campaign]):
         update: dict[str, Any] = {"$set": {**fields, "updated_at": now}}
         return _marked(update, fields["status"]) if "status" in fields else update
 
-    async def commit(self, campaign_id: str, *, owner: str, now: datetime, fields: dict[str, Any]) -> bool:
-        """Write a run's outcome and drop the lease, only if the lease is still ours and unexpired."""
+    async def commit(
+        self,
+        campaign_id: str,
+        *,
+        owner: str,
+        now: datetime,
+        fields: dict[str, Any],
+        status: CampaignStatus | None = None,
+    ) -> bool:
+        """Write a run's outcome and drop the lease, only if the lease is still ours and unexpired (and, with
+        `status`, the campaign is still in it)."""
+        query: Mongo = {"_id": oid(campaign_id), "lease.owner": owner, "lease.until": {"$gt": now}}
+        if status is not None:
+            query["status"] = status.value
+        result = await self._update_one(query, self._update({**fields, "lease": None}, now))
+        return result.modified_count == 1
+
+    async def claim_nudge(self, campaign_id: str, *, owner: str, now: datetime, engaged_at: datetime) -> bool:
+        """Compare-and-set: record the engaged campaign's one nudge as taken, only by the lease holder and only if
+        no nudge was taken since it became engaged. True when this call took it."""
         result = await self._update_one(
-            {"_id": oid(campaign_id), "lease.owner": owner, "lease.until": {"$gt": now}},
-            self._update({**fields, "lease": None}, now),
+            {
+                "_id": oid(campaign_id),
+                "status": CampaignStatus.ENGAGED.value,
+                "lease.owner": owner,
+                "lease.until": {"$gt": now},
+                "follow_up_details.nudged_at": None,
+            },
+            {"$set": {"follow_up_details.nudged_at": now, "engaged_at": engaged_at, "updated_at": now}},
         )
         return result.modified_count == 1
 

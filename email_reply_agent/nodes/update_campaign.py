@@ -6,6 +6,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from domain.campaigns import becoming_engaged
 from email_reply_agent.context import ReplyContext
 from email_reply_agent.schemas import HANDS_OFF
 from email_reply_agent.state import ReplyState
@@ -37,8 +38,12 @@ async def update_campaign(state: ReplyState, runtime: Runtime[ReplyContext]) -> 
             "resolved_at": None,
             "note": None,
         }
+    elif campaign.status == CampaignStatus.ENGAGED:
+        status = CampaignStatus.ENGAGED
+        del fields["follow_up_details.next_follow_up_at"]  # still engaged since then: its nudge and hand-off stand
     else:
         status = CampaignStatus.ENGAGED
+        fields.update(becoming_engaged(now, nudge_days=ctx.settings.ENGAGED_NUDGE_DAYS))
     fields["status"] = status.value
     await ctx.repos.campaigns.set_fields(campaign.id, fields, now=now)
     return {"campaign_status": status}

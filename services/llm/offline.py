@@ -90,6 +90,7 @@ class OfflineLLM(LLMPort):
             clinic=req.clinic_name,
             phone=req.clinic_phone,
             link=req.booking_link,
+            nudge=req.purpose == "engaged_nudge",
         )
         return validate_outreach(OutreachMessage(subject=subject, body=body, short_text=short_text), req)
 

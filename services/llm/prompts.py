@@ -27,6 +27,9 @@ visit to complete it.
 Attempt: 1 is the first message; 2 is a gentle follow-up; 3 or more is a brief, friendly last-style reminder \
 that also says they can reply to tell us they would prefer not to hear from us.
 
+Purpose: "outreach" is a message as above; "engaged_nudge" means the patient already replied to us but has not \
+booked yet: thank them for their reply, say we are following up on it, and invite them to book.
+
 Rules:
 - Never mention medical details, diagnoses, treatment names, results, prices, discounts or insurance.
 - Make no promises or guarantees (availability, outcomes, costs).

@@ -57,6 +57,8 @@ class OutreachRequest(BaseModel):
     clinic_phone: str = Field(min_length=1, max_length=32)
     # Short enough that the minimal SMS ("Book: <link> or call <phone>") always fits in SHORT_TEXT_MAX.
     booking_link: str = Field(min_length=1, max_length=240)
+    # engaged_nudge: the patient replied but has not booked; we follow up on their reply.
+    purpose: Literal["outreach", "engaged_nudge"] = "outreach"
 
 
 class OutreachMessage(BaseModel):

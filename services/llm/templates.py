@@ -144,6 +144,27 @@ TEMPLATES: dict[tuple[CampaignType, int], OutreachTemplate] = {
 }
 
 
+# The follow-up on a patient's reply when no booking followed it (an engaged campaign's one nudge).
+NUDGE = OutreachTemplate(
+    subject="Following up on your reply, {first_name}",
+    body=(
+        "Hi {first_name},\n\n"
+        "Thank you again for getting back to us. We're following up on your reply: we haven't seen a booking "
+        "yet, and we'd be glad to help you find a time that suits you.\n\n"
+        "You can book here:\n{link}\n\n"
+        "Or call us at {phone}, or simply reply to this email." + _SIGN_OFF.replace("{closing}", "Best wishes")
+    ),
+    sms=(
+        "Hi {first_name}, {clinic} following up on your reply. We'd be glad to find a time that suits you: "
+        "{link} or call {phone}."
+    ),
+    call=(
+        "Hello {first_name}, this is {clinic}, following up on your reply. We'd be glad to find a time that "
+        "suits you. Please call us at {phone}. Thank you."
+    ),
+)
+
+
 # Fallbacks for long names, clinic names or links: each text falls back on its own to the compact version of
 # its campaign type, then to the minimal one, whichever first fits its limit.
 COMPACT: dict[CampaignType, OutreachTemplate] = {
@@ -195,15 +216,17 @@ def render(
     clinic: str,
     phone: str,
     link: str,
+    nudge: bool = False,
 ) -> tuple[str, str, str]:
-    """(subject, email body, short text for `channel`), each from the fullest template version that fits."""
+    """(subject, email body, short text for `channel`), each from the fullest template version that fits; with
+    `nudge`, the follow-up on the patient's reply."""
     values = {"first_name": first_name, "clinic": clinic, "phone": phone, "link": link}
 
     def fill(text: str) -> str:
         # One pass, not str.format: a name or link containing braces must come out verbatim.
         return _FIELD.sub(lambda match: values[match.group(1)], text)
 
-    chain = (template_for(campaign_type, attempt), COMPACT[campaign_type], MINIMAL)
+    chain = (NUDGE if nudge else template_for(campaign_type, attempt), COMPACT[campaign_type], MINIMAL)
     subject = _first_fitting([fill(t.subject) for t in chain], SUBJECT_MAX)
     body = _first_fitting([fill(t.body) for t in chain], BODY_MAX)
     short = _first_fitting([fill(t.call if channel == Channel.CALL else t.sms) for t in chain], SHORT_TEXT_MAX)

@@ -1,4 +1,4 @@
-"""Fixtures of the reply-agent tests: a fake Gmail and apps wired to it."""
+"""Fixtures of the agent tests: outreach settings (SMTP sink, Twilio fake); a fake Gmail and apps wired to it."""
 
 from __future__ import annotations
 
@@ -15,7 +15,11 @@ from core.container import Container
 from main import create_app
 from services.gmail.fake_server import FakeGmailServer, write_token_file
 from tests.agent.gmail_env import CLINIC, PUSH_TOKEN, Env
+from tests.fakes.smtp import SmtpSink
+from tests.fakes.twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 from tests.support import staff_headers
+
+ALWAYS_OPEN = {"QUIET_HOURS_START": "00:00", "QUIET_HOURS_END": "00:00"}
 
 
 @pytest.fixture
@@ -82,3 +86,30 @@ async def make_env(
 @pytest.fixture
 async def env(make_env: Callable[..., Any]) -> Env:
     return await make_env()
+
+
+@pytest.fixture
+def outreach_settings(
+    make_settings: Callable[..., Settings], smtp: SmtpSink, twilio: FakeTwilio
+) -> Callable[..., Settings]:
+    def build(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": smtp.port,
+            "SMTP_STARTTLS": False,
+            "SMTP_FROM_EMAIL": "desk@brightsmiles.test",
+            "CLINIC_NAME": "Bright Smiles",
+            "CLINIC_ADDRESS": "1 Harbour Road, Springfield",
+            "CLINIC_PHONE": "+1-555-000-1234",
+            "TWILIO_ACCOUNT_SID": DEFAULT_ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": DEFAULT_AUTH_TOKEN,
+            "TWILIO_PHONE_NUMBER": "+15550009999",
+            "TWILIO_API_BASE_URL": twilio.url,
+            "PUBLIC_BASE_URL": "https://clinic.example",
+            "OUTREACH_RETRY_DELAYS_SECONDS": "0.01,0.01",
+            **ALWAYS_OPEN,
+        }
+        values.update(overrides)
+        return make_settings(**values)
+
+    return build

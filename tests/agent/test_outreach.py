@@ -27,37 +27,8 @@ from models.patient import ChannelConsent, Consent, Patient
 from services.email.port import OutgoingEmail
 from services.llm.schemas import SHORT_TEXT_MAX
 from tests.fakes.smtp import SmtpSink
-from tests.fakes.twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
+from tests.fakes.twilio import DEFAULT_AUTH_TOKEN, FakeTwilio
 from tests.support import campaign_ids_linked, staff_headers
-
-ALWAYS_OPEN = {"QUIET_HOURS_START": "00:00", "QUIET_HOURS_END": "00:00"}
-
-
-@pytest.fixture
-def outreach_settings(
-    make_settings: Callable[..., Settings], smtp: SmtpSink, twilio: FakeTwilio
-) -> Callable[..., Settings]:
-    def build(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": smtp.port,
-            "SMTP_STARTTLS": False,
-            "SMTP_FROM_EMAIL": "desk@brightsmiles.test",
-            "CLINIC_NAME": "Bright Smiles",
-            "CLINIC_ADDRESS": "1 Harbour Road, Springfield",
-            "CLINIC_PHONE": "+1-555-000-1234",
-            "TWILIO_ACCOUNT_SID": DEFAULT_ACCOUNT_SID,
-            "TWILIO_AUTH_TOKEN": DEFAULT_AUTH_TOKEN,
-            "TWILIO_PHONE_NUMBER": "+15550009999",
-            "TWILIO_API_BASE_URL": twilio.url,
-            "PUBLIC_BASE_URL": "https://clinic.example",
-            "OUTREACH_RETRY_DELAYS_SECONDS": "0.01,0.01",
-            **ALWAYS_OPEN,
-        }
-        values.update(overrides)
-        return make_settings(**values)
-
-    return build
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -89,7 +90,12 @@ async def test_each_intent_by_smtp(
     assert result["campaign_status"] == status.value
     stored = await container.repos.campaigns.get(campaign.id)
     assert stored is not None and stored.status == status
-    assert stored.follow_up_details.next_follow_up_at is None
+    if status == CampaignStatus.ENGAGED:  # the cadence stops; its one next step is the engaged nudge
+        assert stored.engaged_at is not None and stored.follow_up_details.nudged_at is None
+        nudge_at = stored.engaged_at + timedelta(days=container.settings.ENGAGED_NUDGE_DAYS)
+        assert stored.follow_up_details.next_follow_up_at == nudge_at
+    else:
+        assert stored.follow_up_details.next_follow_up_at is None
     conversation = await container.repos.interactions.for_campaign(campaign.id)
     incoming = [i for i in conversation if i.direction == Direction.INCOMING]
     assert len(incoming) == 1 and incoming[0].intent is not None and incoming[0].intent.value == intent

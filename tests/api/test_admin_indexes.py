@@ -172,3 +172,34 @@ def test_query_hints_name_existing_indexes() -> None:
     ):
         assert query.hint() in names
     assert {"dashboard", "status_handoff_at", "patient_type", "active_key_unique"} <= names
+
+
+async def test_the_workers_due_query_is_an_index_scan(
+    container: Container, make_settings: Callable[..., Settings]
+) -> None:
+    """The claim's candidate reads, engaged campaigns (with and without a schedule) included."""
+    await seed(container)
+    settings = make_settings()
+    recorder = Recorder()
+    client = make_client(settings, event_listeners=[recorder])
+    try:
+        db = client[settings.MONGO_DB_NAME]
+        await Repositories.over(db).campaigns.claim_due(
+            owner="explain", now=datetime.now(UTC), ttl=timedelta(seconds=30), limit=5
+        )
+        finds = [c for c in recorder.commands if c.get("find") == "campaigns" and "status" in c.get("filter", {})]
+        assert sorted(c["filter"]["status"] for c in finds) == [
+            "ATTEMPTING_RECALL",
+            "ATTEMPTING_RECOVERY",
+            "ENGAGED",
+            "ENGAGED",
+        ]
+        for command in finds:
+            try:
+                answer = await db.command("explain", command, verbosity="queryPlanner")
+            except OperationFailure as exc:
+                pytest.skip(f"the server cannot explain the due query: {exc}")
+            found = stages(answer, [])
+            assert found and "COLLSCAN" not in found and INDEX_STAGES & set(found), (command, found)
+    finally:
+        await client.close()

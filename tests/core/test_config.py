@@ -169,3 +169,10 @@ def test_sample_env_documents_every_setting_and_loads(monkeypatch: pytest.Monkey
     assert set(Settings.model_fields) <= present
     loaded = Settings(_env_file=str(path))  # type: ignore[call-arg]
     assert loaded.FOLLOW_UP_MAX_ATTEMPTS == 3 and loaded.follow_up_cadence == [2, 5, 10]
+
+
+def test_engaged_follow_through_defaults_and_order() -> None:
+    settings = Settings(_env_file=None, ENVIRONMENT="test")  # type: ignore[call-arg]
+    assert (settings.ENGAGED_NUDGE_DAYS, settings.ENGAGED_TIMEOUT_DAYS) == (3, 7)
+    with pytest.raises(ValueError, match="ENGAGED_TIMEOUT_DAYS must be more than ENGAGED_NUDGE_DAYS"):
+        Settings(_env_file=None, ENVIRONMENT="test", ENGAGED_NUDGE_DAYS=7, ENGAGED_TIMEOUT_DAYS=7)  # type: ignore[call-arg]

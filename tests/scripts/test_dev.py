@@ -64,3 +64,29 @@ def test_the_generated_development_secret_passes_the_guard(tmp_path: Path, monke
     assert os.environ["JWT_SECRET_KEY"] == first and len(first) >= MIN_JWT_SECRET_LENGTH
     assert (tmp_path / "var" / "jwt-secret").stat().st_mode & 0o077 == 0
     assert Settings().JWT_SECRET_KEY == first
+
+
+@pytest.mark.parametrize(("configured", "runs"), [(None, True), ("true", True), ("false", False)])
+def test_make_run_runs_the_follow_up_worker_unless_told_not_to(
+    configured: str | None, runs: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setenv("WORKER_ENABLED", "placeholder")  # restored (removed) after the test, whatever dev sets
+    if configured is None:
+        monkeypatch.delenv("WORKER_ENABLED")
+    else:
+        monkeypatch.setenv("WORKER_ENABLED", configured)
+
+    assert dev.enable_worker() is runs
+    assert settings_for().WORKER_ENABLED is runs  # what the server's lifespan reads to start the loop
+
+
+def test_a_worker_setting_in_dot_env_is_respected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("WORKER_ENABLED=false\n")
+    monkeypatch.setenv("WORKER_ENABLED", "placeholder")
+    monkeypatch.delenv("WORKER_ENABLED")
+
+    assert dev.enable_worker() is False
+    assert "WORKER_ENABLED" not in os.environ
+    assert Settings(JWT_SECRET_KEY="s" * 48).WORKER_ENABLED is False
