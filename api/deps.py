@@ -18,6 +18,7 @@ from domain.console_sessions import ConsoleSessionService
 from domain.dashboard import DashboardService
 from domain.inbox import InboxService
 from domain.outreach import OutreachService
+from domain.patients_admin import PatientAdminService
 from domain.replies import ReplyService
 from domain.staff_replies import StaffReplyService
 from models.enums import Role
@@ -129,6 +130,14 @@ def get_campaign_admin_service(container: ContainerDep) -> CampaignAdminService:
 
 
 CampaignAdminServiceDep = Annotated[CampaignAdminService, Depends(get_campaign_admin_service)]
+
+
+def get_patient_admin_service(container: ContainerDep) -> PatientAdminService:
+    """Staff patient views, edits, consent and CSV import."""
+    return container.patient_admin()
+
+
+PatientAdminServiceDep = Annotated[PatientAdminService, Depends(get_patient_admin_service)]
 
 
 def get_reply_service(container: ContainerDep) -> ReplyService:

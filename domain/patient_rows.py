@@ -118,7 +118,7 @@ def read_csv(
             expected = ",".join(required) + (f"[,{','.join(optional)}]" if optional else "")
             raise CsvFormatError(f"missing column(s): {', '.join(missing)}; expected {expected}")
         reader.fieldnames = header
-        rows = []
+        rows: list[tuple[int, dict[str, str]]] = []
         for raw in reader:
             values = {k: v or "" for k, v in raw.items() if k}
             if any(v.strip() for v in values.values()):

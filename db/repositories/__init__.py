@@ -18,6 +18,7 @@ from db.repositories.kb_articles import KbArticleRepository
 from db.repositories.leases import LeaseRepository
 from db.repositories.login_attempts import LoginAttemptRepository
 from db.repositories.outbound_messages import OutboundMessageRepository
+from db.repositories.patient_imports import PatientImportRepository
 from db.repositories.patients import PatientRepository
 from db.repositories.rate_limits import RateLimitRepository
 from db.repositories.reply_slots import ReplySlotRepository
@@ -47,6 +48,7 @@ class Repositories:
     kb_articles: KbArticleRepository
     console_sessions: ConsoleSessionRepository
     staff_replies: StaffReplyRepository
+    patient_imports: PatientImportRepository
 
     @classmethod
     def over(cls, db: AsyncDatabase[dict[str, Any]]) -> Repositories:
@@ -69,4 +71,5 @@ class Repositories:
             kb_articles=KbArticleRepository(db),
             console_sessions=ConsoleSessionRepository(db),
             staff_replies=StaffReplyRepository(db),
+            patient_imports=PatientImportRepository(db),
         )
