@@ -146,13 +146,15 @@ class PatientAdminService:
             if not cleaned["email"] and not cleaned["phone"]:
                 raise Unprocessable("Give an email address or a phone number", error="contact_required", field="email")
             await self._refuse_duplicates(cleaned, None)
+            consent = consent or Consent()
             patient = Patient(
                 id=new_id(),
                 name=cleaned["name"] or "",
                 email=cleaned["email"],
                 phone=cleaned["phone"],
                 timezone=cleaned["timezone"],
-                consent=consent or Consent(),
+                consent=consent,
+                opted_out_channels=[c for c in Channel if getattr(consent, c.value).status == ConsentStatus.REVOKED],
                 created_at=now,
                 updated_at=now,
             )
@@ -251,7 +253,7 @@ class PatientAdminService:
         log.info(
             "patients imported",
             extra={
-                "rows": report.rows,
+                "total": report.rows,
                 "imported": report.imported,
                 "updated": report.updated,
                 "rejected": len(report.rejected),
