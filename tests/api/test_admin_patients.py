@@ -225,11 +225,13 @@ async def test_import_never_lifts_an_opt_out(
     client: httpx.AsyncClient, container: Container, staff: dict[str, str]
 ) -> None:
     await client.post(IMPORT, headers=staff, **upload(CSV))
-    regrant = CSV.replace("+12125550103,,,granted,revoked", "+12125550103,,,granted,granted")
+    # The row also revokes email (allowed alone): refused as a whole, nothing of it is written.
+    regrant = CSV.replace("+12125550103,,,granted,revoked", "+12125550103,,revoked,granted,granted")
     report = (await client.post(IMPORT, headers=staff, **upload(regrant))).json()
     assert report["updated"] == 0 and report["rejected"][-1]["line"] == 6
-    assert "opt-out" in report["rejected"][-1]["reason"]
-    assert (await imported(container))["Cyd Charisse"].consent.call.status == "revoked"
+    assert "cannot lift the patient's opt-out of call" in report["rejected"][-1]["reason"]
+    cyd = (await imported(container))["Cyd Charisse"]
+    assert cyd.consent.call.status == "revoked" and cyd.consent.email.status == "unknown"
 
 
 async def test_rejected_rows_are_the_uploaders_only(

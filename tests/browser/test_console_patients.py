@@ -47,7 +47,7 @@ async def test_staff_search_open_a_patient_record_consent_and_import_a_csv(page:
 
     await page.get_by_label("SMS consent").select_option("granted")
     await page.locator("#sms-source").fill("phone call")
-    await page.get_by_role("button", name="Record sms consent").click()
+    await page.get_by_role("button", name="Record SMS consent").click()
     await expect(page.locator("#notice")).to_have_text("The consent is recorded.")
     await expect(page.locator("#consent-sms-status")).to_have_text("granted")
     await expect(page.locator("#consent-sms-by")).to_have_text("staff@clinic.test")

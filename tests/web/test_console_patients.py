@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -230,6 +231,19 @@ async def test_the_rejected_rows_are_only_for_the_uploader(clinic: Clinic) -> No
     http.cookies.clear()
     await signed_in(http, container, "other@clinic.test")
     html_page(await http.get(report_path), 404)
+    html_page(await http.get(report_path + "/rejected.csv"), 404)
+
+
+async def test_the_rejected_rows_are_gone_once_expired(clinic: Clinic) -> None:
+    http, container = clinic.http, clinic.container
+    csrf = await signed_in(http, container)
+    report_path = (await upload(http, csrf, CSV)).headers["location"]
+    stored = await container.db.patient_imports.find_one({})
+    assert stored is not None and stored["expires_at"] - container.clock.now() == timedelta(days=1)
+    assert (await http.get(report_path + "/rejected.csv")).status_code == 200
+    # The TTL monitor deletes expired reports only later: until then they are refused all the same.
+    moment = container.clock.now() - timedelta(seconds=1)
+    await container.db.patient_imports.update_one({"_id": stored["_id"]}, {"$set": {"expires_at": moment}})
     html_page(await http.get(report_path + "/rejected.csv"), 404)
 
 
