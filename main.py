@@ -11,7 +11,18 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_error_handlers
-from api.v1.endpoints import admin, admin_kb, agent, appointments, auth, booking, gmail, health, webhooks
+from api.v1.endpoints import (
+    admin,
+    admin_kb,
+    admin_patients,
+    agent,
+    appointments,
+    auth,
+    booking,
+    gmail,
+    health,
+    webhooks,
+)
 from core.clock import Clock
 from core.config import Settings
 from core.container import build_container
@@ -21,6 +32,7 @@ from core.security import prepare_login_timing
 from domain.inbox import gmail_maintenance
 from web.errors import too_large_answer
 from web.mount import install_web
+from web.routes import console_patients
 
 log = logging.getLogger("medcampaign")
 
@@ -75,6 +87,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(appointments.router)
     app.include_router(admin.router)
     app.include_router(admin_kb.router)
+    app.include_router(admin_patients.router)
     app.include_router(webhooks.router)
     app.include_router(agent.router)
     app.include_router(gmail.router)
@@ -83,7 +96,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.MAX_BODY_BYTES,
-        per_path=webhooks.BODY_LIMITS,
+        per_path={**webhooks.BODY_LIMITS, **admin_patients.BODY_LIMITS, **console_patients.BODY_LIMITS},
         answer=too_large_answer(settings),
     )
     app.add_middleware(

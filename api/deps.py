@@ -20,6 +20,7 @@ from domain.inbox import InboxService
 from domain.knowledge_base import KnowledgeBaseService
 from domain.outbox import OutboxService
 from domain.outreach import OutreachService
+from domain.patients_admin import PatientAdminService
 from domain.replies import ReplyService
 from domain.staff_replies import StaffReplyService
 from models.enums import Role
@@ -139,6 +140,14 @@ def get_campaign_admin_service(container: ContainerDep) -> CampaignAdminService:
 
 
 CampaignAdminServiceDep = Annotated[CampaignAdminService, Depends(get_campaign_admin_service)]
+
+
+def get_patient_admin_service(container: ContainerDep) -> PatientAdminService:
+    """Staff patient views, edits, consent and CSV import."""
+    return container.patient_admin()
+
+
+PatientAdminServiceDep = Annotated[PatientAdminService, Depends(get_patient_admin_service)]
 
 
 def get_reply_service(container: ContainerDep) -> ReplyService:

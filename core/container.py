@@ -34,6 +34,7 @@ from domain.inbox import InboxService
 from domain.knowledge_base import KnowledgeBaseService
 from domain.outbox import OutboxService
 from domain.outreach import OutreachService, worker_id
+from domain.patients_admin import PatientAdminService
 from domain.replies import REPLY_LEASE, ReplyService, worker_owner
 from domain.staff_replies import StaffReplyService
 from email_reply_agent.context import ReplyContext
@@ -159,6 +160,10 @@ class Container:
             repos=self.repos,
             on_change=self.dashboard_snapshot.mark_stale,
         )
+
+    def patient_admin(self) -> PatientAdminService:
+        """Staff patient views, edits, consent and CSV import."""
+        return PatientAdminService(settings=self.settings, clock=self.clock, repos=self.repos)
 
     def booking(self) -> BookingService:
         """Availability, booking, moving and cancelling; changes mark the dashboard snapshot stale."""

@@ -31,6 +31,7 @@ ALLOWED_EXTRA_KEYS = frozenset(
         "error_type",
         "event_id",
         "failed",
+        "imported",
         "line",
         "llm_task",
         "max_age_seconds",
@@ -41,6 +42,7 @@ ALLOWED_EXTRA_KEYS = frozenset(
         "patient_id",
         "port",
         "reason",
+        "rejected",
         "restored",
         "retryable",
         "route",
@@ -48,6 +50,7 @@ ALLOWED_EXTRA_KEYS = frozenset(
         "status",
         "total",
         "tries",
+        "updated",
         "worker",
     }
 )

@@ -93,6 +93,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel("token_hash", name="token_hash_unique", unique=True),
         IndexModel("expires_at", name="expires_ttl", expireAfterSeconds=0),
     ],
+    "patient_imports": [IndexModel("expires_at", name="expires_ttl", expireAfterSeconds=0)],
 }
 
 

@@ -38,3 +38,25 @@ class Patient(Document):
     opted_out_channels: list[Channel] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
+
+
+class RejectedRow(Stored):
+    """A CSV row the import refused: its line, why, and its cells (kept for the staff member to download)."""
+
+    line: int
+    reason: str
+    values: dict[str, str]
+
+
+class PatientImport(Document):
+    """The outcome of one CSV upload, kept for a day so the rejected rows can be downloaded (TTL on expires_at)."""
+
+    actor: str
+    rows: int
+    imported: int
+    updated: int
+    unchanged: int
+    header: list[str]
+    rejected: list[RejectedRow]
+    created_at: datetime
+    expires_at: datetime

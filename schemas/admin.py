@@ -17,6 +17,16 @@ from schemas.common import any_of_shapes
 OBJECT_ID = r"^[0-9a-f]{24}$"
 
 
+def check_zone(value: str | None) -> str | None:
+    """The value when it is an IANA time zone name (or None)."""
+    if value is not None:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("timezone must be an IANA name such as Europe/Berlin") from exc
+    return value
+
+
 class _FromAttributes(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -175,15 +185,7 @@ class PatientCreate(BaseModel):
     phone: PhoneInput | None = None
     timezone: str | None = Field(default=None, max_length=64, description="IANA name, e.g. Europe/Berlin")
 
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError) as exc:
-                raise ValueError("timezone must be an IANA name such as Europe/Berlin") from exc
-        return value
+    _zone = field_validator("timezone")(check_zone)
 
     @model_validator(mode="after")
     def _contact(self) -> PatientCreate:

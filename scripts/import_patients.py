@@ -11,26 +11,22 @@ holds the rows, for the operator; logs carry only line numbers). Re-running is s
 from __future__ import annotations
 
 import asyncio
-import csv
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
-from email_validator import EmailNotValidError, validate_email
 from tqdm import tqdm
 
 from core.config import Settings
 from core.container import Container
 from core.errors import AppError
-from core.names import clean_person_name
-from core.phone import InvalidPhoneNumber, to_e164
 from domain.audit import Actor
 from domain.campaign_start import ActiveCampaignExists, NewCampaign
 from domain.campaigns import NewPatient
+from domain.patient_rows import CsvFormatError, RowError, contact_row, read_csv, rejected_csv
 from models.enums import CampaignType, Channel
 from scripts.common import open_container
 
@@ -40,14 +36,6 @@ OPTIONAL_COLUMNS = ("channel", "timezone")
 ACTOR = Actor("cli:import_patients", None)
 
 app = typer.Typer(add_completion=False, help=__doc__)
-
-
-class CsvFormatError(ValueError):
-    """The file cannot be imported at all (no header, missing columns, not UTF-8)."""
-
-
-class RowError(ValueError):
-    """Why a row is rejected (never contains the row's values)."""
 
 
 @dataclass(frozen=True)
@@ -83,27 +71,8 @@ class ImportReport:
 def validate_row(line: int, raw: dict[str, str], *, region: str) -> PatientRow:
     """A valid row (phone as E.164, national numbers read in `region`), or RowError with the reason."""
     values = {k: (v or "").strip() for k, v in raw.items() if k}
-    name = values.get("name", "")
-    if not name:
-        raise RowError("name is empty")
-    try:
-        name = clean_person_name(name)
-    except ValueError as exc:
-        raise RowError(f"name {exc}") from None
-    email = values.get("email") or None
-    if email:
-        try:
-            email = validate_email(email, check_deliverability=False).normalized.lower()
-        except EmailNotValidError:
-            raise RowError("email is not a valid address") from None
-    phone = values.get("phone") or None
-    if phone:
-        try:
-            phone = to_e164(phone, region=region)
-        except InvalidPhoneNumber:
-            raise RowError("phone is not a valid phone number (give the country code, e.g. +15551234567)") from None
-    if not email and not phone:
-        raise RowError("email and phone are both empty")
+    contact = contact_row(values, region=region)
+    email, phone = contact["email"], contact["phone"]
     try:
         campaign_type = CampaignType(values.get("campaign_type", "").upper())
     except ValueError:
@@ -118,41 +87,13 @@ def validate_row(line: int, raw: dict[str, str], *, region: str) -> PatientRow:
         raise RowError("channel email needs an email address")
     if channel in (Channel.SMS, Channel.CALL) and not phone:
         raise RowError(f"channel {channel.value} needs a phone number")
-    timezone = values.get("timezone") or None
-    if timezone:
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise RowError("timezone is not an IANA name (e.g. Europe/Berlin)") from None
-    return PatientRow(line, name, email, phone, campaign_type, channel, timezone)
+    return PatientRow(line, contact["name"] or "", email, phone, campaign_type, channel, contact["timezone"])
 
 
 def read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     """The header and (line number, row) pairs; CsvFormatError when required columns are missing."""
-    try:
-        return _read_rows(path)
-    except UnicodeDecodeError as exc:
-        raise CsvFormatError("the file is not UTF-8 text") from exc
-
-
-def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        header = [h.strip().lower() for h in (reader.fieldnames or [])]
-        missing = [c for c in REQUIRED_COLUMNS if c not in header]
-        if missing:
-            raise CsvFormatError(
-                f"missing column(s): {', '.join(missing)}; expected {','.join(REQUIRED_COLUMNS)}"
-                f"[,{','.join(OPTIONAL_COLUMNS)}]"
-            )
-        reader.fieldnames = header
-        rows = []
-        for raw in reader:
-            values = {k: v or "" for k, v in raw.items() if k}
-            if any(v.strip() for v in values.values()):
-                # line_num is the record's last physical line; quoted fields may span several
-                rows.append((reader.line_num - sum(v.count("\n") for v in values.values()), values))
-    return header, rows
+        return read_csv(handle, required=REQUIRED_COLUMNS, optional=OPTIONAL_COLUMNS)
 
 
 async def import_rows(
@@ -213,11 +154,7 @@ def write_rejected(source: Path, header: list[str], rejected: list[tuple[int, st
     if not rejected:
         target.unlink(missing_ok=True)
         return None
-    with target.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["line", "reason", *header])
-        for line, reason, raw in rejected:
-            writer.writerow([line, reason, *(raw.get(h, "") for h in header)])
+    target.write_text(rejected_csv(header, rejected), encoding="utf-8", newline="")
     return target
 
 

@@ -19,6 +19,7 @@ from db.repositories.leases import LeaseRepository
 from db.repositories.login_attempts import LoginAttemptRepository
 from db.repositories.outbound_messages import OutboundMessageRepository
 from db.repositories.outbox import OutboxRepository
+from db.repositories.patient_imports import PatientImportRepository
 from db.repositories.patients import PatientRepository
 from db.repositories.rate_limits import RateLimitRepository
 from db.repositories.reply_slots import ReplySlotRepository
@@ -49,6 +50,7 @@ class Repositories:
     console_sessions: ConsoleSessionRepository
     staff_replies: StaffReplyRepository
     outbox: OutboxRepository
+    patient_imports: PatientImportRepository
 
     @classmethod
     def over(cls, db: AsyncDatabase[dict[str, Any]]) -> Repositories:
@@ -72,4 +74,5 @@ class Repositories:
             console_sessions=ConsoleSessionRepository(db),
             staff_replies=StaffReplyRepository(db),
             outbox=OutboxRepository(db),
+            patient_imports=PatientImportRepository(db),
         )

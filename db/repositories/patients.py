@@ -7,14 +7,15 @@ import re
 from datetime import datetime
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import ASCENDING, ReturnDocument
 
 from db.repositories.base import Repository, oid, required, upsert_and_read
 from models.base import new_id, plain
 from models.enums import Channel, ConsentStatus
-from models.patient import Patient
+from models.patient import ChannelConsent, Patient
 
 SEARCH_LIMIT = 1000
+MIN_PHONE_DIGITS = 3
 
 
 class PatientRepository(Repository[Patient]):
@@ -78,15 +79,63 @@ class PatientRepository(Repository[Patient]):
         return [str(doc["_id"]) async for doc in self.collection.find({"phone": phone}, {"_id": 1})]
 
     async def search_ids(self, text: str, *, limit: int = SEARCH_LIMIT) -> list[str]:
-        """Ids of patients whose name or email contains the text, case-insensitive (two index scans, in parallel)."""
+        """Ids of patients whose name or email contains the text, case-insensitive, or whose phone contains its
+        digits (when it has at least three): one index scan per field, in parallel."""
         pattern = {"$regex": re.escape(text), "$options": "i"}
+        digits = re.sub(r"\D", "", text)
 
-        async def ids(field: str, hint: str) -> list[str]:
-            cursor = self.collection.find({field: pattern}, {"_id": 1}, hint=hint, limit=limit, batch_size=limit)
+        async def ids(field: str, hint: str, match: dict[str, str]) -> list[str]:
+            cursor = self.collection.find({field: match}, {"_id": 1}, hint=hint, limit=limit, batch_size=limit)
             return [str(doc["_id"]) async for doc in cursor]
 
-        by_name, by_email = await asyncio.gather(ids("name", "name"), ids("email", "email_name"))
-        return list(dict.fromkeys([*by_name, *by_email]))[:limit]
+        scans = [ids("name", "name", pattern), ids("email", "email_name", pattern)]
+        if len(digits) >= MIN_PHONE_DIGITS:
+            scans.append(ids("phone", "phone", {"$regex": digits}))
+        found = await asyncio.gather(*scans)
+        return list(dict.fromkeys(i for scan in found for i in scan))[:limit]
+
+    async def page(self, ids: list[str] | None, *, skip: int, limit: int) -> tuple[list[Patient], int]:
+        """Patients by name (all of them, or those with these ids) and how many there are."""
+        if ids is None:
+            query: dict[str, Any] = {}
+            total = await self.collection.count_documents({})
+        else:
+            query = {"_id": {"$in": [k for k in (oid(i) for i in ids) if k is not None]}}
+            total = len(ids)
+        cursor = self.collection.find(query, hint="name").sort("name", ASCENDING).skip(skip).limit(limit)
+        return [Patient.from_mongo(doc) async for doc in cursor], total
+
+    async def by_contact(self, *, email: str | None, phone: str | None) -> Patient | None:
+        """The patient `find_or_create` would find: by email, else (without one) by phone among those without email."""
+        if email:
+            return await self.get_by_email(email)
+        return self._load(await self.collection.find_one({"email": None, "phone": phone}))
+
+    async def other_with(self, *, email: str | None, phone: str | None, not_id: str | None) -> Patient | None:
+        """Another patient (not `not_id`) who has this email or this phone, if any."""
+        clauses = [{k: v} for k, v in (("email", email), ("phone", phone)) if v]
+        if not clauses:
+            return None
+        query: dict[str, Any] = {"$or": clauses}
+        if not_id:
+            query["_id"] = {"$ne": oid(not_id)}
+        return self._load(await self.collection.find_one(query))
+
+    async def set_consent(
+        self, patient_id: str, channel: Channel, consent: ChannelConsent, *, over_opt_out: bool, now: datetime
+    ) -> Patient | None:
+        """Record one channel's consent; a revocation is also an opt-out, a grant or reset after an opt-out
+        lifts it only with `over_opt_out` (else None: nothing is written, a concurrent opt-out wins)."""
+        query: dict[str, Any] = {"_id": oid(patient_id)}
+        update: dict[str, Any] = {"$set": {f"consent.{channel.value}": plain(consent.model_dump()), "updated_at": now}}
+        if consent.status == ConsentStatus.REVOKED:
+            update["$addToSet"] = {"opted_out_channels": channel.value}
+        elif over_opt_out:
+            update["$pull"] = {"opted_out_channels": channel.value}
+        else:
+            query["opted_out_channels"] = {"$ne": channel.value}
+        doc = await self.collection.find_one_and_update(query, update, return_document=ReturnDocument.AFTER)
+        return self._load(doc)
 
     async def get_many(self, ids: list[str]) -> dict[str, Patient]:
         """Patients by id."""

@@ -351,6 +351,7 @@ def patient_card(patient: Patient, zone: ZoneInfo) -> dict[str, Any]:
                 "channel": CHANNEL_LABELS[channel],
                 "status": given.status.value,
                 "source": given.source or "",
+                "by": given.by or "",
                 "at": clinic_time(given.at, zone) if given.at else "",
                 "opted_out": channel in patient.opted_out_channels,
             }
