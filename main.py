@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_error_handlers
-from api.v1.endpoints import admin, agent, appointments, auth, booking, gmail, health, webhooks
+from api.v1.endpoints import admin, admin_users, agent, appointments, auth, booking, gmail, health, webhooks
 from core.clock import Clock
 from core.config import Settings
 from core.container import build_container
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(booking.router)
     app.include_router(appointments.router)
     app.include_router(admin.router)
+    app.include_router(admin_users.router)
     app.include_router(webhooks.router)
     app.include_router(agent.router)
     app.include_router(gmail.router)

@@ -20,6 +20,7 @@ from domain.inbox import InboxService
 from domain.outreach import OutreachService
 from domain.replies import ReplyService
 from domain.staff_replies import StaffReplyService
+from domain.users_admin import UserAdminService
 from models.enums import Role
 from models.system import User
 
@@ -153,3 +154,11 @@ def get_staff_reply_service(container: ContainerDep) -> StaffReplyService:
 
 
 StaffReplyServiceDep = Annotated[StaffReplyService, Depends(get_staff_reply_service)]
+
+
+def get_user_admin_service(container: ContainerDep) -> UserAdminService:
+    """Staff accounts and the audit trail (admins)."""
+    return container.users_admin()
+
+
+UserAdminServiceDep = Annotated[UserAdminService, Depends(get_user_admin_service)]

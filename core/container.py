@@ -33,6 +33,7 @@ from domain.inbox import InboxService
 from domain.outreach import OutreachService, worker_id
 from domain.replies import REPLY_LEASE, ReplyService, worker_owner
 from domain.staff_replies import StaffReplyService
+from domain.users_admin import UserAdminService
 from email_reply_agent.context import ReplyContext
 from email_reply_agent.graph import ReplyGraph, build_reply_graph
 from email_reply_agent.runner import GraphReplyAgent
@@ -148,6 +149,10 @@ class Container:
             repos=self.repos,
             on_change=self.dashboard_snapshot.mark_stale,
         )
+
+    def users_admin(self) -> UserAdminService:
+        """Staff accounts and the audit trail (admins), hashing on the shared argon2 workers."""
+        return UserAdminService(settings=self.settings, clock=self.clock, repos=self.repos, passwords=self.passwords)
 
     def booking(self) -> BookingService:
         """Availability, booking, moving and cancelling; changes mark the dashboard snapshot stale."""
