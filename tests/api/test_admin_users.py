@@ -360,7 +360,7 @@ async def test_audit_pages_hold_their_size_and_total(
 ) -> None:
     await seed_audit(container)
     headers = await admin_headers(login)
-    params = {"action": "campaigns.*", "page_size": 2}
+    params: dict[str, str | int] = {"action": "campaigns.*", "page_size": 2}
     first = (await client.get("/api/v1/admin/audit", headers=headers, params=params)).json()
     second = (await client.get("/api/v1/admin/audit", headers=headers, params={**params, "page": 2})).json()
     assert first["total"] == second["total"] == 3
