@@ -384,3 +384,14 @@ async def test_bad_audit_filters_are_422(
     headers = await admin_headers(login)
     response = await client.get("/api/v1/admin/audit", headers=headers, params=params)
     assert response.status_code == 422 and response.json()["error"] == error, response.text
+
+
+async def test_an_action_prefix_matches_only_at_the_start(
+    client: httpx.AsyncClient, login: Callable[..., Any], container: Container
+) -> None:
+    at = datetime(2030, 1, 15, 12, 0, tzinfo=UTC)
+    for action in ("campaigns.read", "legacy.campaigns.read", "campaignsXread"):
+        await container.repos.audit.record(actor="a@clinic.test", action=action, resource="r", at=at)
+    headers = await admin_headers(login)
+    response = await client.get("/api/v1/admin/audit", headers=headers, params={"action": "campaigns.*"})
+    assert [i["action"] for i in response.json()["items"]] == ["campaigns.read"]
