@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import ClientIP, UserAdminServiceDep
@@ -183,7 +183,7 @@ async def new_user(
     email: FormText = "",
     role: FormText = "",
     password_choice: FormText = "",
-    password: Annotated[str, Form()] = "",
+    password: FormText = "",
 ) -> Response:
     """Create the account through the API's use case: a generated password is shown once, else its page (303)."""
     form = NewUserForm(email=bounded(email, MAX_EMAIL_LENGTH), role=bounded(role, 20), password_choice=password_choice)
@@ -253,17 +253,18 @@ async def reset_password(
     users: UserAdminServiceDep,
     ip: ClientIP,
     password_choice: FormText = "",
-    password: Annotated[str, Form()] = "",
+    password: FormText = "",
 ) -> Response:
     """A new password (generated and shown once, or typed); the user's sessions end."""
     errors: dict[str, str] = {}
     typed = chosen_password(password_choice, password, errors)
+    credentials = None
     if not errors:
         try:
             credentials = await users.reset_password(actor_of(user, ip), user_id, typed)
         except Unprocessable as exc:
             errors[exc.field or "password"] = sentence(exc.detail)
-    if errors:
+    if credentials is None:
         return await render_user(request, user, users, user_id, errors=errors, choice=password_choice, status_code=422)
     if credentials.generated_password:
         return show_password(request, user, users, credentials, created=False)
