@@ -15,6 +15,7 @@ from api.v1.endpoints import (
     admin,
     admin_kb,
     admin_patients,
+    admin_users,
     agent,
     appointments,
     auth,
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(admin.router)
     app.include_router(admin_kb.router)
     app.include_router(admin_patients.router)
+    app.include_router(admin_users.router)
     app.include_router(webhooks.router)
     app.include_router(agent.router)
     app.include_router(gmail.router)

@@ -23,6 +23,7 @@ from domain.outreach import OutreachService
 from domain.patients_admin import PatientAdminService
 from domain.replies import ReplyService
 from domain.staff_replies import StaffReplyService
+from domain.users_admin import UserAdminService
 from models.enums import Role
 from models.system import User
 
@@ -180,3 +181,11 @@ def get_kb_admin(container: ContainerDep) -> KnowledgeBaseService:
 
 
 KnowledgeBaseServiceDep = Annotated[KnowledgeBaseService, Depends(get_kb_admin)]
+
+
+def get_user_admin_service(container: ContainerDep) -> UserAdminService:
+    """Staff accounts and the audit trail (admins)."""
+    return container.users_admin()
+
+
+UserAdminServiceDep = Annotated[UserAdminService, Depends(get_user_admin_service)]

@@ -37,6 +37,7 @@ from domain.outreach import OutreachService, worker_id
 from domain.patients_admin import PatientAdminService
 from domain.replies import REPLY_LEASE, ReplyService, worker_owner
 from domain.staff_replies import StaffReplyService
+from domain.users_admin import UserAdminService
 from email_reply_agent.context import ReplyContext
 from email_reply_agent.graph import ReplyGraph, build_reply_graph
 from email_reply_agent.nodes.understand_message import wants_email_opt_out
@@ -164,6 +165,10 @@ class Container:
     def patient_admin(self) -> PatientAdminService:
         """Staff patient views, edits, consent and CSV import."""
         return PatientAdminService(settings=self.settings, clock=self.clock, repos=self.repos)
+
+    def users_admin(self) -> UserAdminService:
+        """Staff accounts and the audit trail (admins), hashing on the shared argon2 workers."""
+        return UserAdminService(settings=self.settings, clock=self.clock, repos=self.repos, passwords=self.passwords)
 
     def booking(self) -> BookingService:
         """Availability, booking, moving and cancelling; changes mark the dashboard snapshot stale."""

@@ -24,6 +24,8 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from core.errors import ServiceUnavailable
 
 _hasher = PasswordHash((Argon2Hasher(),))
+MIN_PASSWORD_LENGTH = 12  # the password policy of every account, whoever sets the password
+MAX_PASSWORD_LENGTH = 1024  # argon2 takes any length; the cap bounds what a request can make it hash
 
 
 @cache
@@ -40,6 +42,15 @@ def prepare_login_timing() -> None:
 def hash_password(password: str) -> str:
     """Hash a password with argon2."""
     return _hasher.hash(password)
+
+
+def password_problem(password: str) -> str | None:
+    """What is wrong with a new password under the policy, or None when it is acceptable."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"The password must be at least {MIN_PASSWORD_LENGTH} characters long."
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"The password must be at most {MAX_PASSWORD_LENGTH} characters long."
+    return None
 
 
 def verify_password(password: str, password_hash: str | None) -> bool:
@@ -103,6 +114,10 @@ class Passwords:
         """Stop the worker threads once the checks in flight end."""
         self._executor.shutdown(wait=False, cancel_futures=True)
 
+    async def hash(self, password: str) -> str:
+        """hash_password in one of the worker threads (argon2 would hold the event loop for its whole run)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, hash_password, password)
+
     async def verify(self, password: str, password_hash: str | None) -> bool:
         """verify_password in one of the worker threads."""
         future = asyncio.get_running_loop().run_in_executor(self._executor, self._verify, password, password_hash)
@@ -115,10 +130,10 @@ class Passwords:
 
 
 def create_access_token(
-    *, subject: str, role: str, key: bytes, algorithm: str, expires: timedelta, now: datetime
+    *, subject: str, role: str, key: bytes, algorithm: str, expires: timedelta, now: datetime, version: int = 0
 ) -> str:
-    """Sign a JWT with sub, role, iat and exp, with the access-token key (Settings.key("access"))."""
-    claims = {"sub": subject, "role": role, "iat": now, "exp": now + expires, "type": "access"}
+    """Sign a JWT with sub, role, iat, exp and the user's token version, with the access-token key."""
+    claims = {"sub": subject, "role": role, "iat": now, "exp": now + expires, "type": "access", "ver": version}
     return jwt.encode(claims, key, algorithm=algorithm)
 
 

@@ -86,11 +86,13 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("at", DESCENDING)], name="at"),
         IndexModel([("patient_id", ASCENDING), ("at", DESCENDING)], name="patient_at"),
         IndexModel([("actor", ASCENDING), ("at", DESCENDING)], name="actor_at"),
+        IndexModel([("action", ASCENDING), ("at", DESCENDING)], name="action_at"),
     ],
     "kb_articles": [IndexModel("tags", name="tags")],
     "outbox": [IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)], name="created_at")],
     "console_sessions": [
         IndexModel("token_hash", name="token_hash_unique", unique=True),
+        IndexModel("user_id", name="user_id"),  # a password reset or deactivation ends the user's sessions
         IndexModel("expires_at", name="expires_ttl", expireAfterSeconds=0),
     ],
     "patient_imports": [IndexModel("expires_at", name="expires_ttl", expireAfterSeconds=0)],

@@ -65,6 +65,7 @@ class AuthService:
             algorithm=self.settings.JWT_ALGORITHM,
             expires=expires,
             now=self.clock.now(),
+            version=user.token_version,
         )
         return IssuedToken(access_token=token, expires_in=int(expires.total_seconds()))
 
@@ -126,7 +127,7 @@ class AuthService:
         except jwt.InvalidTokenError as exc:
             raise Unauthorized("Invalid token", error="invalid_token") from exc
         user = await self.users.get(str(claims["sub"]))
-        if user is None or not user.is_active:
+        if user is None or not user.is_active or claims.get("ver", 0) != user.token_version:
             raise Unauthorized("Invalid token", error="invalid_token")
         return user
 

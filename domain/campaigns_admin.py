@@ -26,7 +26,6 @@ from domain.slots import local_midnight_utc
 from models.campaign import Campaign, CampaignDetail, CampaignSummary, Handoff, HandoffItem
 from models.enums import ACTIVE_STATUSES, CampaignStatus, CampaignType, Channel
 from models.patient import Patient
-from models.system import AuditRecord
 
 SORTS = ("-updated_at", "updated_at", "-created_at", "created_at")
 ACTIVE_GROUP = "active"  # the status filter's group value: ATTEMPTING_*, ENGAGED or HANDOFF
@@ -142,10 +141,6 @@ class CampaignAdminService:
         """Campaigns waiting for staff, longest waiting first, with reason and last incoming message; audited."""
         async with self._audited(actor, "handoffs.list", "campaigns?status=HANDOFF"):
             return await self.repos.campaigns.handoffs(skip=(page - 1) * page_size, limit=page_size)
-
-    async def audit_log(self, *, page: int, page_size: int, actor: str | None = None) -> tuple[list[AuditRecord], int]:
-        """The audit trail, newest first."""
-        return await self.repos.audit.page(skip=(page - 1) * page_size, limit=page_size, actor=actor)
 
     # ---- writes ---------------------------------------------------------------------------------------------
 

@@ -85,6 +85,7 @@ class ConsoleSessionService:
             token_hash=sha256_hex(token),
             user_id=user.id,
             role=user.role,
+            token_version=user.token_version,
             csrf_token=secrets.token_urlsafe(32),
             created_at=now,
             last_seen_at=now,
@@ -102,7 +103,7 @@ class ConsoleSessionService:
         if session is None:
             return None
         user = await self.users.get(session.user_id)
-        if user is None or not user.is_active:
+        if user is None or not user.is_active or session.token_version != user.token_version:
             return None
         if now - session.last_seen_at >= TOUCH_EVERY:
             await self.sessions.touch(session.id, now=now, expires_at=now + self.idle, every=TOUCH_EVERY)

@@ -17,6 +17,8 @@ class User(Document):
     password_hash: str
     role: Role = Role.STAFF
     is_active: bool = True
+    # Raised when the password is reset or the account deactivated: tokens and sessions of an older one stop working.
+    token_version: int = 0
     created_at: datetime
     updated_at: datetime
 
@@ -67,6 +69,7 @@ class ConsoleSession(Document):
     token_hash: str
     user_id: str
     role: Role
+    token_version: int = 0  # the user's when the session was opened
     csrf_token: str
     created_at: datetime
     last_seen_at: datetime

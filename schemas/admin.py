@@ -1,4 +1,4 @@
-"""Admin API schemas: dashboard, campaigns, conversation, handoff queue, audit trail."""
+"""Admin API schemas: dashboard, campaigns, conversation, handoff queue, staff accounts, audit trail."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, fiel
 
 from core.names import PersonName
 from core.phone import PhoneInput
+from core.security import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from models.campaign import FollowUpDetails, Handoff
-from models.enums import AuditOutcome, CampaignStatus, CampaignType, Channel, Direction, Intent
+from models.enums import AuditOutcome, CampaignStatus, CampaignType, Channel, Direction, Intent, Role
+from schemas.auth import MAX_EMAIL_LENGTH, UserRead
 from schemas.common import any_of_shapes
 
 OBJECT_ID = r"^[0-9a-f]{24}$"
@@ -291,6 +293,48 @@ class AuditPage(BaseModel):
     """A page of the audit trail, newest first."""
 
     items: list[AuditRead]
+    total: int
+    page: int
+    page_size: int
+
+
+# ---- staff accounts ----------------------------------------------------------------------------------------------
+
+PASSWORD_FIELD = Field(
+    default=None,
+    min_length=MIN_PASSWORD_LENGTH,
+    max_length=MAX_PASSWORD_LENGTH,
+    json_schema_extra={"format": "password"},
+    description=f"at least {MIN_PASSWORD_LENGTH} characters; leave out to have one generated (returned once)",
+)
+
+
+class UserCreate(BaseModel):
+    """POST /api/v1/admin/users: a staff or admin account."""
+
+    email: str = Field(min_length=1, max_length=MAX_EMAIL_LENGTH, description="the login email (lower-cased)")
+    role: Role = Role.STAFF
+    password: str | None = PASSWORD_FIELD
+
+
+class PasswordResetCreate(BaseModel):
+    """POST /api/v1/admin/users/{id}/reset-password."""
+
+    password: str | None = PASSWORD_FIELD
+
+
+class UserPasswordRead(UserRead):
+    """An account just created or reset."""
+
+    generated_password: str | None = Field(
+        description="the generated password when none was given: shown this once, never stored in plain text"
+    )
+
+
+class UserPage(BaseModel):
+    """A page of staff accounts, by email."""
+
+    items: list[UserRead]
     total: int
     page: int
     page_size: int

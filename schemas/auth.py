@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from core.security import MAX_PASSWORD_LENGTH
 from models.enums import Role
 
 
@@ -29,7 +30,6 @@ class UserRead(BaseModel):
 
 
 MAX_EMAIL_LENGTH = 254  # RFC 5321 path limit
-MAX_PASSWORD_LENGTH = 1024  # argon2 takes any length; the cap bounds what a request can make it hash
 
 
 class LoginForm(BaseModel):

@@ -4,41 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 from typing import Annotated
 
 import typer
 
 from core.config import Settings
 from core.container import Container
-from core.security import hash_password, sha256_hex
+from core.security import hash_password, password_problem, sha256_hex
+from domain.users_admin import normalize_email
 from models.enums import Role
 from models.system import User
 from scripts.common import open_container
 
-MIN_PASSWORD_LENGTH = 12
 PASSWORD_ENV = "ADMIN_PASSWORD"  # noqa: S105 - the name of the variable, not a secret
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
 
 class WeakPasswordError(ValueError):
-    """The password does not meet the minimum length."""
+    """The password does not meet the app's password policy."""
 
 
 def check_password(password: str) -> None:
-    """Raise WeakPasswordError when the password is too short."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise WeakPasswordError(f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.")
-
-
-def normalize_email(email: str) -> str:
-    """Trimmed, lower-cased email; ValueError when it does not look like an address."""
-    email = email.strip().lower()
-    if not _EMAIL.match(email):
-        raise ValueError(f"{email!r} is not a valid email address")
-    return email
+    """Raise WeakPasswordError when the password breaks the policy (the same one the admin console applies)."""
+    problem = password_problem(password)
+    if problem:
+        raise WeakPasswordError(problem)
 
 
 async def create_or_reset_admin(container: Container, email: str, password: str, role: Role = Role.ADMIN) -> User:

@@ -43,3 +43,7 @@ class ConsoleSessionRepository(Repository[ConsoleSession]):
     async def delete_by_hash(self, token_hash: str) -> bool:
         """End a session; True when one was deleted."""
         return (await self.collection.delete_one({"token_hash": token_hash})).deleted_count == 1
+
+    async def delete_for_user(self, user_id: str) -> int:
+        """End every session of one user; how many were ended."""
+        return (await self.collection.delete_many({"user_id": oid(user_id)})).deleted_count

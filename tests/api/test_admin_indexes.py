@@ -22,10 +22,12 @@ from core.container import Container
 from core.snapshot import Snapshot
 from db.client import make_client
 from db.repositories import Repositories
+from db.repositories.audit import AuditQuery
 from db.repositories.campaigns import CampaignQuery
 from domain.audit import Actor
 from domain.campaigns_admin import CampaignAdminService, CampaignFilters
 from domain.dashboard import DashboardService
+from domain.users_admin import AuditFilters, UserAdminService
 from models.enums import CampaignStatus, CampaignType
 from tests.api.admin_fixtures import appointment_doc, campaign_doc, interaction_doc, patient_doc
 
@@ -123,8 +125,18 @@ async def test_every_admin_read_is_an_index_scan(container: Container, make_sett
             await admin.list_campaigns(actor, filters, page=1, page_size=5)
         await admin.detail(actor, campaign_id)
         await admin.handoffs(actor, page=1, page_size=5)
-        await admin.audit_log(page=1, page_size=5)
-        await admin.audit_log(page=1, page_size=5, actor="explain@clinic.test")
+        users = UserAdminService(settings=settings, clock=container.clock, repos=repos, passwords=container.passwords)
+        for audit_filters in (
+            AuditFilters(),
+            AuditFilters(actor="explain@clinic.test"),
+            AuditFilters(action="campaigns.list"),
+            AuditFilters(action="campaigns.*"),
+            AuditFilters(patient_id="0" * 24, action="patients.read"),
+            AuditFilters(day_from=today - timedelta(days=1), day_to=today),
+            AuditFilters(actor="explain@clinic.test", action="campaigns.*", day_from=today),
+        ):
+            await users.audit_log(audit_filters, page=1, page_size=5)
+        await users.list_users(page=1, page_size=5)
         await repos.campaigns.active_of_type("0" * 24, CampaignType.RECALL)
         await DashboardService(settings=settings, clock=container.clock, repos=repos, snapshot=Snapshot()).compute()
         assert recorder.commands
@@ -172,6 +184,16 @@ def test_query_hints_name_existing_indexes() -> None:
     ):
         assert query.hint() in names
     assert {"dashboard", "status_handoff_at", "patient_type", "active_key_unique"} <= names
+    audit_names = {m.document["name"] for m in INDEXES["audit_log"]}
+    for audit in (
+        AuditQuery(),
+        AuditQuery(actor="a"),
+        AuditQuery(action="a"),
+        AuditQuery(action_prefix="a"),
+        AuditQuery(patient_id="0" * 24),
+        AuditQuery(at_from=datetime.now(UTC)),
+    ):
+        assert audit.hint() in audit_names
 
 
 async def test_the_workers_due_query_is_an_index_scan(

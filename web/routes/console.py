@@ -1,4 +1,4 @@
-"""The staff console: sign in and out, and the admin-only audit page."""
+"""The staff console: sign in and out."""
 
 from __future__ import annotations
 
@@ -7,17 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.deps import CampaignAdminServiceDep, ClientIP, ConsoleSessionsDep
+from api.deps import ClientIP, ConsoleSessionsDep
 from core.errors import ServiceUnavailable, TooManyRequests, Unauthorized
 from domain.console_sessions import ConsoleSessionService
 from schemas.auth import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH
 from web.console import (
     HOME,
     LOGIN,
-    ConsoleAdmin,
     ConsoleForm,
     clear_cookie,
-    console_page,
     login_cookie,
     safe_next,
     session_cookie,
@@ -28,7 +26,6 @@ from web.forms import SEE_OTHER, FormText
 from web.rendering import page
 
 router = APIRouter(include_in_schema=False)
-AUDIT_PAGE_SIZE = 50
 
 
 def render_login(
@@ -126,23 +123,3 @@ async def logout(request: Request, user: ConsoleForm, sessions: ConsoleSessionsD
     response = RedirectResponse(LOGIN, status_code=SEE_OTHER)
     clear_cookie(response, settings, session_cookie(settings))
     return response
-
-
-@router.get("/console/audit", response_class=HTMLResponse)
-async def audit(request: Request, user: ConsoleAdmin, admin: CampaignAdminServiceDep) -> HTMLResponse:
-    """The latest audit records (admins only)."""
-    records, total = await admin.audit_log(page=1, page_size=AUDIT_PAGE_SIZE)
-    zone = admin.settings.zone
-    rows = [
-        {
-            "at": f"{record.at.astimezone(zone):%Y-%m-%d %H:%M:%S}",
-            "actor": record.actor,
-            "action": record.action,
-            "resource": record.resource,
-            "outcome": record.outcome.value,
-        }
-        for record in records
-    ]
-    return console_page(
-        request, "console/audit.html", user, "audit", {"records": rows, "total": total, "zone": admin.settings.TZ}
-    )

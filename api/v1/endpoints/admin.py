@@ -1,4 +1,4 @@
-"""Admin API: dashboard, campaigns with conversation history, lifecycle actions, handoff queue, audit trail."""
+"""Admin API: dashboard, campaigns with conversation history, lifecycle actions, handoff queue."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from fastapi import APIRouter, Path, Query
 from api.deps import (
     CampaignAdminServiceDep,
     ClientIP,
-    CurrentAdmin,
     CurrentStaff,
     DashboardServiceDep,
     StaffReplyServiceDep,
@@ -22,8 +21,6 @@ from domain.campaigns_admin import CampaignFilters, CreatedCampaign, StatusFilte
 from models.campaign import Campaign, CampaignDetail, CampaignSummary, HandoffItem
 from models.enums import CampaignType
 from schemas.admin import (
-    AuditPage,
-    AuditRead,
     CampaignCreate,
     CampaignDetailRead,
     CampaignListItem,
@@ -225,16 +222,3 @@ async def handoff_reply(
     """Send staff's answer in the patient's thread once per handoff, record it and resolve the handoff."""
     answer = await replies.send(Actor(user.email, ip), campaign_id, text=body.text, key=body.key)
     return campaign_read(answer.campaign)
-
-
-@router.get("/audit", response_model=AuditPage, responses=error_responses(401, 403, 422, 503))
-async def audit_log(
-    _: CurrentAdmin,
-    admin: CampaignAdminServiceDep,
-    page: Page = 1,
-    page_size: PageSize = 50,
-    actor: Annotated[str | None, Query(max_length=200, description="only this actor's records")] = None,
-) -> AuditPage:
-    """The audit trail, newest first (admins only)."""
-    items, total = await admin.audit_log(page=page, page_size=page_size, actor=actor)
-    return AuditPage(items=[AuditRead.model_validate(i) for i in items], total=total, page=page, page_size=page_size)
