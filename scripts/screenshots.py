@@ -91,6 +91,7 @@ class Links:
     unsubscribe_token: str | None
     notes: list[str]
     handoff_campaign_id: str | None = None  # a demo campaign waiting for staff, with its conversation
+    handoff_patient_id: str | None = None  # that campaign's patient
 
 
 def demo_settings(*, mongo_uri: str, base_url: str) -> Settings:
@@ -142,10 +143,16 @@ async def demo_links(settings: Settings, base_url: str) -> Links:
         if patient is not None:
             unsubscribe_token = unsubscribe_url(settings, patient.id, now=container.clock.now()).rsplit("/", 1)[-1]
         waiting, _ = await container.repos.campaigns.handoffs(skip=0, limit=1)
-    handoff = waiting[0].summary.campaign.id if waiting else None
+    handoff = waiting[0].summary.campaign if waiting else None
     if handoff is None:
-        notes.append("no demo handoff: the campaign and handoff pages show a missing campaign")
-    return Links(manage_token, unsubscribe_token, notes, handoff_campaign_id=handoff)
+        notes.append("no demo handoff: the campaign, handoff and patient pages show a missing one")
+    return Links(
+        manage_token,
+        unsubscribe_token,
+        notes,
+        handoff_campaign_id=handoff.id if handoff else None,
+        handoff_patient_id=handoff.patient_id if handoff else None,
+    )
 
 
 async def _choose_slot(page: Page) -> str:
@@ -217,6 +224,11 @@ def console_pages(links: Links) -> list[tuple[str, str]]:
         ("console-handoff", handoff),
         ("console-appointments", "/console/appointments?view=week"),
         ("console-phone-booking", "/console/appointments/new"),
+        ("console-patients", "/console/patients"),
+        ("console-patient", f"/console/patients/{links.handoff_patient_id or '0' * 24}"),
+        ("console-kb", "/console/kb"),
+        ("console-kb-preview", "/console/kb/preview"),
+        ("console-users", "/console/users"),
         ("console-audit", "/console/audit"),
     ]
 

@@ -155,6 +155,7 @@ async def test_every_read_route_answers_foreign_documents_with_defaults(env: Env
         "next_follow_up_at": None,
         "last_attempt_at": None,
         "cadence_days": [2, 5, 10],
+        "nudged_at": None,
     }
     assert body["engagement_summary"] == "" and body["handoff"] is None
     # No creation time stored: the id's own timestamp stands in, and the last update is the creation.
