@@ -295,8 +295,7 @@ class Settings(BaseSettings):
 
     @property
     def email_outbox(self) -> bool:
-        """In development without SMTP_HOST, emails are kept in the outbox collection (never in production;
-        EMAIL_BACKEND=disabled drops them)."""
+        """In development without SMTP_HOST, emails are kept in the outbox (EMAIL_BACKEND=disabled drops them)."""
         return self.ENVIRONMENT == "development" and self.EMAIL_BACKEND == "smtp" and not self.SMTP_HOST
 
     @property
