@@ -104,6 +104,15 @@ def test_refuses_to_overwrite_without_force(env: dict[str, str], oauth: FakeGoog
     assert oauth.exchanges == []  # refused before any consent
 
 
+def test_write_never_replaces_a_file_that_appeared_during_the_consent(tmp_path: Path) -> None:
+    token_file = tmp_path / "token.json"
+    token_file.write_text("old")
+    with pytest.raises(gmail_auth.AuthError, match="already exists"):
+        gmail_auth.write_token(token_file, "{}", force=False)
+    assert token_file.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["token.json"]  # no temporary file left
+
+
 def test_unwritable_token_directory(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     token_file = tmp_path / "missing-dir" / "token.json"
     monkeypatch.setenv("GOOGLE_TOKEN_FILE", str(token_file))
