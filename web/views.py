@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
+
+from fastapi.responses import Response
 
 from core.clock import Clock
 from core.config import ClinicService, Settings
-from domain.booking import manage_url, too_late_to_change
+from core.errors import Unprocessable
+from domain.booking import Booked, BookingRequest, SlotUnavailable, manage_url, too_late_to_change
 from models.appointment import Appointment
 from models.enums import AppointmentStatus
-from web.forms import MAX_CHOICE, bounded
+from web.forms import MAX_CHOICE, Contact, SlotChoice, bounded, domain_errors, sentence
 
 STATUS_LABELS = {
     AppointmentStatus.BOOKED: "Booked",
@@ -121,3 +125,46 @@ def manage_context(token: str, appointment: Appointment, settings: Settings, clo
         "ics_path": f"{path}/appointment.ics",
         "message": None,
     }
+
+
+class FormAgain(Protocol):
+    """The booking form again, with what was typed, at this status."""
+
+    def __call__(
+        self, status_code: int, *, errors: dict[str, str] | None = None, message: str | None = None
+    ) -> Awaitable[Response]: ...
+
+
+async def book_from_form(
+    choice: Choice,
+    slot: SlotChoice,
+    contact: Contact,
+    book: Callable[[BookingRequest], Awaitable[Booked]],
+    again: FormAgain,
+    *,
+    campaign_token: str | None = None,
+) -> Booked | Response:
+    """Book a filled-in booking form through `book`; the form again on a form error (422) or a lost slot (409)."""
+    errors = {**slot.errors, **contact.errors}
+    if errors:
+        return await again(422, errors=errors)
+    assert slot.day is not None and slot.at is not None
+    try:
+        return await book(
+            BookingRequest(
+                name=contact.name,
+                email=contact.email,
+                phone=contact.phone or None,
+                day=slot.day,
+                at=slot.at,
+                duration_minutes=None,
+                service=choice.service.name,
+                doctor=choice.doctor,
+                campaign_token=campaign_token,
+            )
+        )
+    except SlotUnavailable as exc:
+        return await again(409, message=sentence(exc.detail))
+    except Unprocessable as exc:
+        field_errors, message = domain_errors(exc)
+        return await again(422, errors=field_errors, message=message)

@@ -14,7 +14,7 @@ from api.deps import BookingServiceDep, CampaignAdminServiceDep, ClientIP, Clock
 from core.clock import Clock
 from core.errors import Conflict, NotFound, Unprocessable, UpstreamError
 from domain.audit import Actor
-from domain.booking import STAFF_TRANSITIONS, BookingRequest, BookingService, SlotUnavailable
+from domain.booking import STAFF_TRANSITIONS, BookingService
 from domain.console_sessions import SignedIn
 from web.agenda import (
     AGENDA,
@@ -29,9 +29,9 @@ from web.agenda import (
 )
 from web.console import ConsoleForm, ConsoleUser, console_page, is_id, pager
 from web.errors import error_page
-from web.forms import SEE_OTHER, Contact, FormText, bounded, domain_errors, read_contact, read_slot, sentence
+from web.forms import SEE_OTHER, Contact, FormText, bounded, read_contact, read_slot, sentence
 from web.picker import build_picker, parse_day, parse_month
-from web.views import Choice, book_link, choose
+from web.views import Choice, book_from_form, book_link, choose
 
 router = APIRouter(include_in_schema=False)
 LIST = f"{AGENDA}/list"
@@ -300,29 +300,11 @@ async def book(
             fresh=status_code == 409,
         )
 
-    errors = {**slot.errors, **contact.errors}
-    if errors:
-        return await again(422, errors=errors)
-    assert slot.day is not None and slot.at is not None
-    try:
-        booked = await booking.book_for_staff(
-            actor(user, ip),
-            BookingRequest(
-                name=contact.name,
-                email=contact.email,
-                phone=contact.phone or None,
-                day=slot.day,
-                at=slot.at,
-                duration_minutes=None,
-                service=choice.service.name,
-                doctor=choice.doctor,
-            ),
-        )
-    except SlotUnavailable as exc:
-        return await again(409, message=sentence(exc.detail))
-    except Unprocessable as exc:
-        field_errors, message = domain_errors(exc)
-        return await again(422, errors=field_errors, message=message)
+    booked = await book_from_form(
+        choice, slot, contact, lambda request: booking.book_for_staff(actor(user, ip), request), again
+    )
+    if isinstance(booked, Response):
+        return booked
     local_day = booked.appointment.start.astimezone(booking.settings.zone).date()
     return RedirectResponse(f"{AGENDA}?{urlencode({'date': local_day.isoformat(), 'done': 'booked'})}", SEE_OTHER)
 

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from api.deps import BookingServiceDep, ClientIP, ClockDep, SettingsDep
 from core.clock import Clock
 from core.errors import Conflict, NotFound, Unprocessable
-from domain.booking import BookingRequest, BookingService, SlotUnavailable
+from domain.booking import BookingService
 from domain.calendar import appointment_ics
 from models.appointment import Appointment
 from web.forms import (
@@ -19,7 +19,6 @@ from web.forms import (
     Contact,
     FormText,
     bounded,
-    domain_errors,
     read_contact,
     read_slot,
     sentence,
@@ -27,7 +26,7 @@ from web.forms import (
 )
 from web.picker import Picker, build_picker, parse_day, parse_month
 from web.rendering import page
-from web.views import Choice, book_link, choose, manage_context, manage_path, reschedule_link
+from web.views import Choice, book_from_form, book_link, choose, manage_context, manage_path, reschedule_link
 
 router = APIRouter(include_in_schema=False)
 
@@ -164,30 +163,11 @@ async def book(
             fresh=status_code == 409,  # the slot was lost: offer the times as they are now
         )
 
-    errors = {**slot.errors, **contact.errors}
-    if errors:
-        return await again(422, errors=errors)
-    assert slot.day is not None and slot.at is not None
-    try:
-        booked = await booking.book(
-            BookingRequest(
-                name=contact.name,
-                email=contact.email,
-                phone=contact.phone or None,
-                day=slot.day,
-                at=slot.at,
-                duration_minutes=None,
-                service=choice.service.name,
-                doctor=choice.doctor,
-                campaign_token=token,
-            ),
-            ip=ip,
-        )
-    except SlotUnavailable as exc:
-        return await again(409, message=sentence(exc.detail))
-    except Unprocessable as exc:
-        field_errors, message = domain_errors(exc)
-        return await again(422, errors=field_errors, message=message)
+    booked = await book_from_form(
+        choice, slot, contact, lambda request: booking.book(request, ip=ip), again, campaign_token=token
+    )
+    if isinstance(booked, Response):
+        return booked
     return RedirectResponse(f"{manage_path(booked.manage_token)}?booked=1", status_code=SEE_OTHER)
 
 
